@@ -1,0 +1,3 @@
+from noisylab.cli import main
+
+main()
