@@ -1,0 +1,151 @@
+"""The CNN family, and building a model for K classes from a checkpoint trained for another K.
+
+Every model takes images as floats in ``[0, 1]`` of shape ``(B, 1, 28, 28)`` (white ink on
+black, MNIST style) and returns logits ``(B, K)``. Input normalisation lives inside the model so
+that a checkpoint is usable on its own. Each model is split into ``features`` (the backbone,
+shared across tasks) and ``head`` (the last linear layer, which depends on K), so transfer can
+keep the backbone and re-initialise the head when the class count differs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from noisylab.errors import NoisylabError
+
+# Mean and standard deviation of MNIST training pixels, the usual normalisation.
+_MEAN, _STD = 0.1307, 0.3081
+
+
+def _conv(c_in: int, c_out: int, k: int = 3) -> list[nn.Module]:
+    return [nn.Conv2d(c_in, c_out, k, padding=k // 2, bias=False), nn.BatchNorm2d(c_out),
+            nn.ReLU(inplace=True)]
+
+
+class CharCNN(nn.Module):
+    """A small VGG-style CNN: conv-BN-ReLU blocks, two max-pools, global average pooling.
+
+    Parameters
+    ----------
+    widths : tuple of int
+        Channels of the three stages (28x28, 14x14, 7x7).
+    num_classes : int
+        K, the size of the head.
+    dropout : float
+        Dropout before the head.
+    """
+
+    def __init__(self, widths: tuple[int, int, int], num_classes: int, *, dropout: float = 0.1):
+        super().__init__()
+        a, b, c = widths
+        self.features = nn.Sequential(
+            *_conv(1, a), *_conv(a, a), nn.MaxPool2d(2),
+            *_conv(a, b), *_conv(b, b), nn.MaxPool2d(2),
+            *_conv(b, c), *_conv(c, c),
+            nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(dropout),
+        )
+        self.head = nn.Linear(c, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits ``(B, K)`` for images ``(B, 1, 28, 28)`` in ``[0, 1]``."""
+        return self.head(self.features((x - _MEAN) / _STD))
+
+
+class LeNetBN(nn.Module):
+    """A LeNet-like CNN with batch norm: two 5x5 conv stages and a 128-unit hidden layer.
+
+    Few FLOPs per image, so it is the fastest to train on a CPU.
+    """
+
+    def __init__(self, num_classes: int, *, dropout: float = 0.2):
+        super().__init__()
+        self.features = nn.Sequential(
+            *_conv(1, 32, 5), nn.MaxPool2d(2), *_conv(32, 64, 5), nn.MaxPool2d(2),
+            nn.Flatten(), nn.Linear(64 * 7 * 7, 128), nn.ReLU(inplace=True), nn.Dropout(dropout),
+        )
+        self.head = nn.Linear(128, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits ``(B, K)`` for images ``(B, 1, 28, 28)`` in ``[0, 1]``."""
+        return self.head(self.features((x - _MEAN) / _STD))
+
+
+ARCHITECTURES = {
+    "lenet": (lambda k: LeNetBN(k), "LeNet-style, 2x 5x5 conv + 128 hidden; fastest on CPU"),
+    "cnn-s": (lambda k: CharCNN((24, 48, 96), k), "6 conv layers, 24-48-96 channels"),
+    "cnn-m": (lambda k: CharCNN((32, 64, 128), k), "6 conv layers, 32-64-128 channels"),
+    "cnn-l": (lambda k: CharCNN((64, 128, 256), k), "6 conv layers, 64-128-256 channels"),
+}
+
+
+def build_model(arch: str, num_classes: int) -> nn.Module:
+    """A freshly initialised model of a named architecture.
+
+    Parameters
+    ----------
+    arch : str
+        A key of ``ARCHITECTURES``.
+    num_classes : int
+        K, the number of classes the head predicts.
+    """
+    if arch not in ARCHITECTURES:
+        raise NoisylabError(f"unknown architecture {arch!r}; known: {', '.join(ARCHITECTURES)}")
+    if num_classes < 2:
+        raise NoisylabError(f"a classifier needs at least 2 classes, got {num_classes}")
+    return ARCHITECTURES[arch][0](num_classes)
+
+
+@dataclass(frozen=True)
+class TransferReport:
+    """What ``transfer_weights`` did: parameter names kept from the source, and re-initialised."""
+
+    kept: tuple[str, ...]
+    reinitialised: tuple[str, ...]
+
+    @property
+    def head_kept(self) -> bool:
+        return not any(name.startswith("head.") for name in self.reinitialised)
+
+
+def transfer_weights(model: nn.Module, state_dict: Mapping[str, torch.Tensor]) -> TransferReport:
+    """Load a checkpoint of the same architecture, re-initialising the head if K differs.
+
+    Parameters
+    ----------
+    model : nn.Module
+        A freshly built model (its own initialisation is kept where the source does not fit).
+    state_dict : mapping of str to Tensor
+        Weights of a model of the same architecture, possibly for another number of classes.
+
+    Returns
+    -------
+    TransferReport
+        Names copied from ``state_dict`` and names left at their fresh initialisation.
+    """
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state_dict))
+    unexpected = sorted(set(state_dict) - set(own))
+    if missing or unexpected:
+        example = (missing or unexpected)[0]
+        raise NoisylabError(
+            f"checkpoint does not fit this architecture (e.g. parameter {example!r} "
+            f"{'missing' if missing else 'unexpected'}); use a checkpoint of the same architecture"
+        )
+    kept, fresh = [], []
+    for name, tensor in own.items():
+        source = state_dict[name]
+        if source.shape == tensor.shape:
+            kept.append(name)
+        elif name.startswith("head."):
+            fresh.append(name)
+        else:
+            raise NoisylabError(
+                f"checkpoint parameter {name!r} has shape {tuple(source.shape)}, this model "
+                f"needs {tuple(tensor.shape)}; use a checkpoint of the same architecture"
+            )
+    model.load_state_dict({n: state_dict[n] for n in kept}, strict=False)
+    return TransferReport(tuple(kept), tuple(fresh))
