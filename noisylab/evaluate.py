@@ -1,0 +1,79 @@
+"""Evaluate a checkpoint on labelled data: figures for the record, and two PNGs."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from noisylab import metrics, plots
+from noisylab.checkpoints import load_checkpoint
+from noisylab.errors import NoisylabError
+from noisylab.models import build_model
+from noisylab.train import predict_logits
+
+
+def load_model(checkpoint: str | os.PathLike, *, device: str = "cpu"):
+    """A model rebuilt from a checkpoint, in eval mode, and the checkpoint itself."""
+    ckpt = load_checkpoint(checkpoint, map_location=device)
+    meta = ckpt.metadata
+    model = build_model(meta["architecture"], int(meta["num_classes"]))
+    try:
+        model.load_state_dict(ckpt.state_dict)
+    except RuntimeError as err:
+        first = str(err).splitlines()[0]
+        raise NoisylabError(f"{ckpt.path} does not match its declared architecture "
+                            f"{meta['architecture']!r}: {first}") from None
+    return model.to(device, memory_format=torch.channels_last).eval(), ckpt
+
+
+def evaluate(checkpoint, dataset, *, out_dir: str | os.PathLike | None = None,
+             device: str = "cpu") -> dict:
+    """Accuracy, NLL, ECE and per-class scores of a checkpoint on ``dataset``'s labels.
+
+    Parameters
+    ----------
+    checkpoint : path
+        A checkpoint or run folder (see `noisylab.checkpoints.load_checkpoint`).
+    dataset : LabeledImages
+        Images and the labels to score against (clean labels: this is for reporting).
+    out_dir : path, optional
+        Where to write ``confusion.png`` and ``reliability.png``.
+
+    Returns
+    -------
+    dict
+        ``acc``, ``nll``, ``ece``, ``per_class`` (name -> precision, recall, f1, support),
+        ``confusion`` ``(K, K)`` list, ``figures`` (paths written).
+    """
+    model, ckpt = load_model(checkpoint, device=device)
+    classes = list(ckpt.metadata.get("class_names") or dataset.classes)
+    if len(classes) != len(dataset.classes) or list(dataset.classes) != classes:
+        raise NoisylabError(
+            f"{ckpt.path} predicts {len(classes)} classes ({', '.join(classes[:5])}...), the data "
+            f"has {len(dataset.classes)} ({', '.join(dataset.classes[:5])}...); evaluate it on "
+            "data with the same classes")
+    probs = predict_logits(model, dataset.images.to(device)).softmax(1).cpu().numpy()
+    labels = dataset.labels.numpy()
+    k = len(classes)
+    confusion = metrics.confusion_matrix(labels, probs.argmax(1), k)
+    scores = metrics.per_class_scores(confusion)
+    result = {**metrics.summary(probs, labels), "n": int(len(labels)),
+              "checkpoint": str(ckpt.path),
+              "per_class": {c: {s: float(scores[s][i]) for s in scores} for i, c in enumerate(classes)},
+              "confusion": confusion.tolist(), "figures": []}
+    if out_dir is not None:
+        out_dir = Path(out_dir)
+        with np.errstate(invalid="ignore"):
+            rates = np.nan_to_num(confusion / confusion.sum(1, keepdims=True))
+        result["figures"].append(str(plots.heatmap(
+            rates, out_dir / "confusion.png", row_labels=classes, col_labels=classes,
+            title=f"confusion (row-normalised), acc {100 * result['acc']:.2f}%",
+            xlabel="predicted", ylabel="true", annotate=k <= 12)))
+        conf, acc, count = metrics.reliability(probs, labels)
+        result["figures"].append(str(plots.reliability_diagram(
+            conf, acc, count, out_dir / "reliability.png",
+            title=f"reliability, ECE {result['ece']:.4f}")))
+    return result

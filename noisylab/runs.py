@@ -1,0 +1,63 @@
+"""Run folders: where runs go by default, finding the Part-1 model, reading a run's metrics."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from noisylab.checkpoints import Checkpoint, load_checkpoint
+from noisylab.errors import NoisylabError
+
+#: The datasets whose runs ``--init pretrained`` means, most specific first per class count.
+PRETRAINED_SOURCES = ("trainPart1-digits", "trainPart1")
+
+
+def runs_root() -> Path:
+    """The folder holding runs: ``NOISYLAB_RUNS`` or ``./runs``."""
+    return Path(os.environ.get("NOISYLAB_RUNS", "runs"))
+
+
+def default_run_dir(data: str, *, init: str = "scratch", loss: str = "ce", seed: int = 0) -> Path:
+    """``runs/<data>`` for a plain run, with the init and loss in the name when not defaults."""
+    name = data.replace(":", "_").replace("/", "_")
+    if init != "scratch":
+        name += "-pretrained" if init == "pretrained" else "-init"
+    if loss not in ("ce", "auto"):
+        name += f"-{loss}"
+    if seed:
+        name += f"-s{seed}"
+    return runs_root() / name
+
+
+def find_pretrained(num_classes: int, *, root: Path | None = None) -> Checkpoint:
+    """The Part-1 model to start from: a ``trainPart1-digits`` or ``trainPart1`` run's best.
+
+    A checkpoint with the same class count is preferred (its head can be kept).
+
+    Raises
+    ------
+    NoisylabError
+        When no such run exists, saying the command that makes one.
+    """
+    root = runs_root() if root is None else root
+    found = [root / name for name in PRETRAINED_SOURCES if (root / name).is_dir()]
+    ckpts = [load_checkpoint(d) for d in found if (d / "best.json").exists() or (d / "last.json").exists()]
+    if not ckpts:
+        raise NoisylabError(
+            f"--init pretrained needs a Part-1 model, and none is in {root}/trainPart1-digits or "
+            f"{root}/trainPart1; make one with `noisylab train --data trainPart1-digits` "
+            "(or pass --init PATH to a checkpoint)")
+    ckpts.sort(key=lambda c: c.metadata["num_classes"] != num_classes)
+    return ckpts[0]
+
+
+def read_metrics(run_dir: str | os.PathLike) -> list[dict]:
+    """The per-epoch records of a run's ``metrics.jsonl`` (empty when it has none yet)."""
+    path = Path(run_dir) / "metrics.jsonl"
+    if not path.exists():
+        return []
+    try:
+        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    except json.JSONDecodeError as err:
+        raise NoisylabError(f"{path} is not valid JSON lines ({err.msg}, line {err.lineno})") from None

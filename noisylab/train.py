@@ -1,0 +1,350 @@
+"""The training loop, readable top to bottom.
+
+``train(train_set, config, out_dir=...)`` fits a CNN on the *given* labels of ``train_set`` and
+writes ``out_dir/``:
+
+- ``metrics.jsonl`` — one JSON line per epoch: train loss, the validation criterion (computed on
+  a split carved from the given labels), test accuracy / NLL / ECE when a test set is given,
+  seconds and images per second;
+- ``epoch-NNN``, ``best`` and ``last`` checkpoints (see `noisylab.checkpoints`); ``last`` also
+  holds the optimiser, schedule and RNG state for ``resume=True``.
+
+The loop never reads clean training labels: the best epoch is chosen by the loss's own
+validation criterion on given labels. A test set, when given, is only *reported*.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from noisylab import metrics
+from noisylab.augment import random_affine
+from noisylab.checkpoints import (
+    capture_rng_state,
+    copy_checkpoint,
+    epoch_stem,
+    load_checkpoint,
+    restore_rng_state,
+    save_checkpoint,
+)
+from noisylab.errors import NoisylabError
+from noisylab.losses import ValidationScore, make_loss
+from noisylab.models import build_model, transfer_weights
+from noisylab.runs import read_metrics
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a training run (saved with every checkpoint).
+
+    Attributes
+    ----------
+    arch : str
+        Architecture, a key of `noisylab.models.ARCHITECTURES`.
+    loss : str
+        A key of `noisylab.losses.LOSSES`.
+    epochs, batch_size : int
+        Passes over the training split; images per optimiser step.
+    lr, weight_decay : float
+        Peak learning rate of the one-cycle schedule; AdamW's decoupled weight decay.
+    seed : int
+        Seeds the split, the model initialisation, the batch order and the augmentation.
+    device : str
+        ``"auto"`` (CUDA when present), ``"cpu"`` or ``"cuda"``.
+    val_fraction : float
+        Share of the given labels held out to choose the best epoch.
+    augment : bool
+        Random affine augmentation (rotation, scale, shift) of training batches.
+    freeze_features : bool
+        Train only the head; the backbone keeps its initial (e.g. pretrained) weights.
+    transition : list of list of float, optional
+        ``T[i, j] = P(given = j | true = i)`` for the ``forward`` and ``fwd`` losses.
+    init : str
+        Where the initial weights came from (``"scratch"`` or a checkpoint path), for the record.
+    data : str
+        The training data's name, for the record.
+    """
+
+    arch: str = "lenet"
+    loss: str = "ce"
+    epochs: int = 10
+    batch_size: int = 128
+    lr: float = 3e-3
+    weight_decay: float = 5e-4
+    seed: int = 0
+    device: str = "auto"
+    val_fraction: float = 0.1
+    augment: bool = True
+    freeze_features: bool = False
+    transition: list | None = None
+    init: str = "scratch"
+    data: str = ""
+
+    def __post_init__(self):
+        for name in ("epochs", "batch_size"):
+            if getattr(self, name) < 1:
+                raise NoisylabError(f"--{name.replace('_', '-')} must be at least 1")
+        if not self.lr > 0:
+            raise NoisylabError(f"--lr must be positive, got {self.lr}")
+        if not 0 < self.val_fraction < 0.5:
+            raise NoisylabError(f"the validation fraction must be in (0, 0.5), got {self.val_fraction}")
+
+
+@dataclass
+class TrainResult:
+    """What a finished run produced: its folder, best epoch and the per-epoch history."""
+
+    out_dir: Path
+    best_epoch: int
+    history: list[dict] = field(default_factory=list)
+
+    @property
+    def best(self) -> dict:
+        return next(m for m in self.history if m["epoch"] == self.best_epoch)
+
+
+def train(
+    train_set,
+    config: TrainConfig,
+    *,
+    out_dir: str | os.PathLike,
+    test_set=None,
+    init_state: dict | None = None,
+    resume: bool = False,
+    progress: bool = True,
+    log: Callable[[str], None] = print,
+) -> TrainResult:
+    """Train a model on the given labels of ``train_set``; checkpoint and log every epoch.
+
+    Parameters
+    ----------
+    train_set : LabeledImages
+        Images ``(N, 1, 28, 28)`` uint8 and their *given* labels ``(N,)`` (ordinary, noisy or
+        complementary, as the loss expects).
+    config : TrainConfig
+    out_dir : path
+        The run folder. With ``resume=False`` an existing run there is an error.
+    test_set : LabeledImages, optional
+        Clean-labelled images, only to report test figures each epoch.
+    init_state : dict of str to Tensor, optional
+        Initial weights (e.g. a pretrained checkpoint); the head is re-initialised when its
+        class count differs.
+    resume : bool
+        Continue the run in ``out_dir`` from its last complete epoch.
+    progress : bool
+        Show a progress bar per epoch.
+    log : callable
+        Where one-line messages go.
+
+    Returns
+    -------
+    TrainResult
+    """
+    out_dir = Path(out_dir)
+    device = _pick_device(config.device)
+    if device.type == "cpu":
+        torch.set_num_threads(os.cpu_count() or 1)
+    torch.manual_seed(config.seed)
+    num_classes = len(train_set.classes)
+
+    # Data: hold out part of the *given* labels for validation; everything lives on the device
+    # as uint8 and batches are slices of it.
+    fit_idx, val_idx = stratified_split(train_set.labels.numpy(), config.val_fraction, config.seed)
+    x_fit, y_fit = train_set.images[fit_idx].to(device), train_set.labels[fit_idx].to(device)
+    x_val, y_val = train_set.images[val_idx].to(device), train_set.labels[val_idx].to(device)
+    if test_set is not None:
+        x_test, y_test = test_set.images.to(device), test_set.labels.numpy()
+
+    # Model, loss, optimiser and the one-cycle schedule.
+    model = build_model(config.arch, num_classes)
+    if init_state is not None:
+        report = transfer_weights(model, init_state)
+        log(f"initial weights: {len(report.kept)} tensors kept, "
+            f"head {'kept' if report.head_kept else 're-initialised'}")
+    if config.freeze_features:
+        model.features.requires_grad_(False)
+    model = model.to(device, memory_format=torch.channels_last)
+    loss_fn = make_loss(config.loss, num_classes=num_classes, transition=config.transition).to(device)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+    steps_per_epoch = len(fit_idx) // config.batch_size
+    if steps_per_epoch == 0:
+        raise NoisylabError(
+            f"{len(fit_idx)} training images are fewer than one batch of {config.batch_size}; "
+            "lower --batch-size")
+    schedule = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, max_lr=config.lr, total_steps=config.epochs * steps_per_epoch, pct_start=0.25)
+
+    # Where to start: a fresh run folder, or the last complete epoch of an interrupted run.
+    history, best_score, start_epoch = [], None, 1
+    metrics_path = out_dir / "metrics.jsonl"
+    if resume:
+        state = _resume(out_dir, model, optimizer, schedule, device)
+        start_epoch, best_score = state["epoch"] + 1, state["best_score"]
+        history = [r for r in read_metrics(out_dir) if r["epoch"] <= state["epoch"]]
+        log(f"resuming {out_dir} after epoch {state['epoch']}")
+    elif metrics_path.exists():
+        raise NoisylabError(
+            f"{out_dir} already holds a run; pass --resume to continue it or --out for a new one")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    _write_history(metrics_path, history)
+    meta = {"architecture": config.arch, "num_classes": num_classes,
+            "class_names": list(train_set.classes), "config": asdict(config)}
+
+    for epoch in range(start_epoch, config.epochs + 1):
+        # One pass over the training split in a seeded order, with seeded augmentation: the
+        # epoch's randomness depends only on (seed, epoch), so a resumed run matches.
+        model.train()
+        gen = torch.Generator().manual_seed(config.seed * 1_000_003 + epoch)
+        order = torch.randperm(len(fit_idx), generator=gen).to(device)
+        started, total_loss = time.perf_counter(), 0.0
+        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch}/{config.epochs}",
+                   disable=not progress, leave=False, unit="batch")
+        for step in bar:
+            batch = order[step * config.batch_size:(step + 1) * config.batch_size]
+            x = x_fit[batch].float().div_(255)
+            if config.augment:
+                x = random_affine(x, gen)
+            x = x.contiguous(memory_format=torch.channels_last)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+                loss = loss_fn(model(x).float(), y_fit[batch])
+            if not torch.isfinite(loss):
+                raise NoisylabError(
+                    f"the loss became {loss.item()} at epoch {epoch}, step {step}; lower --lr "
+                    f"(now {config.lr}); checkpoints of earlier epochs in {out_dir} are intact")
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+            total_loss += loss.item()
+            if step % 20 == 0:
+                bar.set_postfix(loss=f"{loss.item():.4f}")
+        seconds = time.perf_counter() - started
+
+        # Score the epoch: the validation criterion on given labels chooses; test only reports.
+        val_score = loss_fn.validation_score(predict_logits(model, x_val), y_val)
+        record = {"epoch": epoch, "train_loss": total_loss / steps_per_epoch,
+                  "val_" + loss_fn.criterion: val_score.value, "val_mode": val_score.mode,
+                  "seconds": seconds,
+                  "images_per_second": steps_per_epoch * config.batch_size / seconds,
+                  "lr": schedule.get_last_lr()[0]}
+        if test_set is not None:
+            probs = predict_logits(model, x_test).softmax(1).cpu().numpy()
+            record.update({"test_" + k: v for k, v in metrics.summary(probs, y_test).items()})
+        improved = val_score.improves_on(best_score)
+        if improved:
+            best_score = val_score
+        record["best_so_far"] = improved
+        history.append(record)
+        _append_history(metrics_path, record)
+
+        # Checkpoints: this epoch's weights, then `best` and `last` (with the resume state).
+        stem = epoch_stem(epoch)
+        save_checkpoint(out_dir, stem, model, metadata={**meta, "epoch": epoch, "metrics": record})
+        if improved:
+            copy_checkpoint(out_dir, stem, "best")
+        save_checkpoint(out_dir, "last", model, metadata={**meta, "epoch": epoch, "metrics": record},
+                        train_state={"optimizer": optimizer.state_dict(),
+                                     "schedule": schedule.state_dict(), "epoch": epoch,
+                                     "best_value": best_score.value, "best_mode": best_score.mode,
+                                     "rng": capture_rng_state()})
+        log(_epoch_line(record, config.epochs))
+
+    best_epoch = max((m["epoch"] for m in history if m["best_so_far"]), default=0)
+    return TrainResult(out_dir=out_dir, best_epoch=best_epoch, history=history)
+
+
+# ---------------------------------------------------------------------------------- helpers
+
+
+@torch.no_grad()
+def predict_logits(model: torch.nn.Module, images: torch.Tensor, *, batch_size: int = 1000):
+    """Logits ``(N, K)`` of a model for uint8 images ``(N, 1, 28, 28)``, in eval mode."""
+    was_training = model.training
+    model.eval()
+    out = []
+    for i in range(0, len(images), batch_size):
+        x = images[i:i + batch_size].float().div_(255).contiguous(memory_format=torch.channels_last)
+        out.append(model(x).float())
+    model.train(was_training)
+    return torch.cat(out) if out else torch.empty(0)
+
+
+def stratified_split(labels: np.ndarray, fraction: float, seed: int):
+    """Indices ``(fit, val)`` holding out ``fraction`` of each given label, seeded.
+
+    Parameters
+    ----------
+    labels : ndarray of shape ``(N,)``
+        Given labels (the only labels a noisy-label method may read).
+    """
+    rng = np.random.default_rng(seed)
+    val = []
+    for c in np.unique(labels):
+        members = np.flatnonzero(labels == c)
+        rng.shuffle(members)
+        val.append(members[: int(round(fraction * len(members)))])
+    val = np.sort(np.concatenate(val)) if val else np.array([], dtype=int)
+    fit = np.setdiff1d(np.arange(len(labels)), val)
+    return torch.from_numpy(fit), torch.from_numpy(val)
+
+
+def _pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise NoisylabError("--device cuda was asked for but no CUDA GPU is visible; use --device cpu")
+    if name not in ("cpu", "cuda"):
+        raise NoisylabError(f"unknown device {name!r}; use auto, cpu or cuda")
+    return torch.device(name)
+
+
+def _resume(out_dir: Path, model, optimizer, schedule, device) -> dict:
+    """Load ``out_dir/last`` with its training state into the given objects."""
+    if not (out_dir / "last.json").exists():
+        raise NoisylabError(f"nothing to resume in {out_dir}: no 'last' checkpoint there")
+    ckpt = load_checkpoint(out_dir / "last", map_location=device, with_state=True)
+    if ckpt.train_state is None:
+        raise NoisylabError(f"{ckpt.path} has no training state to resume from")
+    model.load_state_dict(ckpt.state_dict)
+    state = ckpt.train_state
+    optimizer.load_state_dict(state["optimizer"])
+    schedule.load_state_dict(state["schedule"])
+    restore_rng_state(state["rng"])
+    return {"epoch": int(state["epoch"]),
+            "best_score": ValidationScore(float(state["best_value"]), state["best_mode"])}
+
+
+def _write_history(path: Path, history: list[dict]) -> None:
+    """Rewrite ``metrics.jsonl`` atomically (drops lines of an epoch a crash left unfinished)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".jsonl.tmp")
+    tmp.write_text("".join(json.dumps(r) + "\n" for r in history))
+    os.replace(tmp, path)
+
+
+def _append_history(path: Path, record: dict) -> None:
+    with open(path, "a") as f:
+        f.write(json.dumps(record) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _epoch_line(r: dict, epochs: int) -> str:
+    val = next(k for k in r if k.startswith("val_") and k != "val_mode")
+    parts = [f"epoch {r['epoch']:>3}/{epochs}", f"loss {r['train_loss']:.4f}",
+             f"{val} {r[val]:.4f}{' *' if r['best_so_far'] else '  '}"]
+    if "test_acc" in r:
+        parts.append(f"test acc {100 * r['test_acc']:.2f}%")
+    parts.append(f"{r['seconds']:.0f}s ({r['images_per_second']:.0f} img/s)")
+    return "  ".join(parts)
+
