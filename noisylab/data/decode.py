@@ -1,0 +1,122 @@
+"""Decoding many images from an archive, in one process or a pool, with a progress bar."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import sys
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
+
+import numpy as np
+from tqdm import tqdm
+
+from noisylab.data.archive import Archive
+from noisylab.data.preprocess import ImageDecodeError
+from noisylab.errors import NoisylabError
+
+_OPEN: dict[str, Archive] = {}
+
+
+def _archive_in_worker(path: str) -> Archive:
+    """One open archive per worker process (opening a big zip's directory costs time)."""
+    if path not in _OPEN:
+        from pathlib import Path
+
+        _OPEN[path] = Archive(Path(path))
+    return _OPEN[path]
+
+
+def _decode_chunk(
+    path: str, rels: list[str], fn: Callable
+) -> tuple[np.ndarray, list[tuple[int, str]]]:
+    archive = _archive_in_worker(path)
+    out = np.zeros((len(rels), 28, 28), np.uint8)
+    failures = []
+    for i, rel in enumerate(rels):
+        try:
+            out[i] = fn(archive.read(rel), name=rel)
+        except ImageDecodeError as err:
+            failures.append((i, str(err)))
+    return out, failures
+
+
+def default_workers(n: int, heavy: bool) -> int:
+    """Worker processes for ``n`` images: 1 unless decoding is heavy (big photos) and ``n >= 200``."""
+    if not heavy or n < 200:
+        return 1
+    return max(1, min(4, os.cpu_count() or 1))
+
+
+def decode_files(
+    archive: Archive,
+    rels: list[str],
+    fn: Callable,
+    *,
+    workers: int = 1,
+    progress: bool = True,
+    desc: str = "decoding",
+    strict: bool = False,
+) -> tuple[np.ndarray, list[int], list[tuple[str, str]]]:
+    """Decode ``rels`` with ``fn(bytes, name=rel) -> uint8 (28, 28)``.
+
+    Returns
+    -------
+    images : np.ndarray
+        uint8 ``(M, 28, 28)``, the readable files in the order of ``rels``.
+    kept : list of int
+        ``(M,)`` positions in ``rels`` of those images.
+    skipped : list of (str, str)
+        ``(rel, reason)`` for every file ``fn`` could not read.
+
+    Raises
+    ------
+    NoisylabError
+        With ``strict=True``, naming the first unreadable file.
+    """
+    n = len(rels)
+    images = np.zeros((n, 28, 28), np.uint8)
+    failures: list[tuple[int, str]] = []
+    bar = tqdm(total=n, desc=desc, unit="img", file=sys.stderr, disable=not progress, leave=False)
+    try:
+        if workers <= 1 or n < 2 * workers:
+            step = 512
+            for start in range(0, n, step):
+                chunk = rels[start : start + step]
+                for i, rel in enumerate(chunk):
+                    try:
+                        images[start + i] = fn(archive.read(rel), name=rel)
+                    except ImageDecodeError as err:
+                        failures.append((start + i, str(err)))
+                        if strict:
+                            break
+                bar.update(len(chunk))
+                if strict and failures:
+                    break
+        else:
+            chunk_size = max(8, min(64, n // (workers * 8) or 1))
+            ctx = multiprocessing.get_context("spawn")
+            with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+                futures = {
+                    pool.submit(_decode_chunk, str(archive.path), rels[s : s + chunk_size], fn): s
+                    for s in range(0, n, chunk_size)
+                }
+                for fut in as_completed(futures):
+                    s = futures[fut]
+                    arr, fails = fut.result()
+                    images[s : s + len(arr)] = arr
+                    failures.extend((s + i, why) for i, why in fails)
+                    bar.update(len(arr))
+    finally:
+        bar.close()
+    failures.sort()
+    if failures and strict:
+        i, why = failures[0]
+        raise NoisylabError(
+            f"unreadable file {archive.describe(rels[i])}: {why.split(': ', 1)[-1]}; "
+            "remove or replace it, or load without --strict to skip it"
+        )
+    bad = {i for i, _ in failures}
+    kept = [i for i in range(n) if i not in bad]
+    skipped = [(rels[i], why) for i, why in failures]
+    return images[kept] if bad else images, kept, skipped
