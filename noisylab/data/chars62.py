@@ -189,12 +189,21 @@ def load_chars62(
                 "meta": {"skipped": [list(s) for s in skipped], "files": len(rels)},
             }
 
+    sig = signature(path)
+    decode_fn = decode
+    if digits_only:
+        # When the 62-class entry is cached it already holds the digits: take them from it.
+        full = cache.read(
+            cache.entry_path("trainPart1", split, [sig], {**options, "digits_only": False})
+        )
+        if full is not None:
+            decode_fn = partial(_digits_of, full)
     arrays, state, entry = cache.load_or_decode(
         source=name,
         split=split,
-        signatures=[signature(path)],
+        signatures=[sig],
         options=options,
-        decode=decode,
+        decode=decode_fn,
         strict=strict,
         where=str(path),
     )
@@ -213,6 +222,24 @@ def load_chars62(
     if preprocess == "keep-size":
         meta["reference"] = float(reference)
     return from_arrays(arrays, source=desc, path=path, meta=meta)
+
+
+def _digits_of(full: dict) -> dict:
+    """The digit classes of a cached 62-class decode."""
+    keep = np.flatnonzero(full["labels"] < len(DIGITS))
+
+    def is_digit_file(rel: str) -> bool:
+        m = _FOLDER.match(rel.split("/")[-2] if "/" in rel else "")
+        return bool(m) and int(m.group(1)) <= len(DIGITS)
+
+    skipped = [s for s in full["meta"].get("skipped", []) if is_digit_file(s[0])]
+    return {
+        "images": full["images"][keep],
+        "labels": full["labels"][keep],
+        "ids": full["ids"][keep].tolist(),
+        "classes": list(DIGITS),
+        "meta": {"skipped": skipped, "files": int(len(keep) + len(skipped))},
+    }
 
 
 def read_raw(root: Path, split: str, ids: list[str]) -> list:

@@ -101,7 +101,8 @@ def status(root: str | os.PathLike | None = None) -> list[dict]:
     -------
     list of dict
         One per source in `SOURCES`: ``name``, ``description``, ``present`` (bool), ``where``
-        ({split: Path} of the splits found), ``wants`` (what to put there), ``root``, ``origin``.
+        ({split: Path} of the splits found), ``wants`` (what to put there), ``splits`` (all the
+        source has), ``root``, ``origin``.
     """
     root_path, origin = resolve_root(root)
     out = []
@@ -117,6 +118,7 @@ def status(root: str | os.PathLike | None = None) -> list[dict]:
                 "present": bool(where),
                 "where": where,
                 "wants": s.wants,
+                "splits": s.splits,
                 "root": root_path,
                 "origin": origin,
             }
