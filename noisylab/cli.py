@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import warnings
 
 import click
 
@@ -35,6 +36,138 @@ def cli() -> None:
       noisylab audit mnistTask3 --root DIR    what is wrong with these labels
       noisylab train --data mnistTask3 --loss auto
     """
+
+
+# --- data -------------------------------------------------------------------------------------
+
+_ROOT = click.option(
+    "--root",
+    type=click.Path(file_okay=False, path_type=str),
+    default=None,
+    help="Data root (default: $NOISYLAB_DATA, else ./datasets).",
+)
+_SPLIT = click.option(
+    "--split", type=click.Choice(["train", "test"]), default="train", show_default=True
+)
+_PREPROCESS = click.option(
+    "--preprocess",
+    type=click.Choice(["fit", "keep-size"]),
+    default=None,
+    help="Photos (trainPart1, folder:): fit the ink to 20 px (default, as MNIST) or keep its size.",
+)
+_STRICT = click.option(
+    "--strict", is_flag=True, help="An unreadable image is an error, not a skip."
+)
+_DOWNLOAD = click.option("--download", is_flag=True, help="mnist: download when missing (online).")
+
+
+def _warning_line(message, category, filename, lineno, file=None, line=None) -> None:
+    click.echo(f"warning: {message}", err=True)
+
+
+def _load(name, root, split, strict=False, download=False, preprocess=None):
+    from noisylab.data import load
+
+    options = {"preprocess": preprocess} if preprocess else {}
+    return load(name, root=root, split=split, strict=strict, download=download, **options)
+
+
+@cli.group()
+def data() -> None:
+    """Data sources: which are here, what is in them, what they look like."""
+    warnings.showwarning = _warning_line
+
+
+@data.command("list")
+@_ROOT
+def data_list(root: str | None) -> None:
+    """The known sources and whether each is here (and where)."""
+    from noisylab.data import status
+    from noisylab.data.registry import FOLDER_HELP
+
+    rows = status(root)
+    click.echo(f"data root: {rows[0]['root']} ({rows[0]['origin']})")
+    for r in rows:
+        if r["name"] == "digits":
+            where = "bundled with scikit-learn"
+        elif r["present"]:
+            found = {}
+            for split, path in r["where"].items():
+                found.setdefault(str(path), []).append(split)
+            where = "; ".join(f"{p} ({', '.join(s)})" for p, s in found.items())
+            absent = [sp for sp in r["splits"] if sp not in r["where"]]
+            if absent:
+                where += f"; no {'/'.join(absent)} split here"
+        else:
+            where = f"missing: put {r['wants']} in {r['root']}"
+        click.echo(f"  {r['name']:<18} {'yes' if r['present'] else 'no ':<4} {where}")
+        click.echo(f"  {'':<18} {'':<4} {r['description']}")
+    click.echo(f"  {FOLDER_HELP}")
+
+
+@data.command("info")
+@click.argument("name")
+@_ROOT
+@_SPLIT
+@_PREPROCESS
+@_STRICT
+@_DOWNLOAD
+def data_info(name, root, split, preprocess, strict, download) -> None:
+    """Images, classes, counts per class, image size, source path and cache state of NAME."""
+    d = _load(name, root, split, strict, download, preprocess)
+    n, c, h, w = d.images.shape
+    counts = d.class_counts()
+    click.echo(f"name:       {name}")
+    click.echo(f"source:     {d.source}")
+    click.echo(f"path:       {d.path if d.path else '(bundled)'}")
+    click.echo(f"split:      {d.meta.get('split', split)}")
+    click.echo(
+        f"images:     {n} x {c} x {h} x {w} {str(d.images.dtype).replace('torch.', '')}, "
+        f"white ink on black, mean pixel {d.images.float().mean().item():.1f}"
+    )
+    click.echo(f"classes:    {len(d.classes)}: {' '.join(d.classes)}")
+    items = [f"{k}:{v}" for k, v in counts.items()]
+    for i in range(0, len(items), 10):
+        click.echo(f"{'per class:' if i == 0 else '':<12}{'  '.join(items[i : i + 10])}")
+    click.echo(f"            min {min(counts.values())}, max {max(counts.values())}")
+    if d.meta.get("preprocess"):
+        ref = f", reference {d.meta['reference']:g}" if "reference" in d.meta else ""
+        click.echo(f"preprocess: {d.meta['preprocess']}{ref}")
+    skipped = d.meta.get("skipped") or []
+    if skipped:
+        click.echo(f"skipped:    {len(skipped)} unreadable file(s), first {skipped[0][0]}")
+    cache = d.meta.get("cache", "")
+    where = f" ({d.meta['cache_file']})" if d.meta.get("cache_file") else ""
+    click.echo(f"cache:      {cache}{where}")
+
+
+@data.command("show")
+@click.argument("name")
+@_ROOT
+@_SPLIT
+@_PREPROCESS
+@_STRICT
+@_DOWNLOAD
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="PNG to write.")
+@click.option("--per-class", default=8, show_default=True, type=int, help="Samples per class.")
+@click.option(
+    "--before-after",
+    is_flag=True,
+    help="trainPart1: raw photo vs fit vs keep-size, for c/C o/O s/S x/X 1/l.",
+)
+@click.option("--seed", default=0, show_default=True, type=int, help="Which random samples.")
+def data_show(name, root, split, preprocess, strict, download, out, per_class, before_after, seed):
+    """Save a grid of samples per class of NAME (or a before/after figure) to --out."""
+    from noisylab.data import figures
+
+    if before_after:
+        path = figures.chars62_before_after(
+            name, out, root=root, split=split, per_class=min(per_class, 4), seed=seed
+        )
+    else:
+        d = _load(name, root, split, strict, download, preprocess)
+        path = figures.sample_grid(d, out, per_class=per_class, seed=seed)
+    click.echo(f"wrote {path}")
 
 
 def main() -> None:
