@@ -69,7 +69,20 @@ def _load(name, root, split, strict=False, download=False, preprocess=None):
     from noisylab.data import load
 
     options = {"preprocess": preprocess} if preprocess else {}
-    return load(name, root=root, split=split, strict=strict, download=download, **options)
+    return load(
+        name,
+        root=root,
+        split=split,
+        strict=strict,
+        download=download,
+        progress=_progress(),
+        **options,
+    )
+
+
+def _progress() -> bool:
+    """A progress bar on stderr when it is a terminal (not in logs or pipes)."""
+    return sys.stderr.isatty()
 
 
 @cli.group()
@@ -162,7 +175,13 @@ def data_show(name, root, split, preprocess, strict, download, out, per_class, b
 
     if before_after:
         path = figures.chars62_before_after(
-            name, out, root=root, split=split, per_class=min(per_class, 4), seed=seed
+            name,
+            out,
+            root=root,
+            split=split,
+            per_class=min(per_class, 4),
+            seed=seed,
+            progress=_progress(),
         )
     else:
         d = _load(name, root, split, strict, download, preprocess)
