@@ -164,13 +164,34 @@ def test_trainpart1_test_split(make_chars62, tmp_path):
     assert len(d) == 62 and d.meta["split"] == "test" and d.path.name == "testPart1.zip"
 
 
-def test_trainpart1_pool_matches_single_process(make_chars62):
+@pytest.mark.parametrize("platform", ["linux", "darwin"])  # forked processes, threads
+def test_trainpart1_pool_matches_single_process(make_chars62, monkeypatch, platform):
     root = make_chars62(per_class=4)
     one = load("trainPart1", root=root, progress=False, workers=1)
-    os.environ["NOISYLAB_CACHE"] = os.environ["NOISYLAB_CACHE"] + "-pool"  # restored by monkeypatch
+    monkeypatch.setenv("NOISYLAB_CACHE", os.environ["NOISYLAB_CACHE"] + "-pool")
+    monkeypatch.setattr("noisylab.data.decode.sys.platform", platform)
     two = load("trainPart1", root=root, progress=False, workers=2)
     assert two.meta["cache"] == "written"
     assert torch.equal(one.images, two.images) and one.ids == two.ids
+
+
+def test_pool_works_from_a_script_without_main_guard(make_chars62, tmp_path):
+    """A worker start method that re-runs __main__ (spawn) would break this plain script."""
+    import subprocess
+    import sys
+
+    root = make_chars62(per_class=4)
+    script = tmp_path / "plain.py"
+    script.write_text(
+        "from noisylab.data import load\n"
+        f"d = load('trainPart1', root={str(root)!r}, progress=False, workers=2)\n"
+        "print(len(d))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=120, env=os.environ
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "248"
 
 
 def test_trainpart1_missing_class_folder(make_chars62):

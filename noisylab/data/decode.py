@@ -5,8 +5,9 @@ from __future__ import annotations
 import multiprocessing
 import os
 import sys
+import warnings
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 
 import numpy as np
 from tqdm import tqdm
@@ -27,10 +28,7 @@ def _archive_in_worker(path: str) -> Archive:
     return _OPEN[path]
 
 
-def _decode_chunk(
-    path: str, rels: list[str], fn: Callable
-) -> tuple[np.ndarray, list[tuple[int, str]]]:
-    archive = _archive_in_worker(path)
+def _decode_with(archive: Archive, rels: list[str], fn: Callable):
     out = np.zeros((len(rels), 28, 28), np.uint8)
     failures = []
     for i, rel in enumerate(rels):
@@ -39,6 +37,26 @@ def _decode_chunk(
         except ImageDecodeError as err:
             failures.append((i, str(err)))
     return out, failures
+
+
+def _decode_chunk(path: str, rels: list[str], fn: Callable) -> tuple[np.ndarray, list]:
+    """Worker-process entry: decode ``rels`` of the archive at ``path`` (opened once per worker)."""
+    return _decode_with(_archive_in_worker(path), rels, fn)
+
+
+def _pool(workers: int):
+    """Forked worker processes on Linux; threads elsewhere.
+
+    Not "spawn": it re-runs the user's ``__main__`` in every worker, which breaks any script
+    that calls `noisylab.data.load` outside an ``if __name__ == "__main__":`` guard. Forking is
+    what torch's DataLoader does on Linux too. Threads still overlap the work that Pillow does
+    with the GIL released (PNG decoding, which dominates).
+    """
+    if sys.platform.startswith("linux") and "fork" in multiprocessing.get_all_start_methods():
+        return ProcessPoolExecutor(
+            max_workers=workers, mp_context=multiprocessing.get_context("fork")
+        )
+    return ThreadPoolExecutor(max_workers=workers)
 
 
 def default_workers(n: int, heavy: bool) -> int:
@@ -95,10 +113,16 @@ def decode_files(
                     break
         else:
             chunk_size = max(8, min(64, n // (workers * 8) or 1))
-            ctx = multiprocessing.get_context("spawn")
-            with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+            with _pool(workers) as pool, warnings.catch_warnings():
+                # Python >= 3.12 warns when forking a process that runs threads (torch may);
+                # the workers only run Pillow, numpy and scipy, which is safe.
+                warnings.filterwarnings("ignore", r".*multi-threaded.*fork", DeprecationWarning)
+                if isinstance(pool, ThreadPoolExecutor):
+                    task, where = _decode_with, archive
+                else:
+                    task, where = _decode_chunk, str(archive.path)
                 futures = {
-                    pool.submit(_decode_chunk, str(archive.path), rels[s : s + chunk_size], fn): s
+                    pool.submit(task, where, rels[s : s + chunk_size], fn): s
                     for s in range(0, n, chunk_size)
                 }
                 for fut in as_completed(futures):
