@@ -143,7 +143,10 @@ def data_info(name, root, split, preprocess, strict, download) -> None:
     for i in range(0, len(items), 10):
         click.echo(f"{'per class:' if i == 0 else '':<12}{'  '.join(items[i : i + 10])}")
     click.echo(f"            min {min(counts.values())}, max {max(counts.values())}")
-    if d.meta.get("preprocess"):
+    converted = d.meta.get("converted") or {}
+    if converted:
+        click.echo(f"converted:  {', '.join(f'{n} {kind}' for kind, n in converted.items())}")
+    if d.meta.get("preprocess") and (not converted or any("photo" in k for k in converted)):
         ref = f", reference {d.meta['reference']:g}" if "reference" in d.meta else ""
         click.echo(f"preprocess: {d.meta['preprocess']}{ref}")
     skipped = d.meta.get("skipped") or []

@@ -228,6 +228,7 @@ def test_mnist_task3(tmp_path, write_tree, gray_jpeg, form):
     assert d.labels[d.ids.index("image_000071.jpg")].item() == 7
     jpeg = np.asarray(open_image(gray_jpeg(seed=71)))
     assert np.array_equal(d.images[d.ids.index("image_000071.jpg"), 0].numpy(), jpeg)  # as is
+    assert d.meta["converted"] == {"as is": 30}
 
 
 def test_mnist_task3_wrong_class_folders(tmp_path, write_tree, gray_jpeg):
@@ -269,6 +270,11 @@ def test_folder_source_any_images(tmp_path, write_tree, gray_jpeg, char_png, for
     assert resized[0].max() == 0 and resized.max() > 200  # still white on black, 28x28
     raw28 = np.asarray(open_image(gray_jpeg(seed=2, size=28, fmt="PNG")))
     assert np.array_equal(d.images[1, 0].numpy(), raw28)
+    assert d.meta["converted"] == {
+        "as is": 1,
+        "resized to 28x28": 1,
+        "photo: inverted, cropped, fit": 1,
+    }
 
 
 def test_folder_source_missing_path(tmp_path):

@@ -56,6 +56,7 @@ def test_info(task3_root):
     assert "classes:    10: 0 1 2 3 4 5 6 7 8 9" in out
     assert "0:2  1:2  2:2  3:3  4:2" in out and "min 2, max 3" in out
     assert f"path:       {task3_root / 'mnistTask3.zip'}" in out
+    assert "converted:  21 as is" in out and "preprocess:" not in out
     assert "cache:      written (" in out
     assert "cache:      hit (" in run("info", "mnistTask3", "--root", task3_root).stdout
 

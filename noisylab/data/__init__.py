@@ -9,8 +9,8 @@ Sources: ``trainPart1``, ``trainPart1-digits``, ``mnistTask3``, ``mnist``, ``dig
 ``folder:PATH`` (see `SOURCES`). Data root: ``root=`` > ``$NOISYLAB_DATA`` > ``./datasets``.
 Decoded arrays are cached in ``$NOISYLAB_CACHE`` or ``~/.cache/noisylab``.
 
-The names below are imported on first use, so that the decoding worker processes (which import
-only `noisylab.data.decode` and `noisylab.data.preprocess`) do not pay for importing torch.
+The names below are imported on first use, so ``import noisylab.data`` (and the torch-free
+modules `noisylab.data.preprocess`, `noisylab.data.archive`) does not import torch.
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ import numpy as np
 from noisylab.data.base import DataWarning
 from noisylab.errors import NoisylabError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 """Bump when decoding or preprocessing changes what a cached array holds."""
 
 

@@ -165,7 +165,7 @@ def load_chars62(
             rels, labels = _class_files(archive, digits_only)
             fn = partial(photo_to_mnist, preprocess=preprocess, reference=float(reference))
             n_workers = workers or default_workers(len(rels), heavy=True)
-            images, kept, skipped = decode_files(
+            images, kept, skipped, _ = decode_files(
                 archive,
                 rels,
                 fn,

@@ -6,6 +6,7 @@ import multiprocessing
 import os
 import sys
 import warnings
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 
@@ -28,15 +29,25 @@ def _archive_in_worker(path: str) -> Archive:
     return _OPEN[path]
 
 
+def _decode_one(fn: Callable, data: bytes, rel: str, kinds: Counter) -> np.ndarray:
+    """``fn``'s image; a ``(image, kind)`` answer is counted in ``kinds``."""
+    out = fn(data, name=rel)
+    if isinstance(out, tuple):
+        out, kind = out
+        kinds[kind] += 1
+    return out
+
+
 def _decode_with(archive: Archive, rels: list[str], fn: Callable):
     out = np.zeros((len(rels), 28, 28), np.uint8)
     failures = []
+    kinds: Counter = Counter()
     for i, rel in enumerate(rels):
         try:
-            out[i] = fn(archive.read(rel), name=rel)
+            out[i] = _decode_one(fn, archive.read(rel), rel, kinds)
         except ImageDecodeError as err:
             failures.append((i, str(err)))
-    return out, failures
+    return out, failures, kinds
 
 
 def _decode_chunk(path: str, rels: list[str], fn: Callable) -> tuple[np.ndarray, list]:
@@ -75,8 +86,10 @@ def decode_files(
     progress: bool = True,
     desc: str = "decoding",
     strict: bool = False,
-) -> tuple[np.ndarray, list[int], list[tuple[str, str]]]:
+) -> tuple[np.ndarray, list[int], list[tuple[str, str]], dict[str, int]]:
     """Decode ``rels`` with ``fn(bytes, name=rel) -> uint8 (28, 28)``.
+
+    ``fn`` may answer ``(image, kind)`` instead; the kinds are counted.
 
     Returns
     -------
@@ -86,6 +99,8 @@ def decode_files(
         ``(M,)`` positions in ``rels`` of those images.
     skipped : list of (str, str)
         ``(rel, reason)`` for every file ``fn`` could not read.
+    kinds : dict
+        ``{kind: count}`` when ``fn`` tags its answers, else empty.
 
     Raises
     ------
@@ -95,6 +110,7 @@ def decode_files(
     n = len(rels)
     images = np.zeros((n, 28, 28), np.uint8)
     failures: list[tuple[int, str]] = []
+    kinds: Counter = Counter()
     bar = tqdm(total=n, desc=desc, unit="img", file=sys.stderr, disable=not progress, leave=False)
     try:
         if workers <= 1 or n < 2 * workers:
@@ -103,7 +119,7 @@ def decode_files(
                 chunk = rels[start : start + step]
                 for i, rel in enumerate(chunk):
                     try:
-                        images[start + i] = fn(archive.read(rel), name=rel)
+                        images[start + i] = _decode_one(fn, archive.read(rel), rel, kinds)
                     except ImageDecodeError as err:
                         failures.append((start + i, str(err)))
                         if strict:
@@ -127,7 +143,8 @@ def decode_files(
                 }
                 for fut in as_completed(futures):
                     s = futures[fut]
-                    arr, fails = fut.result()
+                    arr, fails, chunk_kinds = fut.result()
+                    kinds.update(chunk_kinds)
                     images[s : s + len(arr)] = arr
                     failures.extend((s + i, why) for i, why in fails)
                     bar.update(len(arr))
@@ -143,4 +160,4 @@ def decode_files(
     bad = {i for i, _ in failures}
     kept = [i for i in range(n) if i not in bad]
     skipped = [(rels[i], why) for i, why in failures]
-    return images[kept] if bad else images, kept, skipped
+    return images[kept] if bad else images, kept, skipped, dict(kinds)

@@ -106,9 +106,11 @@ def load_tree(
             for k, files in enumerate(tree.folders.values()):
                 rels += files
                 labels += [k] * len(files)
-            fn = partial(any_to_mnist, preprocess=preprocess, reference=float(reference))
+            fn = partial(
+                any_to_mnist, preprocess=preprocess, reference=float(reference), with_kind=True
+            )
             n_workers = workers or default_workers(len(rels), heavy=_is_heavy(archive, rels))
-            images, kept, skipped = decode_files(
+            images, kept, skipped, kinds = decode_files(
                 archive,
                 rels,
                 fn,
@@ -131,7 +133,11 @@ def load_tree(
                 "labels": labels_arr,
                 "ids": ids,
                 "classes": list(classes),
-                "meta": {"skipped": [list(s) for s in skipped], "files": len(rels)},
+                "meta": {
+                    "skipped": [list(s) for s in skipped],
+                    "files": len(rels),
+                    "converted": kinds,
+                },
             }
 
     arrays, state, entry = cache.load_or_decode(
@@ -149,6 +155,7 @@ def load_tree(
         "cache": state,
         "cache_file": str(entry),
         "skipped": arrays["meta"].get("skipped", []),
+        "converted": arrays["meta"].get("converted", {}),
     }
     return from_arrays(arrays, source=description, path=path, meta=meta)
 

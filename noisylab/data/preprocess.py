@@ -283,29 +283,38 @@ def photo_to_mnist(
     return ink_to_mnist(ink, preprocess=preprocess, reference=reference)
 
 
+CONVERSIONS = ("as is", "resized to 28x28", "photo: inverted, cropped, fit")
+"""What `any_to_mnist` did to an image (its ``with_kind`` tag)."""
+
+
 def any_to_mnist(
     data: bytes,
     *,
     name: str = "image",
     preprocess: str = "fit",
     reference: float = KEEP_SIZE_REFERENCE,
-) -> np.ndarray:
+    with_kind: bool = False,
+):
     """Bytes of any image in a class folder -> uint8 ``(28, 28)``, white ink on black.
 
     The rule (documented for ``folder:PATH``): convert to grayscale; if the frame is mostly light
     (dark ink on light paper) invert and preprocess like trainPart1 (`photo_to_mnist`); else if
     it is not 28x28, resize the whole image to 28x28 with anti-aliasing; else use it as is.
+    With ``with_kind``, returns ``(image, kind)`` with ``kind`` one of `CONVERSIONS`.
     """
     img = open_image(data, name)
     gray, factor, canvas = working_gray(img)
     if looks_dark_on_light(gray):
         ink = find_ink(gray, factor=factor, canvas=canvas, name=name)
-        return ink_to_mnist(ink, preprocess=preprocess, reference=reference)
-    if factor != 1.0:
-        gray = to_gray(img)
-    if gray.shape != (CANVAS, CANVAS):
-        return resize_to_28(gray)
-    return np.array(gray, dtype=np.uint8)
+        out, kind = ink_to_mnist(ink, preprocess=preprocess, reference=reference), CONVERSIONS[2]
+    else:
+        if factor != 1.0:
+            gray = to_gray(img)
+        if gray.shape != (CANVAS, CANVAS):
+            out, kind = resize_to_28(gray), CONVERSIONS[1]
+        else:
+            out, kind = np.array(gray, dtype=np.uint8), CONVERSIONS[0]
+    return (out, kind) if with_kind else out
 
 
 def ink_box_size(data: bytes, *, name: str = "image") -> tuple[float, float, int, int]:
