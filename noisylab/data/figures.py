@@ -93,10 +93,12 @@ def sample_grid(
         ax.tick_params(length=0)
         for side in ax.spines.values():
             side.set_visible(False)
-    fig.suptitle(
-        title or f"{data.source.split(':')[0]}: {len(data)} images, {per_class} per class",
-        fontsize=9,
-    )
+    if title is None:
+        how = f" ({data.meta['preprocess']})" if data.meta.get("preprocess") else ""
+        if data.meta.get("converted") and not any("photo" in k for k in data.meta["converted"]):
+            how = ""
+        title = f"{data.source.split(':')[0]}{how}: {len(data)} images, {per_class} per class"
+    fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
