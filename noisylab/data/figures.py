@@ -75,7 +75,10 @@ def sample_grid(
     blocks = max(1, math.ceil(k / _ROWS_PER_BLOCK)) if k > 20 else 1
     rows_per = math.ceil(k / blocks)
     fig, axes = plt.subplots(
-        1, blocks, figsize=(blocks * (0.42 * per_class + 0.6), 0.42 * rows_per + 1.0), squeeze=False
+        1,
+        blocks,
+        figsize=(max(4.0, blocks * (0.42 * per_class + 0.6)), 0.42 * rows_per + 1.0),
+        squeeze=False,
     )
     for b in range(blocks):
         ax = axes[0, b]
