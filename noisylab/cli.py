@@ -36,6 +36,7 @@ def cli() -> None:
       noisylab audit mnistTask3 --root DIR    what is wrong with these labels
       noisylab train --data mnistTask3 --loss auto
     """
+    warnings.showwarning = _warning_line
 
 
 # --- data -------------------------------------------------------------------------------------
@@ -88,7 +89,6 @@ def _progress() -> bool:
 @cli.group()
 def data() -> None:
     """Data sources: which are here, what is in them, what they look like."""
-    warnings.showwarning = _warning_line
 
 
 @data.command("list")
@@ -190,6 +190,86 @@ def data_show(name, root, split, preprocess, strict, download, out, per_class, b
         d = _load(name, root, split, strict, download, preprocess)
         path = figures.sample_grid(d, out, per_class=per_class, seed=seed)
     click.echo(f"wrote {path}")
+
+
+# --- train / evaluate ---------------------------------------------------------------------------
+
+_LOSS_HELP = ("ce; complementary: scl-nl scl-exp fwd ure-ga pc; noise-robust: forward gce; "
+              "auto: what the audit recommends")
+
+
+@cli.command("train")
+@click.option("--data", "data_name", required=True, help="Source: mnist, mnistTask3, trainPart1, "
+              "trainPart1-digits, digits, folder:PATH.")
+@_ROOT
+@click.option("--init", default="scratch", show_default=True,
+              help="scratch, pretrained (the Part-1 model from runs/), or a checkpoint PATH.")
+@click.option("--loss", default="auto", show_default=True, help=_LOSS_HELP)
+@click.option("--transition", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="transition.json from an audit, for --loss forward.")
+@click.option("--arch", default=None, help="lenet, cnn-s, cnn-m, cnn-l (default: the recipe's).")
+@click.option("--epochs", type=int, default=None, help="Default: the recipe's.")
+@click.option("--batch-size", type=int, default=None, help="Default: the recipe's.")
+@click.option("--lr", type=float, default=None, help="Peak learning rate (one-cycle).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
+              show_default=True)
+@click.option("--out", type=click.Path(file_okay=False), default=None,
+              help="Run folder (default: runs/<data>[-pretrained][-<loss>]).")
+@click.option("--resume", is_flag=True, help="Continue the run in --out from its last epoch.")
+@click.option("--freeze-features", is_flag=True, help="Train only the head.")
+@click.option("--no-augment", is_flag=True, help="No random affine augmentation.")
+@_PREPROCESS
+def train_cmd(data_name, root, init, loss, transition, arch, epochs, batch_size, lr, seed, device,
+              out, resume, freeze_features, no_augment, preprocess):
+    """Train a CNN on the given labels of --data; checkpoints and metrics.jsonl go to --out."""
+    from noisylab.pipeline import train_on
+
+    result = train_on(
+        data_name, root=root, init=init, loss=loss, out=out, resume=resume, progress=_progress(),
+        log=click.echo, load_options={"preprocess": preprocess} if preprocess else None,
+        arch=arch, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, device=device,
+        freeze_features=freeze_features or None, augment=False if no_augment else None,
+        transition=transition)
+    best = result.best
+    line = f"best epoch {result.best_epoch} (chosen on given labels)"
+    if "test_acc" in best:
+        line += f": test acc {100 * best['test_acc']:.2f}%, NLL {best['test_nll']:.4f}, " \
+                f"ECE {best['test_ece']:.4f}"
+    click.echo(line)
+    click.echo(f"run folder: {result.out_dir}")
+
+
+@cli.command("evaluate")
+@click.argument("checkpoint", type=click.Path(exists=True))
+@click.option("--data", "data_name", required=True, help="Source to evaluate on.")
+@_ROOT
+@_SPLIT
+@_PREPROCESS
+@click.option("--out", type=click.Path(file_okay=False), default=None,
+              help="Folder for confusion.png and reliability.png (default: beside the checkpoint).")
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+def evaluate_cmd(checkpoint, data_name, root, split, preprocess, out, as_json):
+    """Accuracy, NLL, ECE and per-class precision/recall/F1 of CHECKPOINT on labelled data."""
+    import json
+    from pathlib import Path
+
+    from noisylab.evaluate import evaluate
+
+    dataset = _load(data_name, root, split, preprocess=preprocess)
+    ckpt = Path(checkpoint)
+    out = out or (ckpt if ckpt.is_dir() else ckpt.parent) / f"eval-{data_name}-{split}"
+    r = evaluate(checkpoint, dataset, out_dir=out)
+    if as_json:
+        click.echo(json.dumps({k: v for k, v in r.items() if k != "confusion"}, indent=1))
+        return
+    click.echo(f"{r['checkpoint']} on {data_name} {split} ({r['n']} images)")
+    click.echo(f"accuracy {100 * r['acc']:.2f}%   NLL {r['nll']:.4f}   ECE {r['ece']:.4f}")
+    click.echo(f"{'class':>6} {'precision':>9} {'recall':>7} {'f1':>6} {'support':>7}")
+    for name, c in r["per_class"].items():
+        click.echo(f"{name:>6} {c['precision']:9.3f} {c['recall']:7.3f} {c['f1']:6.3f} "
+                   f"{int(c['support']):7d}")
+    click.echo("figures: " + ", ".join(r["figures"]))
 
 
 def main() -> None:
