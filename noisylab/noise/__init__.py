@@ -1,9 +1,27 @@
 """Torch-free estimators of label noise: transition matrices, structure diagnosis, label issues.
 
 One meaning everywhere: ``T[i, j] = P(given = j | true = i)`` (rows are true classes, columns
-given labels, rows sum to 1).
+given labels, rows sum to 1). ``pred_probs`` ``(N, K)`` are out-of-sample predicted
+probabilities of a model trained on the *given* labels, i.e. estimates of
+``P(given | x) = T^T p(true | x)``; ``reference_probs`` ``(N, K)`` are a trusted reference
+model's ``p(true | x)``.
+
+>>> from noisylab.noise import diagnose                             # doctest: +SKIP
+>>> print(diagnose(pred_probs, given_labels).summary)               # doctest: +SKIP
+
+Only numpy and scipy are imported here; importing this package never imports torch.
 """
 
+from noisylab.noise.diagnosis import (
+    KINDS,
+    RECOMMENDED_LOSS,
+    Diagnosis,
+    UniformityTest,
+    diagnose,
+    diagnose_estimate,
+    diagnose_matrix,
+    uniformity_test,
+)
 from noisylab.noise.synthetic import (
     NOISE_KINDS,
     clean,
@@ -16,19 +34,48 @@ from noisylab.noise.synthetic import (
     symmetric,
     unrelated,
 )
-from noisylab.noise.transition import count_matrix, transition_from_labels
+from noisylab.noise.transition import (
+    REGIMES,
+    IndependenceTest,
+    TransitionEstimate,
+    count_matrix,
+    estimate_transition,
+    estimate_transition_matrix,
+    independence_test,
+    save_transition,
+    transition_from_labels,
+    transition_from_reference,
+    true_class_probs,
+)
 
 __all__ = [
+    "KINDS",
     "NOISE_KINDS",
+    "RECOMMENDED_LOSS",
+    "REGIMES",
+    "Diagnosis",
+    "IndependenceTest",
+    "TransitionEstimate",
+    "UniformityTest",
     "clean",
     "complementary",
     "corrupt",
     "count_matrix",
+    "diagnose",
+    "diagnose_estimate",
+    "diagnose_matrix",
+    "estimate_transition",
+    "estimate_transition_matrix",
+    "independence_test",
     "make_noise",
     "pair_flip",
     "permutation",
+    "save_transition",
     "simulate_pred_probs",
     "symmetric",
     "transition_from_labels",
+    "transition_from_reference",
+    "true_class_probs",
     "unrelated",
+    "uniformity_test",
 ]

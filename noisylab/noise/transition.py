@@ -304,7 +304,8 @@ class TransitionEstimate:
         Mutual information (nats) between each regime's partition and the given labels.
     independence : IndependenceTest
         G-test of the chosen partition against the given labels (a large p-value: the labels
-        look unrelated to the images).
+        look unrelated to the images). With ``regime="auto"`` the p-value is doubled
+        (Bonferroni), since the better of two partitions was kept.
     reference_agreement : float or None
         Fraction of samples whose mapped part equals the reference argmax; None without one.
     sharpness : float
@@ -346,8 +347,12 @@ def _check_refine_args(max_iter: object, tol: object) -> tuple[int, float]:
 
 
 def _sharpen(Pu: np.ndarray, beta: float) -> np.ndarray:
-    """``Pu ** beta`` with rows renormalised (``Pu`` rows already sum to 1)."""
-    P = Pu**beta
+    """``Pu ** beta`` with rows renormalised (``Pu`` rows already sum to 1).
+
+    Entries below 1e-12 are rounding dust from the un-mixing and are zeroed first, or a power
+    below 1 would blow them up (``(1e-17) ** 0.2 = 4e-4``).
+    """
+    P = np.where(Pu > 1e-12, Pu, 0.0) ** beta
     return P / P.sum(axis=1, keepdims=True)
 
 
@@ -386,7 +391,7 @@ def _golden_max(f, lo: float, hi: float, n: int = 10) -> float:
 
 
 #: Search ranges (log scale) of the calibration parameter of each regime's p(true | x) family.
-_SHARPNESS_RANGE = {"dominant": (0.5, 8.0), "complementary": (0.1, 1000.0)}
+_SHARPNESS_RANGE = {"dominant": (0.1, 8.0), "complementary": (0.1, 1000.0)}
 
 
 def _true_probs_family(Q: np.ndarray, T: np.ndarray, prior: np.ndarray, regime: str):
@@ -534,10 +539,18 @@ def estimate_transition(
     parts = {"dominant": np.argmax(Q, axis=1), "complementary": np.argmin(Q, axis=1)}
     tests = {name: independence_test(p, given, K) for name, p in parts.items()}
     scores = {name: t.mutual_information for name, t in tests.items()}
+    independence = None
     if regime == "auto":
         dom, comp = scores["dominant"], scores["complementary"]
         regime = "complementary" if comp > dom * (1.0 + 1e-9) + 1e-12 else "dominant"
+        # the better of two partitions was kept: Bonferroni-adjust its p-value
+        t = tests[regime]
+        independence = IndependenceTest(
+            t.statistic, min(1.0, 2.0 * t.pvalue), t.dof, t.mutual_information
+        )
     part = parts[regime]
+    if independence is None:
+        independence = tests[regime]
 
     mapping = np.arange(K)
     agreement = None
@@ -554,7 +567,7 @@ def estimate_transition(
     marginal = np.bincount(given, minlength=K) / N
     T0 = _normalise_rows(C0, empty=np.tile(marginal, (K, 1)))
     prior0 = C0.sum(axis=1) / N
-    if refine and tests[regime].pvalue < alpha:
+    if refine and independence.pvalue < alpha:
         T, C, P, R, n_iter, sharpness = _refine(
             Q, given, T0, prior0, regime, max_iter=max_iter, tol=tol
         )
@@ -573,7 +586,7 @@ def estimate_transition(
         assignment=assignment,
         mapping=mapping,
         regime_scores=scores,
-        independence=tests[regime],
+        independence=independence,
         reference_agreement=agreement,
         sharpness=sharpness,
         n_iter=n_iter,
