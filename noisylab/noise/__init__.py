@@ -6,12 +6,15 @@ probabilities of a model trained on the *given* labels, i.e. estimates of
 ``P(given | x) = T^T p(true | x)``; ``reference_probs`` ``(N, K)`` are a trusted reference
 model's ``p(true | x)``.
 
->>> from noisylab.noise import diagnose                             # doctest: +SKIP
->>> print(diagnose(pred_probs, given_labels).summary)               # doctest: +SKIP
+>>> from noisylab.noise import NoiseEstimator                       # doctest: +SKIP
+>>> est = NoiseEstimator().fit(pred_probs, given_labels)            # doctest: +SKIP
+>>> print(est.diagnosis_.summary)                                   # doctest: +SKIP
 
-Only numpy and scipy are imported here; importing this package never imports torch.
+Only numpy, scipy and scikit-learn are imported here (cleanlab lazily, by
+:func:`cleanlab_report`); importing this package never imports torch.
 """
 
+from noisylab.noise.cleanlab_view import cleanlab_assumption_holds, cleanlab_report
 from noisylab.noise.diagnosis import (
     KINDS,
     RECOMMENDED_LOSS,
@@ -22,6 +25,8 @@ from noisylab.noise.diagnosis import (
     diagnose_matrix,
     uniformity_test,
 )
+from noisylab.noise.estimator import NoiseEstimator
+from noisylab.noise.issues import LabelIssues, label_issues, label_issues_from_posterior
 from noisylab.noise.synthetic import (
     NOISE_KINDS,
     clean,
@@ -55,9 +60,13 @@ __all__ = [
     "REGIMES",
     "Diagnosis",
     "IndependenceTest",
+    "LabelIssues",
+    "NoiseEstimator",
     "TransitionEstimate",
     "UniformityTest",
     "clean",
+    "cleanlab_assumption_holds",
+    "cleanlab_report",
     "complementary",
     "corrupt",
     "count_matrix",
@@ -67,6 +76,8 @@ __all__ = [
     "estimate_transition",
     "estimate_transition_matrix",
     "independence_test",
+    "label_issues",
+    "label_issues_from_posterior",
     "make_noise",
     "pair_flip",
     "permutation",
