@@ -272,6 +272,61 @@ def evaluate_cmd(checkpoint, data_name, root, split, preprocess, out, as_json):
     click.echo("figures: " + ", ".join(r["figures"]))
 
 
+# --- audit ---------------------------------------------------------------------------------------
+
+
+@cli.command("audit")
+@click.argument("dataset")
+@_ROOT
+@click.option("--out", type=click.Path(file_okay=False), default=None,
+              help="Report folder (default: runs/audit-<DATASET>).")
+@click.option("--folds", type=int, default=2, show_default=True, help="Cross-fitting folds.")
+@click.option("--epochs", type=int, default=None, help="Epochs per fold (default: ~120k images).")
+@click.option("--reference", type=click.Path(exists=True), default=None,
+              help="Checkpoint trained on clean data (e.g. the Part-1 digit model): needed to "
+                   "tell a permutation of classes from clean labels.")
+@click.option("--trusted", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Trusted labels (IDX file indexed by the number in each sample id, or "
+                   "id,label CSV) to MEASURE the estimate afterwards; never an input to it.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print audit.json instead of the verdict.")
+def audit_cmd(dataset, root, out, folds, epochs, reference, trusted, seed, as_json):
+    """What is wrong with the labels of DATASET: numbers, words and pictures.
+
+    \b
+    Cross-fits a fast CNN on the given labels, estimates P(given | true), diagnoses the kind of
+    noise (clean, symmetric, asymmetric, permutation, complementary, unrelated), and writes
+    report.md, transition.json/.png, one image grid per given label, label_issues.csv and
+    cleanlab's figures beside noisylab's.
+    """
+    import json
+    from pathlib import Path
+
+    from noisylab.audit import audit, verdict_lines
+    from noisylab.runs import runs_root
+
+    out = Path(out) if out else runs_root() / f"audit-{dataset.replace(':', '_').replace('/', '_')}"
+    r = audit(dataset, root=root, out_dir=out, folds=folds, epochs=epochs, reference=reference,
+              trusted=trusted, seed=seed, progress=_progress(), log=_log_unless(as_json))
+    summary = json.loads((out / "audit.json").read_text())
+    if as_json:
+        click.echo(json.dumps(summary, indent=1))
+        return
+    click.echo("")
+    for line in verdict_lines(summary):
+        click.echo(line)
+    m = r.measured
+    if m:
+        click.echo(f"measured with trusted labels: T mean abs error {m['mae']:.5f}, keep-rate "
+                   f"error {m['keep_rate_error']:.5f}, suggested labels "
+                   f"{100 * m['suggested_accuracy']:.2f}% right")
+    click.echo(f"report: {out / 'report.md'}  ({r.seconds:.0f}s)")
+
+
+def _log_unless(quiet: bool):
+    return (lambda _msg: None) if quiet else (lambda msg: click.echo(msg, err=True))
+
+
 def main() -> None:
     """Console-script entry point."""
     cli(prog_name="noisylab")

@@ -203,36 +203,20 @@ def train(
     for epoch in range(start_epoch, config.epochs + 1):
         # One pass over the training split in a seeded order, with seeded augmentation: the
         # epoch's randomness depends only on (seed, epoch), so a resumed run matches.
-        model.train()
         gen = torch.Generator().manual_seed(config.seed * 1_000_003 + epoch)
-        order = torch.randperm(len(fit_idx), generator=gen).to(device)
-        started, total_loss = time.perf_counter(), 0.0
-        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch}/{config.epochs}",
-                   disable=not progress, leave=False, unit="batch")
-        for step in bar:
-            batch = order[step * config.batch_size:(step + 1) * config.batch_size]
-            x = x_fit[batch].float().div_(255)
-            if config.augment:
-                x = random_affine(x, gen)
-            x = x.contiguous(memory_format=torch.channels_last)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-                loss = loss_fn(model(x).float(), y_fit[batch])
-            if not torch.isfinite(loss):
-                raise NoisylabError(
-                    f"the loss became {loss.item()} at epoch {epoch}, step {step}; lower --lr "
-                    f"(now {config.lr}); checkpoints of earlier epochs in {out_dir} are intact")
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            schedule.step()
-            total_loss += loss.item()
-            if step % 20 == 0:
-                bar.set_postfix(loss=f"{loss.item():.4f}")
+        started = time.perf_counter()
+        mean_loss = train_one_epoch(
+            model, loss_fn, optimizer, schedule, x_fit, y_fit, generator=gen,
+            batch_size=config.batch_size, augment=config.augment,
+            desc=f"epoch {epoch}/{config.epochs}", progress=progress,
+            on_bad_loss=lambda value, step, epoch=epoch: NoisylabError(
+                f"the loss became {value} at epoch {epoch}, step {step}; lower --lr (now "
+                f"{config.lr}); checkpoints of earlier epochs in {out_dir} are intact"))
         seconds = time.perf_counter() - started
 
         # Score the epoch: the validation criterion on given labels chooses; test only reports.
         val_score = loss_fn.validation_score(predict_logits(model, x_val), y_val)
-        record = {"epoch": epoch, "train_loss": total_loss / steps_per_epoch,
+        record = {"epoch": epoch, "train_loss": mean_loss,
                   "val_" + loss_fn.criterion: val_score.value, "val_mode": val_score.mode,
                   "seconds": seconds,
                   "images_per_second": steps_per_epoch * config.batch_size / seconds,
@@ -264,6 +248,44 @@ def train(
 
 
 # ---------------------------------------------------------------------------------- helpers
+
+
+def train_one_epoch(model, loss_fn, optimizer, schedule, images, labels, *, generator,
+                    batch_size: int, augment: bool, desc: str = "", progress: bool = True,
+                    on_bad_loss: Callable[[float, int], Exception] | None = None) -> float:
+    """One pass over ``images`` ``(N, 1, 28, 28)`` uint8 in a random order; the mean loss.
+
+    Batches are slices of the on-device tensors; the last partial batch is dropped so batch
+    norm never sees a tiny batch. ``generator`` (CPU) draws the order and the augmentation.
+    """
+    model.train()
+    device = images.device
+    steps = len(images) // batch_size
+    order = torch.randperm(len(images), generator=generator).to(device)
+    total = 0.0
+    bar = tqdm(range(steps), desc=desc, disable=not progress, leave=False, unit="batch")
+    for step in bar:
+        batch = order[step * batch_size:(step + 1) * batch_size]
+        x = images[batch].float().div_(255)
+        if augment:
+            x = random_affine(x, generator)
+        x = x.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+            loss = loss_fn(model(x).float(), labels[batch])
+        if not torch.isfinite(loss):
+            raise (on_bad_loss or _bad_loss)(loss.item(), step)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        schedule.step()
+        total += loss.item()
+        if step % 20 == 0:
+            bar.set_postfix(loss=f"{loss.item():.4f}")
+    return total / max(steps, 1)
+
+
+def _bad_loss(value: float, step: int) -> Exception:
+    return NoisylabError(f"the loss became {value} at step {step}; lower the learning rate")
 
 
 @torch.no_grad()
