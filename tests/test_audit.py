@@ -1,0 +1,108 @@
+"""The audit on synthetic images: the probe's choice, the files, measuring, and bad input."""
+
+from __future__ import annotations
+
+import gzip
+import json
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from noisylab.audit import audit, read_trusted_labels
+from noisylab.cli import cli
+from noisylab.crossfit import probe_family
+from noisylab.data.base import LabeledImages
+from noisylab.errors import NoisylabError
+from noisylab.noise import corrupt, make_noise
+
+K = 4
+
+
+def blobs(n: int, *, seed: int = 0) -> LabeledImages:
+    """Class ``c``: a bright square in quadrant ``c`` on a noisy background; ids ``img_<i>``."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, K, n)
+    images = rng.integers(0, 40, (n, 1, 28, 28)).astype(np.uint8)
+    for i, c in enumerate(labels):
+        r, q = divmod(int(c), 2)
+        images[i, 0, 2 + 14 * r:12 + 14 * r, 2 + 14 * q:12 + 14 * q] = 255
+    return LabeledImages(torch.from_numpy(images), torch.from_numpy(labels).long(), tuple("wxyz"),
+                         tuple(f"img_{i:05d}" for i in range(n)), "blobs")
+
+
+def relabel(data: LabeledImages, kind: str, **opts) -> LabeledImages:
+    noisy, _ = corrupt(data.labels.numpy(), make_noise(kind, K, seed=1, **opts), seed=2)
+    return LabeledImages(data.images, torch.from_numpy(noisy).long(), data.classes, data.ids,
+                         f"blobs+{kind}")
+
+
+@pytest.fixture(scope="module")
+def clean_blobs() -> LabeledImages:
+    return blobs(1200)
+
+
+def test_probe_prefers_the_family_that_fits(clean_blobs):
+    comp = relabel(clean_blobs, "complementary")
+    assert probe_family(clean_blobs.images, clean_blobs.labels, K, progress=False).family == "free"
+    assert probe_family(comp.images, comp.labels, K, progress=False).family == "complementary"
+
+
+def test_audit_of_complementary_labels(tmp_path, clean_blobs):
+    comp = relabel(clean_blobs, "complementary")
+    r = audit(comp, out_dir=tmp_path, epochs=6, progress=False, log=lambda m: None)
+    assert r.family == "complementary"
+    assert r.diagnosis.kind == "complementary"
+    assert np.mean(r.suggested == clean_blobs.labels.numpy()) > 0.95
+    for name in ("report.md", "transition.json", "transition.png", "label_issues.csv",
+                 "audit.json", "cleanlab_vs_noisylab.png", "cleanlab_transition.png"):
+        assert (tmp_path / name).stat().st_size > 100, name
+    assert len(list((tmp_path / "grids").glob("given-*.png"))) == K
+    saved = json.loads((tmp_path / "transition.json").read_text())
+    assert np.allclose(np.sum(saved["matrix"], 1), 1)
+    rows = (tmp_path / "label_issues.csv").read_text().splitlines()
+    assert rows[0].startswith("id,given_label") and len(rows) == len(comp) + 1
+    summary = json.loads((tmp_path / "audit.json").read_text())
+    assert summary["diagnosis"]["recommended_loss"] != "ce"
+    assert summary["measured_with_trusted_labels"] == {}  # nothing trusted was given
+
+
+def test_audit_of_clean_labels_measured_with_trusted_csv(tmp_path, clean_blobs):
+    trusted = tmp_path / "trusted.csv"
+    trusted.write_text("id,label\n" + "".join(
+        f"{i},{clean_blobs.classes[c]}\n" for i, c in zip(clean_blobs.ids, clean_blobs.labels.tolist())))
+    r = audit(clean_blobs, out_dir=tmp_path / "a", epochs=3, trusted=trusted, progress=False,
+              log=lambda m: None)
+    assert r.family == "free"
+    assert r.diagnosis.kind == "clean" and not r.diagnosis.decided  # a permutation looks the same
+    assert r.measured["mae"] < 0.02 and r.measured["suggested_accuracy"] > 0.98
+
+
+def test_trusted_idx_labels_are_indexed_by_the_number_in_the_id(tmp_path):
+    path = tmp_path / "labels-idx1-ubyte.gz"
+    values = np.array([3, 1, 4, 1, 5, 9], dtype=np.uint8)
+    with gzip.open(path, "wb") as f:
+        f.write((2049).to_bytes(4, "big") + len(values).to_bytes(4, "big") + values.tobytes())
+    got = read_trusted_labels(path, ["image_000005.jpg", "image_000002.jpg"], list("0123456789"))
+    assert got.tolist() == [9, 4]
+    with pytest.raises(NoisylabError, match="do not index"):
+        read_trusted_labels(path, ["image_000077.jpg"], list("0123456789"))
+    junk = tmp_path / "junk.bin"
+    junk.write_bytes(b"nonsense")
+    with pytest.raises(NoisylabError, match="neither an IDX"):
+        read_trusted_labels(junk, ["a"], ["a"])
+
+
+def test_bad_folds_and_too_little_data(tmp_path, clean_blobs):
+    with pytest.raises(NoisylabError, match="--folds"):
+        audit(clean_blobs, out_dir=tmp_path, folds=1, progress=False)
+    with pytest.raises(NoisylabError, match="at least"):
+        audit(blobs(30), out_dir=tmp_path, progress=False)
+
+
+def test_cli_unknown_dataset_is_one_line(tmp_path):
+    result = CliRunner().invoke(cli, ["audit", "no-such-data", "--out", str(tmp_path)])
+    assert result.exit_code == 2
+    assert result.output.count("\n") == 1 and "unknown" in result.output.lower()
+    assert "Traceback" not in result.output
