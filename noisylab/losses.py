@@ -852,6 +852,63 @@ class UnbiasedRiskGA(NoisyLoss):
         return f"num_classes={self.num_classes}, prior={self.prior_mode!r}, beta={self.beta}"
 
 
+class PseudoLabel(NoisyLoss):
+    """Self-training on top of any loss: confident predictions become extra hard targets.
+
+    ``loss = base(logits, labels) + weight * mean_i [conf_i >= threshold] CE(logits_i, t_i)``
+    where ``t_i`` is the most probable class the given label allows (for complementary labels,
+    any class but the given one; for ordinary labels, any class) and ``conf_i`` its probability
+    renormalised over the allowed classes. Targets are detached. Once the base loss has
+    separated the classes, this sharpens the clusters (entropy minimisation), which is where
+    learning from complementary labels is otherwise slow: a sample whose complementary class is
+    already improbable no longer contributes any gradient to the base loss.
+
+    Parameters
+    ----------
+    base : NoisyLoss
+        The loss the labels are really read with; its kind and validation criterion are kept.
+    weight : float
+        Weight of the pseudo-label term.
+    threshold : float
+        Confidence a prediction needs before it is used as a target.
+
+    References
+    ----------
+    .. [1] D.-H. Lee, "Pseudo-Label: The Simple and Efficient Semi-Supervised Learning Method
+       for Deep Neural Networks", ICML Workshop on Challenges in Representation Learning, 2013.
+    """
+
+    def __init__(self, base: NoisyLoss, *, weight: float = 1.0, threshold: float = 0.95):
+        super().__init__(base.num_classes)
+        if not weight >= 0 or not 0 < threshold <= 1:
+            raise NoisylabError(f"pseudo-label weight must be >= 0 and threshold in (0, 1], got "
+                                f"{weight} and {threshold}")
+        self.base, self.weight, self.threshold = base, float(weight), float(threshold)
+        self.name, self.kind, self.criterion = base.name, base.kind, base.criterion
+
+    def _loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        loss = self.base._loss(logits, labels)
+        with torch.no_grad():
+            p = logits.softmax(1)
+            if self.kind == "complementary":
+                p = p.scatter(1, labels[:, None], 0.0)
+            top, target = p.max(1)
+            confident = top / p.sum(1).clamp_min(1e-12) >= self.threshold
+        if confident.any():
+            pseudo = F.cross_entropy(logits[confident], target[confident], reduction="sum")
+            loss = loss + self.weight * pseudo / len(labels)
+        return loss
+
+    def criteria(self) -> list[str]:
+        return self.base.criteria()
+
+    def validation_score(self, logits, given_labels, *, criterion=None) -> ValidationScore:
+        return self.base.validation_score(logits, given_labels, criterion=criterion)
+
+    def extra_repr(self) -> str:
+        return f"base={self.base.name}, weight={self.weight}, threshold={self.threshold}"
+
+
 # --------------------------------------------------------------------------------------------
 # Registry
 # --------------------------------------------------------------------------------------------

@@ -37,7 +37,7 @@ from noisylab.checkpoints import (
     save_checkpoint,
 )
 from noisylab.errors import NoisylabError
-from noisylab.losses import ValidationScore, make_loss
+from noisylab.losses import PseudoLabel, ValidationScore, make_loss
 from noisylab.models import build_model, transfer_weights
 from noisylab.runs import read_metrics
 
@@ -66,6 +66,8 @@ class TrainConfig:
         Random affine augmentation (rotation, scale, shift) of training batches.
     freeze_features : bool
         Train only the head; the backbone keeps its initial (e.g. pretrained) weights.
+    pseudo_label : float
+        Weight of self-training on confident predictions (`noisylab.losses.PseudoLabel`); 0 off.
     transition : list of list of float, optional
         ``T[i, j] = P(given = j | true = i)`` for the ``forward`` and ``fwd`` losses.
     init : str
@@ -85,7 +87,8 @@ class TrainConfig:
     val_fraction: float = 0.1
     augment: bool = True
     freeze_features: bool = False
-    transition: list | None = None
+    pseudo_label: float = 0.0
+    transition: list | str | None = None
     init: str = "scratch"
     data: str = ""
 
@@ -173,7 +176,10 @@ def train(
     if config.freeze_features:
         model.features.requires_grad_(False)
     model = model.to(device, memory_format=torch.channels_last)
-    loss_fn = make_loss(config.loss, num_classes=num_classes, transition=config.transition).to(device)
+    loss_fn = make_loss(config.loss, num_classes=num_classes, transition=config.transition)
+    if config.pseudo_label:
+        loss_fn = PseudoLabel(loss_fn, weight=config.pseudo_label)
+    loss_fn = loss_fn.to(device)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
     steps_per_epoch = len(fit_idx) // config.batch_size
