@@ -243,7 +243,7 @@ def train_cmd(data_name, root, init, loss, transition, arch, epochs, batch_size,
 
 
 @cli.command("evaluate")
-@click.argument("checkpoint", type=click.Path(exists=True))
+@click.argument("checkpoint", type=click.Path())
 @click.option("--data", "data_name", required=True, help="Source to evaluate on.")
 @_ROOT
 @_SPLIT
@@ -284,7 +284,7 @@ def evaluate_cmd(checkpoint, data_name, root, split, preprocess, out, as_json):
               help="Report folder (default: runs/audit-<DATASET>).")
 @click.option("--folds", type=int, default=2, show_default=True, help="Cross-fitting folds.")
 @click.option("--epochs", type=int, default=None, help="Epochs per fold (default: ~120k images).")
-@click.option("--reference", type=click.Path(exists=True), default=None,
+@click.option("--reference", type=click.Path(), default=None,
               help="Checkpoint trained on clean data (e.g. the Part-1 digit model): needed to "
                    "tell a permutation of classes from clean labels.")
 @click.option("--trusted", type=click.Path(exists=True, dir_okay=False), default=None,

@@ -62,11 +62,19 @@ def train_on(
         "the recipe's value".
     """
     from noisylab.data import is_present, load
+    from noisylab.losses import LOSSES
+    from noisylab.models import ARCHITECTURES
 
     recipe = recipe_for(data)
     unknown = set(overrides) - _CONFIG_FIELDS
     if unknown:
         raise NoisylabError(f"unknown training option(s): {', '.join(sorted(unknown))}")
+    # Names are checked before anything slow happens.
+    if loss != "auto" and loss not in LOSSES:
+        raise NoisylabError(f"unknown loss {loss!r}; known losses: auto, {', '.join(LOSSES)}")
+    if overrides.get("arch") is not None and overrides["arch"] not in ARCHITECTURES:
+        raise NoisylabError(f"unknown architecture {overrides['arch']!r}; known: "
+                            f"{', '.join(ARCHITECTURES)}")
     train_set = load(data, root=root, progress=progress, **{**recipe.load, **(load_options or {})})
     num_classes = len(train_set.classes)
 

@@ -71,7 +71,7 @@ def test_audit_of_complementary_labels(tmp_path, clean_blobs):
 def test_audit_of_clean_labels_measured_with_trusted_csv(tmp_path, clean_blobs):
     trusted = tmp_path / "trusted.csv"
     trusted.write_text("id,label\n" + "".join(
-        f"{i},{clean_blobs.classes[c]}\n" for i, c in zip(clean_blobs.ids, clean_blobs.labels.tolist())))
+        f"{i},{clean_blobs.classes[c]}\n" for i, c in zip(clean_blobs.ids, clean_blobs.labels.tolist(), strict=True)))
     r = audit(clean_blobs, out_dir=tmp_path / "a", epochs=3, trusted=trusted, progress=False,
               log=lambda m: None)
     assert r.family == "free"

@@ -1,0 +1,103 @@
+"""`noisylab train` / `evaluate` end to end on a synthetic class-per-folder dataset."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from noisylab.cli import cli
+
+
+@pytest.fixture
+def folder_data(tmp_path):
+    """A class-per-folder tree of 28x28 PNGs: class c is a bright square in quadrant c."""
+    rng = np.random.default_rng(0)
+    root = tmp_path / "shapes"
+    for c, name in enumerate("wxyz"):
+        (root / name).mkdir(parents=True)
+        for i in range(60):
+            im = rng.integers(0, 40, (28, 28)).astype(np.uint8)
+            r, q = divmod(c, 2)
+            im[2 + 14 * r:12 + 14 * r, 2 + 14 * q:12 + 14 * q] = 255
+            Image.fromarray(im).save(root / name / f"{i:03d}.png")
+    return f"folder:{root}"
+
+
+def run(*args):
+    result = CliRunner().invoke(cli, [str(a) for a in args])
+    return result
+
+
+def test_train_then_evaluate_then_resume(tmp_path, folder_data):
+    out = tmp_path / "run"
+    r = run("train", "--data", folder_data, "--loss", "ce", "--arch", "lenet", "--epochs", "3",
+            "--batch-size", "32", "--no-augment", "--out", out)
+    assert r.exit_code == 0, r.output
+    assert "best epoch" in r.output
+    assert len((out / "metrics.jsonl").read_text().splitlines()) == 3
+    config = json.loads((out / "last.json").read_text())["config"]
+    assert config["loss"] == "ce" and config["data"] == folder_data
+
+    r = run("evaluate", out, "--data", folder_data, "--out", tmp_path / "ev")
+    assert r.exit_code == 0, r.output
+    acc = float(r.output.split("accuracy ")[1].split("%")[0])
+    assert acc > 90
+    assert (tmp_path / "ev" / "confusion.png").exists()
+
+    # Resuming a finished run adds nothing and keeps what is there.
+    r = run("train", "--data", folder_data, "--loss", "ce", "--arch", "lenet", "--epochs", "3",
+            "--batch-size", "32", "--no-augment", "--out", out, "--resume")
+    assert r.exit_code == 0, r.output
+    assert len((out / "metrics.jsonl").read_text().splitlines()) == 3
+
+    # Training into an existing run without --resume is refused, and the run is intact.
+    r = run("train", "--data", folder_data, "--loss", "ce", "--epochs", "1", "--out", out)
+    assert r.exit_code == 2 and "--resume" in r.output
+    assert len((out / "metrics.jsonl").read_text().splitlines()) == 3
+
+
+def test_pretrained_init_uses_the_part1_run(tmp_path, folder_data, monkeypatch):
+    monkeypatch.setenv("NOISYLAB_RUNS", str(tmp_path / "runs"))
+    r = run("train", "--data", folder_data, "--loss", "ce", "--init", "pretrained",
+            "--epochs", "1", "--out", tmp_path / "x")
+    assert r.exit_code == 2 and "trainPart1-digits" in r.output and "Traceback" not in r.output
+    # Make a "Part-1" run, then start from it.
+    r = run("train", "--data", folder_data, "--loss", "ce", "--arch", "cnn-s", "--epochs", "1",
+            "--batch-size", "32", "--out", tmp_path / "runs" / "trainPart1-digits")
+    assert r.exit_code == 0, r.output
+    r = run("train", "--data", folder_data, "--loss", "ce", "--init", "pretrained",
+            "--epochs", "1", "--batch-size", "32", "--out", tmp_path / "ft")
+    assert r.exit_code == 0, r.output
+    assert "initial weights from" in r.output and "trainPart1-digits" in r.output
+    assert json.loads((tmp_path / "ft" / "last.json").read_text())["architecture"] == "cnn-s"
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--loss", "nope"], "unknown loss"),
+    (["--arch", "resnet999"], "unknown architecture"),
+    (["--init", "/no/such/checkpoint"], "no/such/checkpoint"),
+])
+def test_bad_train_options_are_one_line(tmp_path, folder_data, args, message):
+    r = run("train", "--data", folder_data, "--epochs", "1", "--out", tmp_path / "o", *args)
+    assert r.exit_code == 2, r.output
+    assert message in r.output.lower() or message in r.output
+    assert "Traceback" not in r.output and r.output.strip().count("\n") == 0
+
+
+def test_evaluate_refuses_a_tampered_checkpoint(tmp_path, folder_data):
+    out = tmp_path / "run"
+    assert run("train", "--data", folder_data, "--loss", "ce", "--arch", "lenet", "--epochs", "1",
+               "--batch-size", "32", "--out", out).exit_code == 0
+    weights = out / "best.safetensors"
+    blob = bytearray(weights.read_bytes())
+    blob[-5] ^= 0xFF
+    weights.write_bytes(bytes(blob))
+    r = run("evaluate", out / "best", "--data", folder_data)
+    assert r.exit_code == 2 and "Traceback" not in r.output
+    assert "tampered" in r.output or "truncated" in r.output
+    # The other checkpoints are untouched and still load.
+    assert run("evaluate", out / "last", "--data", folder_data).exit_code == 0
