@@ -111,3 +111,13 @@ def test_estimator_errors():
         NoiseEstimator(regime="max").fit(Q, g)
     with pytest.raises(NoisylabError, match="alpha"):
         NoiseEstimator(alpha=2).fit(Q, g)
+
+
+def test_benchmark_smoke():
+    from noisylab.noise.benchmark import format_table, run
+
+    rows = run(n=2000, seeds=1, with_cleanlab=False, only=["uniform complementary", "clean"])
+    assert [r["case"] for r in rows] == ["clean", "uniform complementary"]
+    assert rows[1]["kinds"] == {"complementary": 1}
+    table = format_table(rows, seeds=1, with_cleanlab=False)
+    assert table.count("\n") == 3 and "| uniform complementary |" in table

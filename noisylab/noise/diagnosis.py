@@ -124,7 +124,7 @@ def uniformity_test(
     T: object,
     counts: object = None,
     *,
-    alpha: float = 0.01,
+    alpha: float = 0.001,
     tol: float = 0.1,
 ) -> UniformityTest:
     """Test whether the wrong labels of each true class are spread uniformly.
@@ -135,7 +135,7 @@ def uniformity_test(
         ``T[i, j] = P(given = j | true = i)``.
     counts : array-like, shape ``(K, K)``, optional
         Counts (or posterior-weighted counts) behind ``T``; needed for the chi-square p-value.
-    alpha : float, default 0.01
+    alpha : float, default 0.001
         Significance level.
     tol : float, default 0.1
         Largest ``distance`` still called uniform when the test rejects.
@@ -321,7 +321,7 @@ def diagnose_matrix(
     independence: IndependenceTest | None = None,
     regime: str | None = None,
     regime_scores: dict | None = None,
-    alpha: float = 0.01,
+    alpha: float = 0.001,
     clean_tol: float = 0.02,
     uniform_tol: float = 0.1,
     estimated: bool = False,
@@ -347,8 +347,10 @@ def diagnose_matrix(
     regime_scores : dict, optional
         Mutual information of each regime's partition (from :func:`estimate_transition`); a
         near tie makes the diagnosis undecided.
-    alpha : float, default 0.01
-        Significance level of the independence and uniformity tests.
+    alpha : float, default 0.001
+        Significance level of the independence and uniformity tests. Strict by default: with
+        tens of thousands of samples any relation worth acting on has a far smaller p-value,
+        while a false "related" on unrelated labels turns noise into a confident-looking matrix.
     clean_tol : float, default 0.02
         Largest overall noise rate still called clean. When ``T`` was estimated from model
         predictions, small noise rates are upper bounds: the model's confident mistakes count as
@@ -609,7 +611,7 @@ def _summary(
 def diagnose_estimate(
     estimate: TransitionEstimate,
     *,
-    alpha: float = 0.01,
+    alpha: float = 0.001,
     clean_tol: float = 0.02,
     uniform_tol: float = 0.1,
 ) -> Diagnosis:
@@ -637,7 +639,7 @@ def diagnose(
     *,
     reference_probs: object = None,
     regime: str = "auto",
-    alpha: float = 0.01,
+    alpha: float = 0.001,
     clean_tol: float = 0.02,
     uniform_tol: float = 0.1,
     refine: bool = True,

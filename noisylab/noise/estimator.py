@@ -41,7 +41,7 @@ class NoiseEstimator:
         :func:`noisylab.noise.estimate_transition`).
     refine : bool, default True
         EM refinement of the first-pass counts.
-    alpha : float, default 0.01
+    alpha : float, default 0.001
         Significance level of the independence and uniformity tests.
     clean_tol : float, default 0.02
         Largest overall noise rate still diagnosed as clean.
@@ -86,7 +86,7 @@ class NoiseEstimator:
         *,
         regime: str = "auto",
         refine: bool = True,
-        alpha: float = 0.01,
+        alpha: float = 0.001,
         clean_tol: float = 0.02,
         uniform_tol: float = 0.1,
         max_iter: int = 200,

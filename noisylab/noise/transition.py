@@ -489,7 +489,7 @@ def estimate_transition(
     reference_probs: object = None,
     regime: str = "auto",
     refine: bool = True,
-    alpha: float = 0.01,
+    alpha: float = 0.001,
     max_iter: int = 200,
     tol: float = 1e-7,
 ) -> TransitionEstimate:
@@ -510,7 +510,7 @@ def estimate_transition(
         argmin (``"complementary"``), or whichever partition tells more about the given labels.
     refine : bool, default True
         Correct the first-pass counts for misassigned samples by EM (see the module notes).
-    alpha : float, default 0.01
+    alpha : float, default 0.001
         Significance level of the independence test between the partition and the given
         labels. When it cannot reject independence (the labels look unrelated to the images)
         the refinement is skipped: there is nothing to calibrate against, and EM would fit noise.
