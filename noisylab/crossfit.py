@@ -44,7 +44,8 @@ class ProbeResult:
 
 def fit_model(images: torch.Tensor, labels: torch.Tensor, num_classes: int, *, family: str,
               epochs: int, arch: str = "lenet", batch_size: int = 256, lr: float = 5e-3,
-              seed: int = 0, progress: bool = True, desc: str = "") -> torch.nn.Module:
+              augment: bool = True, seed: int = 0, progress: bool = True,
+              desc: str = "") -> torch.nn.Module:
     """A model of one family fitted on ``images`` ``(N, 1, 28, 28)`` and given ``labels`` ``(N,)``."""
     torch.manual_seed(seed)
     model = build_model(arch, num_classes).to(images.device, memory_format=torch.channels_last)
@@ -57,7 +58,7 @@ def fit_model(images: torch.Tensor, labels: torch.Tensor, num_classes: int, *, f
     for epoch in range(epochs):
         gen = torch.Generator().manual_seed(seed * 7919 + epoch)
         train_one_epoch(model, loss_fn, optimizer, schedule, images, labels, generator=gen,
-                        batch_size=batch_size, augment=False, progress=progress,
+                        batch_size=batch_size, augment=augment, progress=progress,
                         desc=f"{desc} epoch {epoch + 1}/{epochs}")
     return model.eval()
 
@@ -88,7 +89,8 @@ def probe_family(images: torch.Tensor, labels: torch.Tensor, num_classes: int, *
     nll = {}
     for family in FAMILIES:
         model = fit_model(images[fit_idx], labels[fit_idx], num_classes, family=family,
-                          epochs=epochs, seed=seed, progress=progress, desc=f"probe {family}")
+                          epochs=epochs, augment=False, seed=seed, progress=progress,
+                          desc=f"probe {family}")
         nll[family] = mean_nll(given_label_probs(model, images[held_idx], family=family),
                                held_labels)
     prior = np.bincount(labels[fit_idx].cpu().numpy(), minlength=num_classes) / cut
@@ -130,5 +132,9 @@ def cross_fit(images: torch.Tensor, labels: torch.Tensor, num_classes: int, *, f
 
 
 def default_epochs(n: int) -> int:
-    """Epochs for a cross-fit of ``n`` images: about 120k image-passes a fold, at least 2."""
-    return max(2, min(30, math.ceil(120_000 / max(n // 2, 1))))
+    """Epochs for a 2-fold cross-fit of ``n`` images: about 240k image-passes a fold.
+
+    Measured on mnistTask3 (30k images a fold, augmented): the complementary model's held-out
+    accuracy was 96.8% after 5 epochs and 97.2% after 8.
+    """
+    return max(2, min(30, math.ceil(240_000 / max(n // 2, 1))))
