@@ -51,7 +51,7 @@ def fresh(arch: str, lr: float, total_steps: int):
     torch.manual_seed(0)
     model = build_model(arch, 10).to(memory_format=torch.channels_last)
     opt = torch.optim.AdamW(model.parameters(), lr=lr)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=total_steps + 10)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=2 * total_steps + 100)  # room for warm-up steps
     return model, opt, sched
 
 
