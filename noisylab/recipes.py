@@ -1,7 +1,8 @@
 """Default recipes: the settings `noisylab train` uses for each dataset unless told otherwise.
 
-A recipe is the measured best-known way to train on a source; every value here was chosen by
-a measurement on the real data (see README, "Recipes"). Options the user passes win.
+A recipe is the best-known way to train on a source so far. Options the user passes win. Values
+backed by a measurement on the real data say so in a comment; the others are starting points
+still to be tuned (trainPart1 in particular).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ class Recipe:
 
 
 RECIPES: dict[str, Recipe] = {
+    # lenet, lr 3e-3: 99.26% MNIST test after 2 epochs without augmentation (this CPU).
     "mnist": Recipe(train=dict(arch="lenet", epochs=15, lr=3e-3), test=("mnist", "test")),
     "mnistTask3": Recipe(train=dict(arch="lenet", epochs=15, lr=3e-3), test=("mnist", "test")),
     "trainPart1": Recipe(train=dict(arch="cnn-m", epochs=60, lr=3e-3, batch_size=64),
