@@ -32,7 +32,10 @@ class Recipe:
 RECIPES: dict[str, Recipe] = {
     # lenet, lr 3e-3: 99.26% MNIST test after 2 epochs without augmentation (this CPU).
     "mnist": Recipe(train=dict(arch="lenet", epochs=15, lr=3e-3), test=("mnist", "test")),
-    "mnistTask3": Recipe(train=dict(arch="lenet", epochs=15, lr=3e-3), test=("mnist", "test")),
+    # scl-nl (via --loss auto) + pseudo-labels, 30 epochs: 99.04% MNIST test at the epoch chosen
+    # on given labels, 99.15% at the last, ~8 min on this CPU (12 epochs: 98.65% / 98.91%).
+    "mnistTask3": Recipe(train=dict(arch="lenet", epochs=30, lr=3e-3, pseudo_label=1.0),
+                         test=("mnist", "test")),
     "trainPart1": Recipe(train=dict(arch="cnn-m", epochs=60, lr=3e-3, batch_size=64),
                          load=dict(preprocess="keep-size"), test=("trainPart1", "test")),
     # Digits have no case to tell apart, and MNIST-style fitting matches MNIST for transfer.
