@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
+from synthetic import blobs
 
 from noisylab.audit import audit, read_trusted_labels
 from noisylab.cli import cli
@@ -18,18 +19,6 @@ from noisylab.errors import NoisylabError
 from noisylab.noise import corrupt, make_noise
 
 K = 4
-
-
-def blobs(n: int, *, seed: int = 0) -> LabeledImages:
-    """Class ``c``: a bright square in quadrant ``c`` on a noisy background; ids ``img_<i>``."""
-    rng = np.random.default_rng(seed)
-    labels = rng.integers(0, K, n)
-    images = rng.integers(0, 40, (n, 1, 28, 28)).astype(np.uint8)
-    for i, c in enumerate(labels):
-        r, q = divmod(int(c), 2)
-        images[i, 0, 2 + 14 * r:12 + 14 * r, 2 + 14 * q:12 + 14 * q] = 255
-    return LabeledImages(torch.from_numpy(images), torch.from_numpy(labels).long(), tuple("wxyz"),
-                         tuple(f"img_{i:05d}" for i in range(n)), "blobs")
 
 
 def relabel(data: LabeledImages, kind: str, **opts) -> LabeledImages:

@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from synthetic import blobs
 
 from noisylab.checkpoints import list_checkpoints, load_checkpoint
 from noisylab.data.base import LabeledImages
@@ -16,18 +17,6 @@ from noisylab.models import build_model, transfer_weights
 from noisylab.train import TrainConfig, stratified_split, train
 
 K = 4
-
-
-def blobs(n: int, *, seed: int) -> LabeledImages:
-    """``n`` images: class ``c`` is a bright 10x10 square in quadrant ``c`` plus noise."""
-    rng = np.random.default_rng(seed)
-    labels = rng.integers(0, K, n)
-    images = rng.integers(0, 40, (n, 1, 28, 28)).astype(np.uint8)
-    for i, c in enumerate(labels):
-        r, q = divmod(int(c), 2)
-        images[i, 0, 2 + 14 * r:12 + 14 * r, 2 + 14 * q:12 + 14 * q] = 255
-    return LabeledImages(torch.from_numpy(images), torch.from_numpy(labels).long(),
-                         tuple("abcd"), tuple(str(i) for i in range(n)), "blobs")
 
 
 def complementary(data: LabeledImages, seed: int) -> LabeledImages:
