@@ -305,9 +305,9 @@ def audit_cmd(dataset, root, out, folds, epochs, reference, trusted, seed, as_js
     from pathlib import Path
 
     from noisylab.audit import audit, verdict_lines
-    from noisylab.runs import runs_root
+    from noisylab.runs import audit_dir
 
-    out = Path(out) if out else runs_root() / f"audit-{dataset.replace(':', '_').replace('/', '_')}"
+    out = Path(out) if out else audit_dir(dataset)
     r = audit(dataset, root=root, out_dir=out, folds=folds, epochs=epochs, reference=reference,
               trusted=trusted, seed=seed, progress=_progress(), log=_log_unless(as_json))
     summary = json.loads((out / "audit.json").read_text())

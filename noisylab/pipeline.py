@@ -15,7 +15,7 @@ from pathlib import Path
 from noisylab.checkpoints import check_compatible, load_checkpoint
 from noisylab.errors import NoisylabError
 from noisylab.recipes import recipe_for
-from noisylab.runs import default_run_dir, find_pretrained, runs_root
+from noisylab.runs import audit_dir, default_run_dir, find_pretrained
 from noisylab.train import TrainConfig, TrainResult, train
 
 _CONFIG_FIELDS = {f.name for f in fields(TrainConfig)}
@@ -113,13 +113,13 @@ def recommended_loss(data: str, *, root=None, log=print, progress=True) -> tuple
 
     Reuses ``runs/audit-<data>/audit.json`` when present, else runs the audit (and saves it).
     """
-    audit_dir = runs_root() / f"audit-{data.replace(':', '_').replace('/', '_')}"
-    saved = audit_dir / "audit.json"
+    folder = audit_dir(data)
+    saved = folder / "audit.json"
     if not saved.exists():
         from noisylab.audit import audit
 
-        log(f"--loss auto: auditing {data} first (saved to {audit_dir})")
-        audit(data, root=root, out_dir=audit_dir, progress=progress, log=log)
+        log(f"--loss auto: auditing {data} first (saved to {folder})")
+        audit(data, root=root, out_dir=folder, progress=progress, log=log)
     try:
         summary = json.loads(saved.read_text())
         loss = summary["diagnosis"]["recommended_loss"]

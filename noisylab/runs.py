@@ -18,9 +18,19 @@ def runs_root() -> Path:
     return Path(os.environ.get("NOISYLAB_RUNS", "runs"))
 
 
+def _folder_name(data: str) -> str:
+    """A source name usable as one folder name (``folder:a/b`` -> ``folder_a_b``)."""
+    return data.replace(":", "_").replace("/", "_")
+
+
+def audit_dir(data: str) -> Path:
+    """Where the audit of a source is written by default: ``runs/audit-<data>``."""
+    return runs_root() / f"audit-{_folder_name(data)}"
+
+
 def default_run_dir(data: str, *, init: str = "scratch", loss: str = "ce", seed: int = 0) -> Path:
     """``runs/<data>`` for a plain run, with the init and loss in the name when not defaults."""
-    name = data.replace(":", "_").replace("/", "_")
+    name = _folder_name(data)
     if init != "scratch":
         name += "-pretrained" if init == "pretrained" else "-init"
     if loss not in ("ce", "auto"):
