@@ -145,7 +145,7 @@ def audit(
         result.measured = measure(est.transition_matrix_, est.suggested_labels_, true, given, k)
 
     # 5. Files.
-    result.files = _write_outputs(result, ds, est, probe, q, holds, sentence, data, epochs, folds)
+    result.files = _write_outputs(result, ds, est, probe, holds, sentence, data, epochs, folds)
     return result
 
 
@@ -205,7 +205,7 @@ def _reference_probs(reference, ds) -> np.ndarray:
     return logits[:, cols].softmax(1).numpy()
 
 
-def _write_outputs(result, ds, est, probe, q, holds, sentence, data, epochs, folds) -> list[Path]:
+def _write_outputs(result, ds, est, probe, holds, sentence, data, epochs, folds) -> list[Path]:
     out, classes, diag = result.out_dir, list(result.classes), result.diagnosis
     T = result.transition
     files = []
