@@ -84,7 +84,7 @@ def audit(
     folds : int
         Cross-fitting folds (at least 2).
     epochs : int, optional
-        Epochs per fold (default: about 120k image-passes per fold).
+        Epochs per fold (default: `noisylab.crossfit.default_epochs`).
     reference : path, optional
         A checkpoint trained on clean data (e.g. the Part-1 digit model): fixes which cluster of
         images is which true class, which the given labels alone cannot (a permutation).

@@ -16,6 +16,12 @@ slowly: on mnistTask3 a 2-epoch model reached 21% on "the true class is the leas
 label", where the complementary family reaches 83% after one epoch. So a short probe fits both
 on a subsample, and the family whose held-out log-likelihood of the given labels is higher
 (the standard model-selection criterion) is cross-fitted on all folds.
+
+Each held-out prediction is then smoothed with the given labels of the image's nearest
+neighbours *within the held-out fold* (in the fold model's feature space, the image itself
+excluded): ``q = (1 - w) q_model + w q_neighbours``. Both terms estimate P(given | x) without
+reading the image's own label. On mnistTask3 (fold model of 8 epochs) this raised the held-out
+"true class = argmin q" accuracy from 96.87% to 97.22% (k = 30, w = 0.3).
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ import numpy as np
 import torch
 
 from noisylab.losses import make_loss
-from noisylab.models import build_model
+from noisylab.models import build_model, normalise
 from noisylab.train import predict_logits, train_one_epoch
 
 FAMILIES = {"free": "ce", "complementary": "scl-nl"}
@@ -43,7 +49,7 @@ class ProbeResult:
 
 
 def fit_model(images: torch.Tensor, labels: torch.Tensor, num_classes: int, *, family: str,
-              epochs: int, arch: str = "lenet", batch_size: int = 256, lr: float = 5e-3,
+              epochs: int, arch: str = "tiny", batch_size: int = 256, lr: float = 5e-3,
               augment: bool = True, seed: int = 0, progress: bool = True,
               desc: str = "") -> torch.nn.Module:
     """A model of one family fitted on ``images`` ``(N, 1, 28, 28)`` and given ``labels`` ``(N,)``."""
@@ -66,9 +72,54 @@ def fit_model(images: torch.Tensor, labels: torch.Tensor, num_classes: int, *, f
 def given_label_probs(model: torch.nn.Module, images: torch.Tensor, *, family: str) -> np.ndarray:
     """The model's ``P(given | x)`` ``(N, K)`` under its family."""
     p = predict_logits(model, images).softmax(1).double().cpu().numpy()
-    if family == "free":
-        return p
-    return (1.0 - p) / (p.shape[1] - 1)
+    return _family_probs(p, family)
+
+
+def _family_probs(p: np.ndarray, family: str) -> np.ndarray:
+    return p if family == "free" else (1.0 - p) / (p.shape[1] - 1)
+
+
+@torch.no_grad()
+def features_and_probs(model: torch.nn.Module, images: torch.Tensor, *, batch_size: int = 2000):
+    """Penultimate features ``(N, D)`` and class probabilities ``(N, K)`` in eval mode."""
+    model.eval()
+    feats, probs = [], []
+    for i in range(0, len(images), batch_size):
+        x = images[i:i + batch_size].float().div_(255).contiguous(memory_format=torch.channels_last)
+        h = model.features(normalise(x))
+        feats.append(h.float())
+        probs.append(model.head(h).float().softmax(1))
+    return torch.cat(feats), torch.cat(probs).double().cpu().numpy()
+
+
+@torch.no_grad()
+def neighbour_label_frequency(features: torch.Tensor, labels: np.ndarray, num_classes: int, *,
+                              k: int = 30, batch_size: int = 2000) -> np.ndarray:
+    """How often each given label occurs among each sample's ``k`` nearest neighbours.
+
+    Parameters
+    ----------
+    features : Tensor ``(N, D)``
+        Cosine similarity in this space defines the neighbours.
+    labels : ndarray ``(N,)``
+        Given labels. A sample's own label is never counted for it.
+
+    Returns
+    -------
+    ndarray ``(N, K)``
+        Rows sum to 1.
+    """
+    n = len(labels)
+    k = min(k, n - 1)
+    unit = torch.nn.functional.normalize(features.float(), dim=1)
+    onehot = torch.nn.functional.one_hot(torch.as_tensor(labels), num_classes).float()
+    out = torch.empty(n, num_classes)
+    for i in range(0, n, batch_size):
+        sim = unit[i:i + batch_size] @ unit.T
+        rows = torch.arange(sim.shape[0])
+        sim[rows, rows + i] = -2.0  # never one's own label
+        out[i:i + batch_size] = onehot[sim.topk(k, dim=1).indices].mean(1)
+    return out.double().numpy()
 
 
 def mean_nll(q: np.ndarray, labels: np.ndarray) -> float:
@@ -99,8 +150,8 @@ def probe_family(images: torch.Tensor, labels: torch.Tensor, num_classes: int, *
 
 
 def cross_fit(images: torch.Tensor, labels: torch.Tensor, num_classes: int, *, family: str,
-              folds: int = 2, epochs: int = 4, seed: int = 0, progress: bool = True,
-              on_fold=None) -> np.ndarray:
+              folds: int = 2, epochs: int = 4, seed: int = 0, neighbours: int = 30,
+              neighbour_weight: float = 0.3, progress: bool = True, on_fold=None) -> np.ndarray:
     """Out-of-sample ``P(given | x)`` ``(N, K)``: each fold predicted by a model fitted on the rest.
 
     Parameters
@@ -113,6 +164,9 @@ def cross_fit(images: torch.Tensor, labels: torch.Tensor, num_classes: int, *, f
         Number of folds (each model sees ``(folds - 1) / folds`` of the data).
     epochs : int
         Passes over each fold's training part.
+    neighbours, neighbour_weight : int, float
+        Smoothing with the given labels of the ``neighbours`` nearest held-out images
+        (``neighbour_weight = 0`` turns it off).
     on_fold : callable, optional
         Called with ``(fold_index, folds)`` after each fold (for a progress line).
     """
@@ -125,7 +179,12 @@ def cross_fit(images: torch.Tensor, labels: torch.Tensor, num_classes: int, *, f
         fit = torch.from_numpy(np.flatnonzero(assignment != k))
         model = fit_model(images[fit], labels[fit], num_classes, family=family, epochs=epochs,
                           seed=seed + k, progress=progress, desc=f"fold {k + 1}/{folds}")
-        q[held] = given_label_probs(model, images[held], family=family)
+        feats, p = features_and_probs(model, images[held])
+        q[held] = _family_probs(p, family)
+        if neighbour_weight > 0 and len(held) > neighbours:
+            freq = neighbour_label_frequency(feats, labels[held].cpu().numpy(), num_classes,
+                                             k=neighbours)
+            q[held] = (1 - neighbour_weight) * q[held] + neighbour_weight * freq
         if on_fold:
             on_fold(k, folds)
     return q
@@ -134,7 +193,7 @@ def cross_fit(images: torch.Tensor, labels: torch.Tensor, num_classes: int, *, f
 def default_epochs(n: int) -> int:
     """Epochs for a 2-fold cross-fit of ``n`` images: about 240k image-passes a fold.
 
-    Measured on mnistTask3 (30k images a fold, augmented): the complementary model's held-out
-    accuracy was 96.8% after 5 epochs and 97.2% after 8.
+    Measured on mnistTask3 (30k images a fold, augmented, ``tiny`` model, 2-core CPU): held-out
+    accuracy 93.8% after 4 epochs (18 s) and 96.9% after 8 (33 s).
     """
     return max(2, min(30, math.ceil(240_000 / max(n // 2, 1))))

@@ -110,19 +110,27 @@ def curves(
 def image_grid(
     rows: Sequence[tuple[str, np.ndarray]], path, *, title: str, per_row: int = 12
 ) -> Path:
-    """A grid of images: one row per ``(label, images (n, 28, 28) uint8)``, labelled on the left."""
-    n_rows = max(1, len(rows))
-    fig, axes = plt.subplots(n_rows, per_row, figsize=(per_row * 0.6 + 1.2, n_rows * 0.62 + 0.5),
-                             squeeze=False)
-    for r, (label, images) in enumerate(rows):
-        for c in range(per_row):
-            ax = axes[r, c]
-            ax.axis("off")
-            if c < len(images):
-                ax.imshow(images[c], cmap="gray", vmin=0, vmax=255)
-        axes[r, 0].text(-4, 14, label, ha="right", va="center", fontsize=8)
-    fig.suptitle(title, fontsize=10)
-    fig.subplots_adjust(left=0.18, wspace=0.05, hspace=0.05)
+    """A grid of images: one row per ``(label, images (n, h, w) uint8)``, labelled on the left.
+
+    The images are tiled into one mosaic array and drawn with a single ``imshow`` (one axes per
+    image made a 10-row grid take 1.6 s; the mosaic takes a fraction of that).
+    """
+    rows = list(rows) or [("", np.zeros((0, 28, 28), np.uint8))]
+    h, w = next((im.shape[1:] for _, im in rows if len(im)), (28, 28))
+    pad = 2
+    mosaic = np.full((len(rows) * (h + pad) + pad, per_row * (w + pad) + pad), 110, np.uint8)
+    for r, (_, images) in enumerate(rows):
+        for c, image in enumerate(images[:per_row]):
+            y, x = pad + r * (h + pad), pad + c * (w + pad)
+            mosaic[y:y + h, x:x + w] = image
+    fig, ax = plt.subplots(figsize=(per_row * 0.6 + 1.2, len(rows) * 0.62 + 0.5))
+    ax.imshow(mosaic, cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+    ax.set_yticks([pad + r * (h + pad) + h / 2 for r in range(len(rows))],
+                  [label for label, _ in rows], fontsize=8)
+    ax.set_xticks([])
+    for side in ax.spines.values():
+        side.set_visible(False)
+    ax.set_title(title, fontsize=10)
     return _save(fig, path)
 
 
