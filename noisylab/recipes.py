@@ -46,5 +46,7 @@ RECIPES: dict[str, Recipe] = {
 
 
 def recipe_for(data: str) -> Recipe:
-    """The recipe of a source, or an empty one (library defaults) for an unknown folder."""
-    return RECIPES.get(data, Recipe())
+    """The recipe of a source (``NAME+KIND`` uses NAME's), or library defaults for a folder."""
+    from noisylab.data.injected import split_name
+
+    return RECIPES.get(split_name(data)[0], Recipe())

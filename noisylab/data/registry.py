@@ -9,6 +9,7 @@ from pathlib import Path
 
 from noisylab.data import chars62, folders, mnist
 from noisylab.data.base import LabeledImages
+from noisylab.data.injected import inject, split_name
 from noisylab.data.roots import first_existing, resolve_root
 from noisylab.errors import NoisylabError
 
@@ -128,6 +129,7 @@ def status(root: str | os.PathLike | None = None) -> list[dict]:
 
 def is_present(name: str, root: str | os.PathLike | None = None, split: str = "train") -> bool:
     """True when source ``name`` (a key of `SOURCES`) has ``split`` under the data root."""
+    name = split_name(name)[0]
     if name not in SOURCES:
         raise NoisylabError(_unknown(name))
     if name == "digits":
@@ -137,7 +139,8 @@ def is_present(name: str, root: str | os.PathLike | None = None, split: str = "t
 
 
 def _unknown(name: str) -> str:
-    return f"unknown dataset {name!r}; known: {', '.join(SOURCES)}, folder:PATH"
+    return (f"unknown dataset {name!r}; known: {', '.join(SOURCES)}, folder:PATH, and NAME+KIND "
+            "for injected noise (e.g. digits+complementary)")
 
 
 def load(
@@ -156,7 +159,10 @@ def load(
     ----------
     name : str
         A key of `SOURCES` (``trainPart1``, ``trainPart1-digits``, ``mnistTask3``, ``mnist``,
-        ``digits``) or ``folder:PATH`` for any class-per-folder tree or zip.
+        ``digits``) or ``folder:PATH`` for any class-per-folder tree or zip; ``NAME+KIND``
+        (e.g. ``digits+complementary``, ``mnist+symmetric-20``) is ``NAME`` with seeded
+        synthetic label noise injected into its train split (`noisylab.data.injected`); its
+        test split stays clean.
     root : path-like, optional
         Data root. Default: ``$NOISYLAB_DATA``, else ``./datasets``.
     split : {"train", "test"}
@@ -190,6 +196,11 @@ def load(
         raise NoisylabError(_unknown(str(name)))
     if split not in SPLITS:
         raise NoisylabError(f"split must be one of {', '.join(SPLITS)}; got {split!r}")
+    base, noise = split_name(name)
+    if noise:
+        data = load(base, root=root, split=split, strict=strict, download=download,
+                    progress=progress, **source_options)
+        return inject(data, noise) if split == "train" else data
     if name.startswith("folder:"):
         _check_options(name, _PHOTO_OPTIONS, source_options)
         if split != "train":
