@@ -603,3 +603,39 @@ def test_losses_follow_the_module_to_another_dtype():
     assert loss.transition.dtype == torch.float64
     value = loss(torch.tensor(HAND_LOGITS, dtype=torch.float64), torch.tensor(HAND_LABELS))
     assert value.item() == pytest.approx(_hand("fwd"), rel=1e-12)
+
+
+# ------------------------------------------------------------------------------ pseudo-labels
+
+
+def test_pseudo_label_adds_ce_on_confident_allowed_class_only():
+    from noisylab.losses import PseudoLabel
+
+    base = L.make_loss("scl-nl", num_classes=3)
+    pl = PseudoLabel(base, weight=2.0, threshold=0.9)
+    logits = torch.tensor([[5.0, 0.0, 0.0],    # confident in 0; given 1 allows it: pseudo 0
+                           [5.0, 4.9, 0.0],    # given 0 rules 0 out; over {1, 2}, 1 is ~0.99
+                           [0.0, 0.0, 0.0]])   # flat: never a target
+    labels = torch.tensor([1, 0, 2])
+    expected = base(logits, labels) + 2.0 * (
+        torch.nn.functional.cross_entropy(logits[:1], torch.tensor([0]), reduction="sum")
+        + torch.nn.functional.cross_entropy(logits[1:2], torch.tensor([1]), reduction="sum")) / 3
+    assert torch.allclose(pl(logits, labels), expected)
+
+
+def test_pseudo_label_targets_come_from_target_logits_when_given():
+    from noisylab.losses import PseudoLabel
+
+    base = L.make_loss("ce", num_classes=3)
+    pl = PseudoLabel(base, weight=1.0, threshold=0.9)
+    logits = torch.zeros(2, 3, requires_grad=True)       # the distorted view: unsure
+    target_logits = torch.tensor([[0.0, 8.0, 0.0], [0.0, 0.0, 0.0]])  # clean view: row 0 sure
+    labels = torch.tensor([0, 0])
+    got = pl(logits, labels, target_logits=target_logits)
+    expected = base(logits, labels) + torch.nn.functional.cross_entropy(logits[:1], torch.tensor([1]),
+                                                      reduction="sum") / 2
+    assert torch.allclose(got, expected)
+    # Without target logits nothing is confident, so only the base loss remains.
+    assert torch.allclose(pl(logits, labels), base(logits, labels))
+    got.backward()
+    assert logits.grad[0, 1] < 0  # pushed toward the clean view's class
