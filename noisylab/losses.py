@@ -876,8 +876,6 @@ class PseudoLabel(NoisyLoss):
     ----------
     .. [1] D.-H. Lee, "Pseudo-Label: The Simple and Efficient Semi-Supervised Learning Method
        for Deep Neural Networks", ICML Workshop on Challenges in Representation Learning, 2013.
-    .. [2] K. Sohn et al., "FixMatch: Simplifying Semi-Supervised Learning with Consistency and
-       Confidence", NeurIPS 2020.
     """
 
     def __init__(self, base: NoisyLoss, *, weight: float = 1.0, threshold: float = 0.95):
@@ -888,22 +886,10 @@ class PseudoLabel(NoisyLoss):
         self.base, self.weight, self.threshold = base, float(weight), float(threshold)
         self.name, self.kind, self.criterion = base.name, base.kind, base.criterion
 
-    def forward(self, logits: torch.Tensor, labels: torch.Tensor,
-                target_logits: torch.Tensor | None = None) -> torch.Tensor:
-        """The mean loss; pseudo-targets come from ``target_logits`` ``(B, K)`` when given.
-
-        The training loop passes the logits of the *un-augmented* batch as ``target_logits``
-        when it augments (targets from the clean view, the loss on the distorted one: the
-        weak/strong consistency of FixMatch, Sohn et al. 2020).
-        """
-        logits, labels = _check_batch(logits, labels, self.num_classes, self._who)
-        return self._loss(logits, labels, target_logits)
-
-    def _loss(self, logits: torch.Tensor, labels: torch.Tensor,
-              target_logits: torch.Tensor | None = None) -> torch.Tensor:
+    def _loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         loss = self.base._loss(logits, labels)
         with torch.no_grad():
-            p = (logits if target_logits is None else target_logits).float().softmax(1)
+            p = logits.softmax(1)
             if self.kind == "complementary":
                 p = p.scatter(1, labels[:, None], 0.0)
             top, target = p.max(1)

@@ -270,23 +270,14 @@ def train_one_epoch(model, loss_fn, optimizer, schedule, images, labels, *, gene
     order = torch.randperm(len(images), generator=generator).to(device)
     total = 0.0
     bar = tqdm(range(steps), desc=desc, disable=not progress, leave=False, unit="batch")
-
-    def mixed():  # bf16 autocast on CUDA; a no-op on CPU
-        return torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
-
     for step in bar:
         batch = order[step * batch_size:(step + 1) * batch_size]
         x = images[batch].float().div_(255)
-        extra = {}
-        if augment and isinstance(loss_fn, PseudoLabel):
-            # Pseudo-targets from the clean view, the loss on the distorted one (FixMatch).
-            with torch.no_grad(), mixed():
-                extra["target_logits"] = model(x.contiguous(memory_format=torch.channels_last))
         if augment:
             x = random_affine(x, generator)
         x = x.contiguous(memory_format=torch.channels_last)
-        with mixed():
-            loss = loss_fn(model(x).float(), labels[batch], **extra)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+            loss = loss_fn(model(x).float(), labels[batch])
         if not torch.isfinite(loss):
             raise (on_bad_loss or _bad_loss)(loss.item(), step)
         optimizer.zero_grad(set_to_none=True)

@@ -621,21 +621,3 @@ def test_pseudo_label_adds_ce_on_confident_allowed_class_only():
         torch.nn.functional.cross_entropy(logits[:1], torch.tensor([0]), reduction="sum")
         + torch.nn.functional.cross_entropy(logits[1:2], torch.tensor([1]), reduction="sum")) / 3
     assert torch.allclose(pl(logits, labels), expected)
-
-
-def test_pseudo_label_targets_come_from_target_logits_when_given():
-    from noisylab.losses import PseudoLabel
-
-    base = L.make_loss("ce", num_classes=3)
-    pl = PseudoLabel(base, weight=1.0, threshold=0.9)
-    logits = torch.zeros(2, 3, requires_grad=True)       # the distorted view: unsure
-    target_logits = torch.tensor([[0.0, 8.0, 0.0], [0.0, 0.0, 0.0]])  # clean view: row 0 sure
-    labels = torch.tensor([0, 0])
-    got = pl(logits, labels, target_logits=target_logits)
-    expected = base(logits, labels) + torch.nn.functional.cross_entropy(logits[:1], torch.tensor([1]),
-                                                      reduction="sum") / 2
-    assert torch.allclose(got, expected)
-    # Without target logits nothing is confident, so only the base loss remains.
-    assert torch.allclose(pl(logits, labels), base(logits, labels))
-    got.backward()
-    assert logits.grad[0, 1] < 0  # pushed toward the clean view's class
