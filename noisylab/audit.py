@@ -40,6 +40,8 @@ class AuditResult:
         Suggested true class per sample.
     family : str
         Which model family of P(given | x) the probe chose.
+    stack_weights : list of (float, float, float)
+        Per fold: the weights of (fold model, its feature neighbours, pixel neighbours).
     cleanlab : dict
         cleanlab's reading of the same predictions.
     seconds : float
@@ -58,6 +60,7 @@ class AuditResult:
     seconds: float
     measured: dict = field(default_factory=dict)
     files: list = field(default_factory=list)
+    stack_weights: list = field(default_factory=list)
 
 
 def audit(
@@ -122,10 +125,13 @@ def audit(
 
     # 2. Out-of-sample P(given | x) for every image.
     epochs = epochs or default_epochs(n)
-    q = cross_fit(ds.images, ds.labels, k, family=probe.family, folds=folds, epochs=epochs,
-                  seed=seed, progress=progress,
-                  on_fold=lambda i, m: log(f"cross-fit: fold {i + 1}/{m} done "
-                                           f"({time.perf_counter() - started:.0f}s)"))
+    fitted = cross_fit(ds.images, ds.labels, k, family=probe.family, folds=folds, epochs=epochs,
+                       seed=seed, progress=progress,
+                       on_fold=lambda i, m: log(f"cross-fit: fold {i + 1}/{m} done "
+                                                f"({time.perf_counter() - started:.0f}s)"))
+    q = fitted.probs
+    log("stacking weights (model, its neighbours, pixel neighbours) per fold: "
+        + "; ".join(", ".join(f"{v:.1f}" for v in w) for w in fitted.weights))
 
     # 3. A trusted reference model, when given, fixes which part of the data is which class.
     reference_probs = _reference_probs(reference, ds) if reference else None
@@ -139,7 +145,8 @@ def audit(
 
     result = AuditResult(out_dir=out_dir, classes=ds.classes, diagnosis=diag,
                          transition=est.transition_matrix_, suggested=est.suggested_labels_,
-                         family=probe.family, cleanlab=clean, seconds=seconds)
+                         family=probe.family, cleanlab=clean, seconds=seconds,
+                         stack_weights=[list(w) for w in fitted.weights])
     if trusted:
         true = read_trusted_labels(trusted, ds.ids, ds.classes)
         result.measured = measure(est.transition_matrix_, est.suggested_labels_, true, given, k)
@@ -260,7 +267,7 @@ def _write_outputs(result, ds, est, probe, holds, sentence, data, epochs, folds)
     summary = {
         "data": data, "n": len(given), "classes": classes, "seconds": result.seconds,
         "family": probe.family, "probe_nll": probe.nll, "prior_nll": probe.prior_nll,
-        "folds": folds, "epochs_per_fold": epochs,
+        "folds": folds, "epochs_per_fold": epochs, "stack_weights": result.stack_weights,
         "diagnosis": diag.to_dict(),
         "transition": {"classes": classes, "matrix": T.tolist()},
         "n_issues": int(issues.is_issue.sum()),
@@ -321,7 +328,13 @@ def _report(summary: dict, result: AuditResult, sentence: str) -> str:
     lines += [f"| {f} | {v:.4f} |" for f, v in summary["probe_nll"].items()]
     lines += [f"| class prior only | {summary['prior_nll']:.4f} |", "",
               f"The **{summary['family']}** model fits the given labels better, so it was used. "
-              "No clean label was read to make this estimate.", "",
+              "Its held-out predictions were stacked with two nearest-neighbour estimates (the "
+              "given labels of each image's 30 nearest held-out neighbours, in the model's "
+              "feature space and in a PCA of the pixels), weighted to make the held-out labels "
+              "most likely: weights (model, model neighbours, pixel neighbours) per fold "
+              + "; ".join("(" + ", ".join(f"{v:.1f}" for v in w) + ")"
+                          for w in summary["stack_weights"])
+              + ". No clean label was read to make this estimate.", "",
               "## Transition matrix", "",
               "`T[i, j] = P(given = j | true = i)`: rows are true classes, columns given labels "
               "(`transition.json`).", "", "![transition](transition.png)", ""]
