@@ -73,6 +73,7 @@ def audit(
     reference: str | os.PathLike | None = None,
     trusted: str | os.PathLike | None = None,
     seed: int = 0,
+    name: str | None = None,
     progress: bool = True,
     log=print,
 ) -> AuditResult:
@@ -94,6 +95,9 @@ def audit(
     trusted : path, optional
         Trusted labels, to *measure* the estimate after it is made: an IDX labels file (indexed
         by the number in each sample id) or a CSV with ``id,label`` columns.
+    name : str, optional
+        What to call ``data`` in the report when it is a `LabeledImages` (default: a source name
+        is its own name).
     """
     import torch
 
@@ -107,7 +111,7 @@ def audit(
     started = time.perf_counter()
     torch.set_num_threads(os.cpu_count() or 1)
     ds = load(data, root=root, progress=progress) if isinstance(data, str) else data
-    data = data if isinstance(data, str) else ds.source
+    data = data if isinstance(data, str) else name or "the given images"
     k, n = len(ds.classes), len(ds)
     given = ds.labels.numpy()
     if n < 20 * k:
@@ -297,7 +301,9 @@ def verdict_lines(summary: dict) -> list[str]:
              f"label issues: {summary['n_issues']} of {summary['n']}"]
     loss = d["recommended_loss"]
     if loss not in ("none", "relabel"):
-        lines.append(f"next: noisylab train --data {summary['data']} --loss {loss}")
+        named = " " not in summary["data"]  # a source name, not a description
+        lines.append(f"next: noisylab train --data {summary['data']} --loss {loss}" if named
+                     else f"next: train with --loss {loss}")
     elif loss == "relabel":
         lines.append("next: relabel with the mapping in audit.json (a permutation of classes)")
     else:

@@ -503,8 +503,9 @@ def estimate_transition(
         The given (possibly wrong) labels.
     reference_probs : array-like, shape ``(N, K)``, optional
         ``p(true | x)`` from a trusted reference model (trained on other, clean data; it may be
-        weak). Only its argmax is used, to decide which part of the data is which true class;
-        without it a renaming of whole classes cannot be detected.
+        weak). Only its argmax is used: to decide which part of the data is which true class
+        (without it a renaming of whole classes cannot be detected), and as the partition itself
+        when it tells more about the given labels than ``pred_probs`` does (small data).
     regime : {"auto", "dominant", "complementary"}, default "auto"
         Where a sample's true class sits in ``pred_probs``: at the argmax (``"dominant"``), at the
         argmin (``"complementary"``), or whichever partition tells more about the given labels.
@@ -554,7 +555,12 @@ def estimate_transition(
 
     mapping = np.arange(K)
     agreement = None
-    if ref is not None:
+    ref_test = independence_test(np.argmax(ref, axis=1), given, K) if ref is not None else None
+    if ref_test is not None and ref_test.mutual_information > independence.mutual_information:
+        # The reference separates the classes more clearly than the model of the given labels
+        # (small data): its own argmax is the partition, and it names the classes itself.
+        part, independence, agreement = np.argmax(ref, axis=1), ref_test, 1.0
+    elif ref is not None:
         M = count_matrix(part, np.argmax(ref, axis=1), K)
         rows, cols = linear_sum_assignment(-M)
         mapping = np.empty(K, dtype=np.int64)

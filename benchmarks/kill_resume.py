@@ -1,0 +1,82 @@
+"""`kill -9` in the middle of an epoch, then `--resume`: does the run end where an uninterrupted one does?
+
+Runs ``noisylab train`` twice with the same seed on real data: once straight through, once
+killed with SIGKILL part-way through an epoch and resumed with ``--resume``. Prints the
+per-epoch figures of both and whether every deterministic figure (losses, validation and test
+metrics; not the timings) is identical.
+
+    python benchmarks/kill_resume.py [--data trainPart1-digits] [--epochs 6] [--kill-after 3.5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+TIMING = {"seconds", "images_per_second"}
+
+
+def command(args, out: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "noisylab.cli", "train", "--data", args.data, "--root", args.root,
+            "--loss", "ce", "--epochs", str(args.epochs), "--seed", "0", "--out", str(out), *extra]
+
+
+def epochs_done(out: Path) -> int:
+    path = out / "metrics.jsonl"
+    return len(path.read_text().splitlines()) if path.exists() else 0
+
+
+def records(out: Path) -> list[dict]:
+    return [{k: v for k, v in json.loads(line).items() if k not in TIMING}
+            for line in (out / "metrics.jsonl").read_text().splitlines()]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", default="trainPart1-digits")
+    ap.add_argument("--root", default=os.environ.get("NOISYLAB_DATA", "../shared/data"))
+    ap.add_argument("--epochs", type=int, default=6)
+    ap.add_argument("--kill-after", type=float, default=3.5,
+                    help="Kill when this many epochs have passed (a fraction: mid-epoch).")
+    args = ap.parse_args()
+    env = dict(os.environ)
+    with tempfile.TemporaryDirectory() as tmp:
+        straight, killed = Path(tmp) / "straight", Path(tmp) / "killed"
+        t0 = time.perf_counter()
+        subprocess.run(command(args, straight), check=True, env=env, capture_output=True)
+        per_epoch = (time.perf_counter() - t0) / args.epochs
+
+        proc = subprocess.Popen(command(args, killed), env=env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        whole = int(args.kill_after)
+        while epochs_done(killed) < whole and proc.poll() is None:
+            time.sleep(0.05)
+        time.sleep((args.kill_after - whole) * per_epoch)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        at_kill = epochs_done(killed)
+        print(f"killed with SIGKILL after {at_kill} complete epoch(s) (aiming mid-epoch "
+              f"{args.kill_after}); exit code {proc.returncode}")
+        resumed = subprocess.run(command(args, killed, "--resume"), env=env, capture_output=True,
+                                 text=True)
+        print(next((line for line in resumed.stderr.splitlines() if "resuming" in line),
+                   "(no resume line)"))
+        a, b = records(straight), records(killed)
+        print("\nepoch | uninterrupted: train loss, test acc | killed+resumed: train loss, test acc")
+        for ra, rb in zip(a, b, strict=False):
+            print(f"{ra['epoch']:>5} | {ra['train_loss']:.6f}, {ra.get('test_acc', float('nan')):.4f}"
+                  f" | {rb['train_loss']:.6f}, {rb.get('test_acc', float('nan')):.4f}")
+        same = a == b
+        print(f"\nall {len(a)} epochs' deterministic figures identical: {same}")
+        sys.exit(0 if same else 1)
+
+
+if __name__ == "__main__":
+    main()
