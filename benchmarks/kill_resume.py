@@ -49,9 +49,10 @@ def main() -> None:
     env = dict(os.environ)
     with tempfile.TemporaryDirectory() as tmp:
         straight, killed = Path(tmp) / "straight", Path(tmp) / "killed"
-        t0 = time.perf_counter()
         subprocess.run(command(args, straight), check=True, env=env, capture_output=True)
-        per_epoch = (time.perf_counter() - t0) / args.epochs
+        timings = [json.loads(line)["seconds"]
+                   for line in (straight / "metrics.jsonl").read_text().splitlines()]
+        per_epoch = sum(timings) / len(timings)
 
         proc = subprocess.Popen(command(args, killed), env=env, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL)
@@ -66,13 +67,14 @@ def main() -> None:
               f"{args.kill_after}); exit code {proc.returncode}")
         resumed = subprocess.run(command(args, killed, "--resume"), env=env, capture_output=True,
                                  text=True)
-        print(next((line for line in resumed.stderr.splitlines() if "resuming" in line),
-                   "(no resume line)"))
+        print(next((line for line in (resumed.stdout + resumed.stderr).splitlines()
+                    if "resuming" in line), "(no resume line)"))
         a, b = records(straight), records(killed)
-        print("\nepoch | uninterrupted: train loss, test acc | killed+resumed: train loss, test acc")
+        val = next(k for k in a[0] if k.startswith("val_") and k != "val_mode")
+        print(f"\nepoch | uninterrupted: train loss, {val} | killed+resumed: train loss, {val}")
         for ra, rb in zip(a, b, strict=False):
-            print(f"{ra['epoch']:>5} | {ra['train_loss']:.6f}, {ra.get('test_acc', float('nan')):.4f}"
-                  f" | {rb['train_loss']:.6f}, {rb.get('test_acc', float('nan')):.4f}")
+            print(f"{ra['epoch']:>5} | {ra['train_loss']:.6f}, {ra[val]:.4f} | "
+                  f"{rb['train_loss']:.6f}, {rb[val]:.4f}")
         same = a == b
         print(f"\nall {len(a)} epochs' deterministic figures identical: {same}")
         sys.exit(0 if same else 1)
