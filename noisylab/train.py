@@ -4,8 +4,10 @@
 writes ``out_dir/``:
 
 - ``metrics.jsonl`` — one JSON line per epoch: train loss, the validation criterion (computed on
-  a split carved from the given labels), test accuracy / NLL / ECE when a test set is given,
-  seconds and images per second;
+  a split carved from the given labels), ``val_acc`` (argmax agreement with the given validation
+  labels: ordinary accuracy when they are clean, near 0 for a good model on complementary
+  labels), ``step`` (optimiser steps so far), test accuracy / NLL / ECE when a test set is
+  given, seconds of training and images per second;
 - ``epoch-NNN``, ``best`` and ``last`` checkpoints (see `noisylab.checkpoints`); ``last`` also
   holds the optimiser, schedule and RNG state for ``resume=True``.
 
@@ -221,9 +223,12 @@ def train(
         seconds = time.perf_counter() - started
 
         # Score the epoch: the validation criterion on given labels chooses; test only reports.
-        val_score = loss_fn.validation_score(predict_logits(model, x_val), y_val)
+        val_logits = predict_logits(model, x_val)
+        val_score = loss_fn.validation_score(val_logits, y_val)
         record = {"epoch": epoch, "train_loss": mean_loss,
                   "val_" + loss_fn.criterion: val_score.value, "val_mode": val_score.mode,
+                  "val_acc": float((val_logits.argmax(1) == y_val).float().mean()),
+                  "step": epoch * steps_per_epoch,
                   "seconds": seconds,
                   "images_per_second": steps_per_epoch * config.batch_size / seconds,
                   "lr": schedule.get_last_lr()[0]}
