@@ -46,7 +46,9 @@ def evaluate(checkpoint, dataset, *, out_dir: str | os.PathLike | None = None,
     -------
     dict
         ``acc``, ``nll``, ``ece``, ``per_class`` (name -> precision, recall, f1, support),
-        ``confusion`` ``(K, K)`` list, ``figures`` (paths written).
+        ``confusion`` ``(K, K)`` list (rows true, columns predicted), ``reliability`` (per-bin
+        ``confidence``, ``accuracy``, ``count`` lists, see `noisylab.metrics.reliability`; None
+        for an empty bin), ``figures`` (paths written).
     """
     model, ckpt = load_model(checkpoint, device=device)
     classes = list(ckpt.metadata.get("class_names") or dataset.classes)
@@ -60,10 +62,14 @@ def evaluate(checkpoint, dataset, *, out_dir: str | os.PathLike | None = None,
     k = len(classes)
     confusion = metrics.confusion_matrix(labels, probs.argmax(1), k)
     scores = metrics.per_class_scores(confusion)
+    conf, acc, count = metrics.reliability(probs, labels)
     result = {**metrics.summary(probs, labels), "n": int(len(labels)),
               "checkpoint": str(ckpt.path),
               "per_class": {c: {s: float(scores[s][i]) for s in scores} for i, c in enumerate(classes)},
-              "confusion": confusion.tolist(), "figures": []}
+              "confusion": confusion.tolist(),
+              "reliability": {"confidence": _listed(conf), "accuracy": _listed(acc),
+                              "count": count.astype(int).tolist()},
+              "figures": []}
     if out_dir is not None:
         out_dir = Path(out_dir)
         with np.errstate(invalid="ignore"):
@@ -72,8 +78,12 @@ def evaluate(checkpoint, dataset, *, out_dir: str | os.PathLike | None = None,
             rates, out_dir / "confusion.png", row_labels=classes, col_labels=classes,
             title=f"confusion (row-normalised), acc {100 * result['acc']:.2f}%",
             xlabel="predicted", ylabel="true", annotate=k <= 12)))
-        conf, acc, count = metrics.reliability(probs, labels)
         result["figures"].append(str(plots.reliability_diagram(
             conf, acc, count, out_dir / "reliability.png",
             title=f"reliability, ECE {result['ece']:.4f}")))
     return result
+
+
+def _listed(values: np.ndarray) -> list:
+    """A float array as a JSON-ready list, NaN (an empty bin) as None."""
+    return [None if np.isnan(v) else float(v) for v in values]

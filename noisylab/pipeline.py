@@ -1,7 +1,9 @@
 """From a dataset name to a trained run: the recipe, the data, the initial weights, the loss.
 
 `train_on` is what ``noisylab train`` and the experiment runner call; `noisylab.train.train` is
-the loop itself.
+the loop itself. `evaluation_set` names the clean set a run reports on (the recipe's test split,
+another source, or a held-out cross-validation fold), so a caller can score a checkpoint on the
+same images the run reported.
 """
 
 from __future__ import annotations
@@ -30,6 +32,10 @@ def train_on(
     out: str | os.PathLike | None = None,
     resume: bool = False,
     test: bool = True,
+    test_data: tuple[str, str] | None = None,
+    fold: tuple[int, int] | None = None,
+    fold_seed: int = 0,
+    audit_folder: str | os.PathLike | None = None,
     progress: bool = True,
     log: Callable[[str], None] = print,
     load_options: dict | None = None,
@@ -55,13 +61,23 @@ def train_on(
         Continue an interrupted run in ``out``.
     test : bool
         Report the recipe's clean test set each epoch, when it is present.
+    test_data : tuple of (str, str), optional
+        ``(source, split)`` of the clean set to report instead of the recipe's (it must exist).
+    fold : tuple of (int, int), optional
+        ``(k, n)``: cross-validation. Train on all but the ``k``-th (1-based) of ``n`` folds of
+        ``data`` (stratified by given label, seeded by ``fold_seed``) and report the held-out
+        fold as the test set, scored against its *given* labels (meaningful when they are clean).
+    fold_seed : int
+        Seed of the fold assignment (keep it fixed to compare settings on the same folds).
+    audit_folder : path, optional
+        Where ``loss="auto"`` finds (or writes) the audit; default ``runs/audit-<data>``.
     load_options : dict, optional
         Options for `noisylab.data.load`, over the recipe's.
     **overrides
         `noisylab.train.TrainConfig` fields (``epochs``, ``lr``, ``arch``, ...); None means
         "the recipe's value".
     """
-    from noisylab.data import is_present, load
+    from noisylab.data import load
     from noisylab.losses import LOSSES
     from noisylab.models import ARCHITECTURES
 
@@ -75,8 +91,12 @@ def train_on(
     if overrides.get("arch") is not None and overrides["arch"] not in ARCHITECTURES:
         raise NoisylabError(f"unknown architecture {overrides['arch']!r}; known: "
                             f"{', '.join(ARCHITECTURES)}")
-    train_set = load(data, root=root, progress=progress, **{**recipe.load, **(load_options or {})})
+    options = {**recipe.load, **(load_options or {})}
+    train_set = load(data, root=root, progress=progress, **options)
     num_classes = len(train_set.classes)
+    held_out = None
+    if fold is not None:
+        train_set, held_out = fold_split(train_set, fold, seed=fold_seed)
 
     settings = {**recipe.train, **{k: v for k, v in overrides.items() if v is not None}}
     init_state, init_name = None, "scratch"
@@ -90,17 +110,19 @@ def train_on(
         log(f"initial weights from {ckpt.path} ({arch}, {ckpt.metadata['num_classes']} classes)")
 
     if loss == "auto":
-        loss, transition = recommended_loss(data, root=root, log=log, progress=progress)
+        loss, transition = recommended_loss(data, root=root, log=log, progress=progress,
+                                            folder=audit_folder)
         settings.setdefault("transition", transition)
     settings.update(loss=loss, init=init_name, data=data)
     config = TrainConfig(**settings)
 
-    test_set = None
-    if test and recipe.test and is_present(recipe.test[0], root, recipe.test[1]):
-        test_set = load(recipe.test[0], root=root, split=recipe.test[1], progress=progress,
-                        **{**recipe.load, **(load_options or {})})
-        log(f"reporting test accuracy on {recipe.test[0]} {recipe.test[1]} "
-            f"({len(test_set)} images; never used to choose)")
+    if held_out is not None:
+        test_set, what = held_out, f"held-out fold {fold[0]}/{fold[1]} of {data}"
+    else:
+        test_set, what = evaluation_set(data, root=root, test=test, test_data=test_data,
+                                        load_options=load_options, progress=progress)
+    if test_set is not None:
+        log(f"reporting test accuracy on {what} ({len(test_set)} images; never used to choose)")
     out = Path(out) if out else default_run_dir(data, init=init, loss=loss, seed=config.seed)
     log(f"training {config.arch} on {data} ({len(train_set)} images, {num_classes} classes) "
         f"with loss {loss} for {config.epochs} epochs -> {out}")
@@ -108,12 +130,99 @@ def train_on(
                  resume=resume, progress=progress, log=log)
 
 
-def recommended_loss(data: str, *, root=None, log=print, progress=True) -> tuple[str, list | None]:
+def evaluation_set(data: str, *, root=None, test: bool = True,
+                   test_data: tuple[str, str] | None = None, fold: tuple[int, int] | None = None,
+                   fold_seed: int = 0, load_options: dict | None = None, progress: bool = True):
+    """The clean labelled set a run of ``data`` reports on, and a few words naming it.
+
+    Parameters
+    ----------
+    data : str
+        The training source.
+    test : bool
+        False: no test set (returns ``(None, "")``).
+    test_data : tuple of (str, str), optional
+        ``(source, split)`` to use instead of the recipe's test set; loaded even when absent (so
+        a missing file is an error, not a silent skip).
+    fold : tuple of (int, int), optional
+        ``(k, n)``: the held-out ``k``-th of ``n`` folds of ``data`` (see `fold_split`).
+    load_options : dict, optional
+        Options for `noisylab.data.load` over the recipe's (the same as the training data's).
+
+    Returns
+    -------
+    dataset : LabeledImages or None
+        None when the recipe's test split is not present (or ``test`` is False).
+    what : str
+        E.g. ``"mnist test"`` or ``"held-out fold 2/5 of trainPart1"``.
+    """
+    from noisylab.data import is_present, load
+
+    recipe = recipe_for(data)
+    options = {**recipe.load, **(load_options or {})}
+    if fold is not None:
+        full = load(data, root=root, progress=progress, **options)
+        return fold_split(full, fold, seed=fold_seed)[1], f"held-out fold {fold[0]}/{fold[1]} of {data}"
+    if not test:
+        return None, ""
+    if test_data is not None:
+        source, split = test_data
+    elif recipe.test and is_present(recipe.test[0], root, recipe.test[1]):
+        source, split = recipe.test
+    else:
+        return None, ""
+    options = {**recipe_for(source).load, **options}
+    return load(source, root=root, split=split, progress=progress, **options), f"{source} {split}"
+
+
+def stratified_folds(labels, n: int, seed: int = 0):
+    """Fold number ``(N,)`` (0..n-1) of each sample: each label spread evenly over the folds.
+
+    Parameters
+    ----------
+    labels : array-like of shape ``(N,)``
+        Given labels.
+    n : int
+        Number of folds (at least 2; no fold may be empty).
+    seed : int
+        Seeds the assignment: the same seed gives the same folds.
+    """
+    import numpy as np
+
+    labels = np.asarray(labels)
+    if n < 2:
+        raise NoisylabError(f"cross-validation needs at least 2 folds, got {n}")
+    if len(labels) < n:
+        raise NoisylabError(f"{len(labels)} samples cannot fill {n} folds")
+    rng = np.random.default_rng(seed)
+    fold = np.empty(len(labels), dtype=int)
+    offset = 0
+    for c in np.unique(labels):
+        members = np.flatnonzero(labels == c)
+        rng.shuffle(members)
+        # Rotate the start so that small classes do not all fill fold 0 first.
+        fold[members] = (np.arange(len(members)) + offset) % n
+        offset += len(members)
+    return fold
+
+
+def fold_split(dataset, fold: tuple[int, int], *, seed: int = 0):
+    """``(train, held_out)`` subsets of ``dataset`` for fold ``k`` of ``n`` (``fold = (k, n)``, 1-based)."""
+    k, n = fold
+    if not 1 <= k <= n:
+        raise NoisylabError(f"fold {k} of {n} does not exist; folds are numbered 1..{n}")
+    which = stratified_folds(dataset.labels.numpy(), n, seed)
+    return dataset.subset(which != k - 1), dataset.subset(which == k - 1)
+
+
+def recommended_loss(data: str, *, root=None, log=print, progress=True,
+                     folder: str | os.PathLike | None = None) -> tuple[str, list | None]:
     """The loss an audit of ``data`` recommends, and its transition matrix where the loss needs one.
 
-    Reuses ``runs/audit-<data>/audit.json`` when present, else runs the audit (and saves it).
+    Reuses ``folder/audit.json`` (default ``runs/audit-<data>``) when present, else runs the audit
+    there (and saves it).
     """
-    folder = audit_dir(data)
+    folder = Path(folder) if folder is not None else audit_dir(data)
     saved = folder / "audit.json"
     if not saved.exists():
         from noisylab.audit import audit
