@@ -146,3 +146,30 @@ def bars(values: dict[str, float], path, *, title: str, ylabel: str) -> Path:
     ax.set_title(title, fontsize=10)
     ax.tick_params(axis="x", labelsize=8)
     return _save(fig, path)
+
+
+def mean_ci_bars(
+    names: Sequence[str],
+    means: Sequence[float],
+    half_widths: Sequence[float],
+    path,
+    *,
+    title: str,
+    ylabel: str,
+    ylim: tuple[float, float] | None = None,
+) -> Path:
+    """One bar per condition: its mean ``(C,)`` with a confidence interval ``(C,)`` (NaN: none)."""
+    means = np.asarray(means, dtype=float)
+    err = np.nan_to_num(np.asarray(half_widths, dtype=float))
+    fig, ax = plt.subplots(figsize=(max(4.0, 1.2 * len(names) + 1.5), 3.8))
+    x = np.arange(len(names))
+    ax.bar(x, means, yerr=err, capsize=5, color=[f"C{i}" for i in range(len(names))], alpha=0.85)
+    for i, (m, e) in enumerate(zip(means, err, strict=True)):
+        ax.text(i, m + e, f"{m:.2f}", ha="center", va="bottom", fontsize=8)
+    ax.set_xticks(x, list(names), fontsize=8, rotation=15 if len(names) > 4 else 0)
+    ax.set_ylabel(ylabel)
+    if ylim:
+        ax.set_ylim(*ylim)
+    ax.grid(axis="y", alpha=0.3)
+    ax.set_title(title, fontsize=10)
+    return _save(fig, path)
