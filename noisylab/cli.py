@@ -329,6 +329,50 @@ def _log_unless(quiet: bool):
     return (lambda _msg: None) if quiet else (lambda msg: click.echo(msg, err=True))
 
 
+# --- experiments ---------------------------------------------------------------------------------
+
+
+@cli.command("run")
+@click.argument("experiment", type=click.Path(dir_okay=False))
+@click.option("--profile", default=None,
+              help="A [profiles.NAME] table of the file to apply: quick or full.")
+@click.option("--seeds", type=int, default=None, help="Run seeds 0..N-1 (over the file's).")
+@click.option("--out", type=click.Path(file_okay=False), default=None,
+              help="Output folder (default: runs/); the experiment goes to OUT/<name>[-<profile>].")
+@_ROOT
+@click.option("--dry-run", is_flag=True, help="List the cells and how far each got; run nothing.")
+def run_cmd(experiment, profile, seeds, out, root, dry_run):
+    """Run the experiment file EXPERIMENT (TOML): every cell, resuming, then report.md.
+
+    \b
+    A cell already finished is skipped and one interrupted part-way is resumed, so the same
+    command continues after a crash. See experiments/README.md for the file format.
+    """
+    from noisylab.experiments import load_experiment, plan, run_experiment
+
+    exp = load_experiment(experiment, profile=profile, seeds=seeds)
+    if dry_run:
+        for line in plan(exp, out=out):
+            click.echo(line)
+        return
+    folder = run_experiment(exp, out=out, root=root, progress=_progress(), log=click.echo)
+    click.echo(f"experiment folder: {folder}")
+
+
+@cli.command("compare")
+@click.argument("runs", nargs=-1, required=True, type=click.Path())
+def compare_cmd(runs):
+    """Finished runs side by side: RUNS are run folders or experiment folders (a row per cell).
+
+    \b
+    Columns: data, init, loss, epochs done/planned, best (chosen) epoch, test accuracy, NLL and
+    ECE at the chosen epoch, test accuracy at the last epoch, seconds.
+    """
+    from noisylab.compare import compare
+
+    click.echo(compare(runs))
+
+
 def main() -> None:
     """Console-script entry point."""
     cli(prog_name="noisylab")

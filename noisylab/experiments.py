@@ -1,0 +1,783 @@
+"""Experiments: a TOML file expanded into a grid of training cells, run with resume, reported.
+
+An experiment file (see ``experiments/README.md`` for the full schema) looks like::
+
+    name = "task2"
+    title = "Scratch vs pretrained on MNIST"
+    report = { kind = "task2", target = 0.99, target_on = "val_acc" }
+
+    [pretrain]                  # optional: a prerequisite run, OUT/<exp>/pretrain
+    data = "trainPart1-digits"
+    epochs = 60
+
+    [audit]                     # optional: an audit, OUT/<exp>/audit (reused when done)
+    data = "mnistTask3"
+
+    [cells]                     # every cell's settings; a list-valued key is a grid axis
+    data = "mnist"
+    loss = "ce"
+    init = ["scratch", "pretrained"]
+    seeds = 3                   # or a list of seeds
+    epochs = 15
+
+    [profiles.quick]            # overrides of [cells] keys, plus pretrain/audit tables
+    seeds = 1
+    epochs = 3
+    pretrain = { epochs = 20 }
+
+`load_experiment` reads and validates a file and expands it into `Cell` s (the cartesian
+product of the axes, minus ``exclude``, times seeds, times ``cv_folds`` folds); `run_experiment`
+trains every cell with `noisylab.pipeline.train_on` into ``OUT/<exp>/<cell>/``, evaluates the
+cell's ``best`` checkpoint on its test set (``eval.json``), writes ``cell.json`` when the cell is
+done, and writes the report (`noisylab.report`). A finished cell is skipped; a cell interrupted
+part-way is resumed.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import platform
+import re
+import time
+from collections.abc import Callable
+from dataclasses import MISSING, dataclass, field, fields
+from datetime import datetime, timezone
+from pathlib import Path
+
+from noisylab.errors import NoisylabError
+
+#: Report builders by name (see `noisylab.report`).
+REPORT_KINDS = ("plain", "task1", "task2", "task3")
+#: Top-level keys of an experiment file.
+TOP_KEYS = ("name", "title", "description", "report", "pretrain", "audit", "cells", "profiles")
+#: Keys of the ``report`` table.
+REPORT_KEYS = {"kind": str, "target": float, "target_on": str}
+#: Keys of the ``[audit]`` table.
+AUDIT_KEYS = {"data": str, "folds": int, "epochs": int, "seed": int, "reference": str,
+              "trusted": str}
+#: Keys that select what is trained on and reported, beside the `TrainConfig` fields.
+RUN_KEYS = {"data": str, "init": str, "loss": str, "preprocess": str, "test": bool,
+            "test_data": str, "test_split": str}
+#: Keys of ``[cells]`` that shape the grid rather than a run.
+GRID_KEYS = {"seeds": (int, list), "exclude": list, "cv_folds": int, "cv_seed": int}
+#: TrainConfig fields an experiment may not set directly (they come from elsewhere).
+_NOT_SETTABLE = {"seed", "init", "data"}
+
+
+def _train_keys() -> dict[str, type]:
+    """`noisylab.train.TrainConfig` fields a cell may set, with the type a TOML value must have."""
+    from noisylab.train import TrainConfig
+
+    out = {}
+    for f in fields(TrainConfig):
+        if f.name in _NOT_SETTABLE:
+            continue
+        if f.name == "transition":
+            out[f.name] = str  # the path of an audit's transition.json (a list would be an axis)
+        elif f.default is MISSING or f.default is None:
+            out[f.name] = object
+        else:
+            out[f.name] = type(f.default)
+    return out
+
+
+def setting_keys() -> dict[str, type]:
+    """Every key a cell (or the pretrain run) may set, with its TOML type."""
+    return {**RUN_KEYS, **_train_keys()}
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One training run of an experiment.
+
+    Attributes
+    ----------
+    name : str
+        Folder name: the axis values, ``f<k>`` for a cross-validation fold, ``s<seed>``.
+    settings : dict
+        Everything that defines the run: the keys of `setting_keys` that are set, and ``seed``.
+        ``init = "pretrained"`` means the experiment's own pretrain run; ``loss = "auto"`` the
+        loss its audit recommends.
+    labels : dict of str to str
+        ``{axis: value label}``: which condition the cell belongs to.
+    seed : int
+    fold : tuple of (int, int) or None
+        ``(k, n)``: train on all folds but the ``k``-th of ``n``, test on it.
+    cv_seed : int
+        Seed of the fold assignment.
+    """
+
+    name: str
+    settings: dict
+    labels: dict = field(default_factory=dict)
+    seed: int = 0
+    fold: tuple[int, int] | None = None
+    cv_seed: int = 0
+
+    @property
+    def condition(self) -> str:
+        """The cell's condition (its axis labels joined), the same for every seed and fold."""
+        return " / ".join(self.labels.values()) or "all"
+
+    @property
+    def epochs(self) -> int:
+        """Epochs the cell trains: its setting, else its data's recipe's."""
+        if "epochs" in self.settings:
+            return self.settings["epochs"]
+        from noisylab.recipes import recipe_for
+        from noisylab.train import TrainConfig
+
+        return recipe_for(self.settings["data"]).train.get("epochs", TrainConfig.epochs)
+
+
+@dataclass
+class Experiment:
+    """An expanded experiment file.
+
+    Attributes
+    ----------
+    name : str
+        Folder name under the output folder: the file's ``name``, plus ``-<profile>`` when a
+        profile was applied.
+    title : str
+    description : str
+    source : Path
+        The TOML file.
+    profile : str or None
+    report : dict
+        ``kind`` (a key of `REPORT_KINDS`), ``target``, ``target_on``.
+    axes : dict of str to list of str
+        The grid's axes and their value labels, in file order.
+    cells : list of Cell
+    pretrain : Cell or None
+        The prerequisite run (folder ``pretrain``).
+    audit : dict or None
+        Options of the audit step (folder ``audit``).
+    seeds : list of int
+    cv_folds : int or None
+    """
+
+    name: str
+    title: str
+    description: str
+    source: Path
+    profile: str | None
+    report: dict
+    axes: dict
+    cells: list
+    pretrain: Cell | None = None
+    audit: dict | None = None
+    seeds: list = field(default_factory=list)
+    cv_folds: int | None = None
+
+    def folder(self, out: str | os.PathLike | None = None) -> Path:
+        """``OUT/<name>``; OUT defaults to `noisylab.runs.runs_root`."""
+        from noisylab.runs import runs_root
+
+        return Path(out if out is not None else runs_root()) / self.name
+
+    def conditions(self) -> dict[str, list[Cell]]:
+        """Cells grouped by condition, in grid order."""
+        out: dict[str, list[Cell]] = {}
+        for c in self.cells:
+            out.setdefault(c.condition, []).append(c)
+        return out
+
+
+# ----------------------------------------------------------------------------------- reading
+
+
+def load_experiment(path: str | os.PathLike, *, profile: str | None = None,
+                    seeds: int | None = None) -> Experiment:
+    """Read, validate and expand an experiment file.
+
+    Parameters
+    ----------
+    path : path
+        The TOML file.
+    profile : str, optional
+        A table of ``[profiles]`` to apply (e.g. ``"quick"``).
+    seeds : int, optional
+        Run seeds ``0..seeds-1``, over the file's and the profile's ``seeds``.
+
+    Raises
+    ------
+    NoisylabError
+        The file is missing or not TOML, a key is unknown or has the wrong type, the profile
+        does not exist: one line naming the file and the key.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as err:
+        raise NoisylabError(f"cannot read experiment file {path}: {err.strerror or err}") from None
+    tomllib = _toml()
+    try:
+        spec = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise NoisylabError(f"{path} is not valid TOML: {err}") from None
+    return expand(spec, source=path, profile=profile, seeds=seeds)
+
+
+def _toml():
+    """The standard library's TOML reader (Python >= 3.11), or tomli on 3.10."""
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        try:
+            import tomli as tomllib
+        except ModuleNotFoundError:
+            raise NoisylabError("reading experiment files needs Python >= 3.11 (tomllib) or "
+                                "`pip install tomli`") from None
+    return tomllib
+
+
+def expand(spec: dict, *, source: str | os.PathLike = "<experiment>", profile: str | None = None,
+           seeds: int | None = None) -> Experiment:
+    """Expand a parsed experiment (the dict `tomllib` gives) into cells; see `load_experiment`."""
+    where = str(source)
+
+    def fail(message: str) -> NoisylabError:
+        return NoisylabError(f"{where}: {message}")
+
+    _check_keys(spec, TOP_KEYS, "", fail)
+    name = spec.get("name")
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name):
+        raise fail("'name' must be set to a folder name (letters, digits, . _ -), e.g. name = \"task2\"")
+    for key in ("title", "description"):
+        if key in spec and not isinstance(spec[key], str):
+            raise fail(f"'{key}' must be a string")
+    report = spec.get("report", "plain")
+    report = {"kind": report} if isinstance(report, str) else report
+    if not isinstance(report, dict):
+        raise fail("'report' must be a kind (\"task2\") or a table { kind = ..., target = ... }")
+    _check_table(report, REPORT_KEYS, "report", fail)
+    report = {"kind": "plain", "target": 0.99, "target_on": "val_acc", **report}
+    if report["kind"] not in REPORT_KINDS:
+        raise fail(f"report.kind {report['kind']!r} is unknown; known: {', '.join(REPORT_KINDS)}")
+    if report["target_on"] not in ("val_acc", "test_acc"):
+        raise fail("report.target_on must be \"val_acc\" or \"test_acc\"")
+
+    cells = dict(_table(spec, "cells", fail))
+    pretrain = _table(spec, "pretrain", fail) if "pretrain" in spec else None
+    audit = _table(spec, "audit", fail) if "audit" in spec else None
+
+    # The profile: [cells] keys, plus pretrain / audit tables.
+    profiles = _table(spec, "profiles", fail)
+    if profile is not None:
+        if profile not in profiles:
+            known = ", ".join(profiles) or "none"
+            raise fail(f"no profile {profile!r} (profiles in this file: {known})")
+        over = profiles[profile]
+        if not isinstance(over, dict):
+            raise fail(f"profiles.{profile} must be a table")
+        for section in ("pretrain", "audit"):
+            if section in over:
+                if not isinstance(over[section], dict):
+                    raise fail(f"profiles.{profile}.{section} must be a table")
+                if section == "pretrain" and pretrain is None or section == "audit" and audit is None:
+                    raise fail(f"profiles.{profile}.{section} overrides a [{section}] the file lacks")
+                (pretrain if section == "pretrain" else audit).update(over[section])
+        cells.update({k: v for k, v in over.items() if k not in ("pretrain", "audit")})
+    for name_, table in profiles.items():
+        if isinstance(table, dict):
+            _check_cell_keys({k: v for k, v in table.items() if k not in ("pretrain", "audit")},
+                             f"profiles.{name_}", fail, allow_axes=True)
+    if seeds is not None:
+        if seeds < 1:
+            raise fail(f"--seeds must be at least 1, got {seeds}")
+        cells["seeds"] = seeds
+
+    # Validate every section.
+    axes_spec = _check_cell_keys(cells, "cells", fail, allow_axes=True)
+    if pretrain is not None:
+        _check_table(pretrain, {**setting_keys(), "seed": int}, "pretrain", fail)
+        if "data" not in pretrain:
+            raise fail("[pretrain] needs data = \"...\" (e.g. \"trainPart1-digits\")")
+        if pretrain.get("init", "scratch") == "pretrained":
+            raise fail("pretrain.init cannot be \"pretrained\" (it is the pretrained run)")
+    if audit is not None:
+        _check_table(audit, AUDIT_KEYS, "audit", fail)
+        audit.setdefault("data", cells.get("data"))
+        if audit["data"] is None:
+            raise fail("[audit] needs data = \"...\" (or cells.data)")
+        if audit.get("reference") == "pretrained" and pretrain is None:
+            raise fail("audit.reference = \"pretrained\" needs a [pretrain] table")
+    if "data" not in cells and not any("data" in v for vals in axes_spec.values()
+                                       for v in vals if isinstance(v, dict)):
+        raise fail("[cells] needs data = \"...\"")
+
+    seed_list = _seed_list(cells.get("seeds", 1), fail)
+    cv_folds = cells.get("cv_folds")
+    if cv_folds is not None and cv_folds < 2:
+        raise fail(f"cells.cv_folds must be at least 2, got {cv_folds}")
+    cv_seed = cells.get("cv_seed", 0)
+    base = {k: v for k, v in cells.items() if k not in GRID_KEYS and k not in axes_spec}
+    _check_values(base, "cells", fail)
+
+    # The grid: cartesian product of the axes, minus the excluded combinations.
+    axes = {axis: [_label(axis, v) for v in values] for axis, values in axes_spec.items()}
+    for axis, labels in axes.items():
+        if len(set(labels)) != len(labels):
+            raise fail(f"cells.{axis} has repeated values {labels}")
+    excludes = cells.get("exclude", [])
+    for i, ex in enumerate(excludes):
+        if not isinstance(ex, dict) or not ex:
+            raise fail(f"cells.exclude[{i}] must be a table like {{ init = \"pretrained\" }}")
+        for axis, value in ex.items():
+            if axis not in axes or _label(axis, value) not in axes[axis]:
+                raise fail(f"cells.exclude[{i}]: {axis} = {value!r} is not a value of any axis "
+                           f"(axes: {', '.join(f'{a}={v}' for a, v in axes.items()) or 'none'})")
+    out_cells = []
+    for combo in itertools.product(*axes_spec.values()) if axes_spec else [()]:
+        labels = {axis: _label(axis, v) for axis, v in zip(axes_spec, combo, strict=True)}
+        if any(all(labels[a] == _label(a, v) for a, v in ex.items()) for ex in excludes):
+            continue
+        settings = dict(base)
+        for axis, value in zip(axes_spec, combo, strict=True):
+            if isinstance(value, dict):
+                settings.update({k: v for k, v in value.items() if k != "name"})
+            else:
+                settings[axis] = value
+        if "data" not in settings:
+            raise fail(f"the cell {'/'.join(labels.values())} has no data")
+        folds = [(k, cv_folds) for k in range(1, cv_folds + 1)] if cv_folds else [None]
+        for fold in folds:
+            for seed in seed_list:
+                parts = [_folder_part(a, labels[a], v) for a, v in zip(axes_spec, combo, strict=True)]
+                parts += [f"f{fold[0]}"] if fold else []
+                parts.append(f"s{seed}")
+                cell_settings = {**settings, "seed": seed}
+                if fold:
+                    cell_settings.update(cv_folds=cv_folds, cv_seed=cv_seed, fold=fold[0])
+                out_cells.append(Cell(name="_".join(parts), settings=cell_settings,
+                                      labels=labels, seed=seed, fold=fold, cv_seed=cv_seed))
+    if not out_cells:
+        raise fail("the grid is empty (every combination is excluded)")
+    names = [c.name for c in out_cells]
+    dup = next((n for n in names if names.count(n) > 1), None)
+    if dup:
+        raise fail(f"two cells would share the folder name {dup!r}; give the axis values "
+                   "distinct names")
+
+    pre_cell = None
+    if pretrain is not None:
+        pre = {"loss": "ce", "seed": 0, **pretrain}
+        pre_cell = Cell(name="pretrain", settings=pre, seed=pre["seed"])
+    folder_name = name if profile is None else f"{name}-{profile}"
+    return Experiment(name=folder_name, title=spec.get("title", name),
+                      description=spec.get("description", ""), source=Path(source),
+                      profile=profile, report=report, axes=axes, cells=out_cells,
+                      pretrain=pre_cell, audit=audit, seeds=seed_list, cv_folds=cv_folds)
+
+
+def _table(spec: dict, key: str, fail) -> dict:
+    value = spec.get(key, {})
+    if not isinstance(value, dict):
+        raise fail(f"'{key}' must be a table ([{key}])")
+    return dict(value)
+
+
+def _check_keys(table: dict, known, prefix: str, fail) -> None:
+    for key in table:
+        if key not in known:
+            raise fail(f"unknown key '{prefix}{key}'; known: {', '.join(known)}")
+
+
+def _check_table(table: dict, types: dict, prefix: str, fail) -> None:
+    _check_keys(table, types, prefix + ".", fail)
+    for key, value in table.items():
+        _check_type(value, types[key], f"{prefix}.{key}", fail)
+    _check_values(table, prefix, fail)
+
+
+def _check_type(value, want, where: str, fail) -> None:
+    ok = (isinstance(value, bool) if want is bool
+          else isinstance(value, (int, float)) and not isinstance(value, bool) if want is float
+          else isinstance(value, int) and not isinstance(value, bool) if want is int
+          else isinstance(value, want))
+    if not ok:
+        name = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}.get(
+            want, want.__name__)
+        raise fail(f"'{where}' must be {name}, got {value!r}")
+
+
+def _check_cell_keys(cells: dict, prefix: str, fail, *, allow_axes: bool) -> dict:
+    """Check ``[cells]``-like keys; return the axes ``{key: [values]}``."""
+    types = setting_keys()
+    axes = {}
+    for key, value in cells.items():
+        if key in GRID_KEYS:
+            if key == "seeds":
+                _seed_list(value, fail, where=f"{prefix}.seeds")
+            elif key == "exclude":
+                if not isinstance(value, list):
+                    raise fail(f"'{prefix}.exclude' must be a list of tables")
+            else:
+                _check_type(value, int, f"{prefix}.{key}", fail)
+            continue
+        if isinstance(value, list):
+            if not allow_axes or not value:
+                raise fail(f"'{prefix}.{key}' must not be an empty list")
+            if all(isinstance(v, dict) for v in value):
+                if key in types:
+                    raise fail(f"'{prefix}.{key}': a list of tables is a named axis; call it "
+                               f"something other than the setting '{key}' (e.g. method)")
+                for i, v in enumerate(value):
+                    if not isinstance(v.get("name"), str):
+                        raise fail(f"'{prefix}.{key}[{i}]' needs name = \"...\"")
+                    rest = {k: x for k, x in v.items() if k != "name"}
+                    _check_keys(rest, types, f"{prefix}.{key}[{i}].", fail)
+                    for k, x in rest.items():
+                        _check_type(x, types[k], f"{prefix}.{key}[{i}].{k}", fail)
+                    _check_values(rest, f"{prefix}.{key}[{i}]", fail)
+            elif key not in types:
+                raise fail(f"unknown key '{prefix}.{key}'; known: {', '.join([*types, *GRID_KEYS])}"
+                           " (or a list of tables with name = ... as a named axis)")
+            else:
+                for v in value:
+                    _check_type(v, types[key], f"{prefix}.{key}", fail)
+                    _check_values({key: v}, prefix, fail)
+            axes[key] = value
+            continue
+        if key not in types:
+            raise fail(f"unknown key '{prefix}.{key}'; known: {', '.join([*types, *GRID_KEYS])}")
+        _check_type(value, types[key], f"{prefix}.{key}", fail)
+    return axes
+
+
+def _check_values(settings: dict, prefix: str, fail) -> None:
+    """Names checked before anything slow happens: losses, architectures, preprocessing."""
+    from noisylab.losses import LOSSES
+    from noisylab.models import ARCHITECTURES
+
+    loss = settings.get("loss")
+    if loss is not None and loss != "auto" and loss not in LOSSES:
+        raise fail(f"{prefix}.loss {loss!r} is unknown; known: auto, {', '.join(LOSSES)}")
+    arch = settings.get("arch")
+    if arch is not None and arch not in ARCHITECTURES:
+        raise fail(f"{prefix}.arch {arch!r} is unknown; known: {', '.join(ARCHITECTURES)}")
+    if settings.get("preprocess") not in (None, "fit", "keep-size"):
+        raise fail(f"{prefix}.preprocess must be \"fit\" or \"keep-size\"")
+    if settings.get("test_split") not in (None, "train", "test"):
+        raise fail(f"{prefix}.test_split must be \"train\" or \"test\"")
+    for key in ("epochs", "batch_size"):
+        if key in settings and settings[key] < 1:
+            raise fail(f"{prefix}.{key} must be at least 1, got {settings[key]}")
+
+
+def _seed_list(value, fail, where: str = "cells.seeds") -> list[int]:
+    if isinstance(value, bool):
+        raise fail(f"'{where}' must be a count or a list of integers")
+    if isinstance(value, int):
+        if value < 1:
+            raise fail(f"'{where}' must be at least 1, got {value}")
+        return list(range(value))
+    if (isinstance(value, list) and value and all(isinstance(s, int) and not isinstance(s, bool)
+                                                  and s >= 0 for s in value)
+            and len(set(value)) == len(value)):
+        return list(value)
+    raise fail(f"'{where}' must be a count or a list of distinct non-negative integers, got {value!r}")
+
+
+def _label(axis: str, value) -> str:
+    """How an axis value is named in reports: a variant's name, else the value."""
+    if isinstance(value, dict):
+        return value["name"]
+    if isinstance(value, bool):
+        return f"{axis}={'on' if value else 'off'}"
+    if isinstance(value, (int, float)):
+        return f"{axis}={value:g}"
+    return str(value)
+
+
+def _folder_part(axis: str, label: str, value) -> str:
+    """An axis value as part of a folder name: strings as they are, numbers with their key."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        label = f"{axis}{value:g}"
+    elif isinstance(value, bool):
+        label = f"{axis}-{'on' if value else 'off'}"
+    return re.sub(r"[^A-Za-z0-9.+-]+", "-", label).strip("-") or axis
+
+
+# ----------------------------------------------------------------------------------- running
+
+
+@dataclass
+class CellOutcome:
+    """What `run_cell` did: ``status`` is ``"skipped"`` (already done), ``"trained"``,
+    ``"resumed"`` or ``"evaluated"`` (trained earlier, only its records were missing)."""
+
+    cell: Cell
+    folder: Path
+    status: str
+    info: dict
+
+
+def cell_state(folder: Path, epochs: int) -> tuple[str, int]:
+    """How far a cell's folder got: ``(state, epochs recorded)``.
+
+    ``state`` is ``"done"`` (``cell.json`` written and every epoch recorded), ``"trained"``
+    (every epoch recorded, records not written), ``"partial"`` (a ``last`` checkpoint to resume
+    from) or ``"new"``.
+    """
+    from noisylab.runs import read_metrics
+
+    n = len(read_metrics(folder)) if (folder / "metrics.jsonl").exists() else 0
+    has_last = (folder / "last.json").exists()
+    if n >= epochs and has_last:
+        return ("done" if (folder / "cell.json").exists() else "trained"), n
+    return ("partial" if has_last else "new"), n
+
+
+def run_experiment(exp: Experiment, *, out: str | os.PathLike | None = None,
+                   root: str | os.PathLike | None = None, report: bool = True,
+                   progress: bool = False, log: Callable[[str], None] = print) -> Path:
+    """Run every step of an experiment (resuming where it stopped) and write its report.
+
+    Parameters
+    ----------
+    exp : Experiment
+        From `load_experiment`.
+    out : path, optional
+        Output folder; the experiment goes to ``out/<exp.name>`` (default `runs_root`).
+    root : path, optional
+        Data root.
+    report : bool
+        Write ``report.md`` at the end.
+    progress : bool
+        Progress bars while training.
+    log : callable
+        Where one-line messages go (one line per cell, plus the trainer's epoch lines).
+
+    Returns
+    -------
+    Path
+        The experiment folder.
+    """
+    folder = exp.folder(out)
+    folder.mkdir(parents=True, exist_ok=True)
+    _write_json(folder / "experiment.json", {
+        "name": exp.name, "title": exp.title, "source": str(exp.source), "profile": exp.profile,
+        "report": exp.report, "axes": exp.axes, "seeds": exp.seeds, "cv_folds": exp.cv_folds,
+        "pretrain": exp.pretrain.settings if exp.pretrain else None, "audit": exp.audit,
+        "cells": [{"name": c.name, "labels": c.labels, "settings": c.settings} for c in exp.cells]})
+    try:
+        (folder / "experiment.toml").write_text(Path(exp.source).read_text())
+    except OSError:
+        pass
+    started = time.perf_counter()
+    steps = len(exp.cells) + (exp.pretrain is not None) + (exp.audit is not None)
+    step = 0
+    if exp.pretrain is not None:
+        step += 1
+        run_cell(exp, exp.pretrain, folder, root=root, progress=progress, log=log,
+                 prefix=f"[{step}/{steps}]")
+    if exp.audit is not None:
+        step += 1
+        run_audit(exp, folder, root=root, progress=progress, log=log, prefix=f"[{step}/{steps}]")
+    for cell in exp.cells:
+        step += 1
+        run_cell(exp, cell, folder, root=root, progress=progress, log=log,
+                 prefix=f"[{step}/{steps}]")
+    log(f"all {steps} steps of {exp.name} done ({time.perf_counter() - started:.0f} s this time)")
+    if report:
+        from noisylab.report import write_report
+
+        path = write_report(exp, folder, root=root, log=log)
+        log(f"report: {path}")
+    return folder
+
+
+def plan(exp: Experiment, *, out: str | os.PathLike | None = None) -> list[str]:
+    """One line per step: its folder and whether it is done, partial or new (for ``--dry-run``)."""
+    folder = exp.folder(out)
+    lines = [f"{exp.name}: {len(exp.cells)} cells -> {folder}"]
+    if exp.pretrain is not None:
+        state, n = cell_state(folder / "pretrain", exp.pretrain.epochs)
+        lines.append(f"  pretrain  {exp.pretrain.settings['data']}  {state} ({n} epochs recorded)")
+    if exp.audit is not None:
+        done = (folder / "audit" / "audit.json").exists()
+        lines.append(f"  audit     {exp.audit['data']}  {'done' if done else 'new'}")
+    for c in exp.cells:
+        state, n = cell_state(folder / c.name, c.epochs)
+        what = ", ".join(f"{k}={v}" for k, v in c.settings.items() if k != "seed")
+        lines.append(f"  {c.name}  {state} ({n}/{c.epochs} epochs)  {what}")
+    return lines
+
+
+def run_audit(exp: Experiment, folder: Path, *, root=None, progress=False, log=print,
+              prefix: str = "") -> Path:
+    """The experiment's audit into ``folder/audit`` (reused when its ``audit.json`` exists)."""
+    out = folder / "audit"
+    if (out / "audit.json").exists():
+        log(f"{prefix} audit: done earlier ({out / 'audit.json'}), reused")
+        return out
+    from noisylab.audit import audit
+    from noisylab.data import resolve_root
+
+    opts = dict(exp.audit)
+    data = opts.pop("data")
+    if opts.get("reference") == "pretrained":
+        opts["reference"] = str(folder / "pretrain")
+    trusted = opts.get("trusted")
+    if trusted and not Path(trusted).is_absolute():
+        opts["trusted"] = str(resolve_root(root)[0] / trusted)
+    log(f"{prefix} audit of {data} -> {out}")
+    t0 = time.perf_counter()
+    audit(data, root=root, out_dir=out, progress=progress, log=log, **opts)
+    log(f"{prefix} audit done in {time.perf_counter() - t0:.0f} s")
+    return out
+
+
+def run_cell(exp: Experiment, cell: Cell, folder: Path, *, root=None, progress=False, log=print,
+             prefix: str = "") -> CellOutcome:
+    """Train (or resume, or skip) one cell into ``folder/<cell.name>``; evaluate it; record it.
+
+    Writes ``plan.json`` (the settings, to refuse a folder run with other settings),
+    the run's own files, ``eval.json`` (the ``best`` checkpoint on the cell's test set, with
+    ``eval/confusion.png`` and ``eval/reliability.png``), ``eval-test.json`` for a
+    cross-validation cell whose source has a test split, and last ``cell.json``.
+    """
+    from noisylab.pipeline import train_on
+
+    d = folder / cell.name
+    settings = cell.settings
+    plan_path = d / "plan.json"
+    if plan_path.exists():
+        before = json.loads(plan_path.read_text())
+        if before != settings:
+            changed = sorted(k for k in set(before) | set(settings) if before.get(k) != settings.get(k))
+            diffs = ", ".join(f"{k}: {before.get(k)!r} -> {settings.get(k)!r}" for k in changed)
+            raise NoisylabError(f"{d} was run with other settings ({diffs}); delete it or pass "
+                                "another --out")
+    state, done_epochs = cell_state(d, cell.epochs)
+    if state == "done":
+        info = json.loads((d / "cell.json").read_text())
+        log(f"{prefix} {cell.name}: done earlier ({info.get('wall_seconds', 0):.0f} s), skipped")
+        return CellOutcome(cell, d, "skipped", info)
+    if state == "new" and (d / "metrics.jsonl").exists():
+        # A crash before the first checkpoint: nothing to resume, start again.
+        (d / "metrics.jsonl").unlink()
+    d.mkdir(parents=True, exist_ok=True)
+    _write_json(plan_path, settings)
+
+    started = time.perf_counter()
+    if state in ("new", "partial"):
+        how = f"resuming after epoch {done_epochs}" if state == "partial" else "training"
+        log(f"{prefix} {cell.name}: {how} ({_describe(settings)})")
+        s = dict(settings)
+        data = s.pop("data")
+        init = s.pop("init", "scratch")
+        if init == "pretrained":
+            if exp.pretrain is None:
+                raise NoisylabError(f"{exp.source}: cell {cell.name} has init = \"pretrained\" "
+                                    "but the file has no [pretrain] table")
+            init = str(folder / "pretrain")
+        loss = s.pop("loss", "ce")
+        preprocess = s.pop("preprocess", None)
+        test = s.pop("test", True)
+        test_data = s.pop("test_data", None)
+        test_split = s.pop("test_split", "test")
+        for key in ("cv_folds", "cv_seed", "fold"):
+            s.pop(key, None)
+        train_on(data, root=root, init=init, loss=loss, out=d, resume=state == "partial",
+                 test=test, test_data=(test_data, test_split) if test_data else None,
+                 fold=cell.fold, fold_seed=cell.cv_seed, audit_folder=folder / "audit",
+                 progress=progress, log=log,
+                 load_options={"preprocess": preprocess} if preprocess else None, **s)
+    info = _finish_cell(cell, d, settings, root=root, state=state, done_epochs=done_epochs,
+                        started=started, progress=progress)
+    result = info.get("test_acc")
+    log(f"{prefix} {cell.name}: done in {info['wall_seconds']:.0f} s, best epoch "
+        f"{info['best_epoch']}" + (f", test acc {100 * result:.2f}%" if result is not None else ""))
+    return CellOutcome(cell, d, {"new": "trained", "partial": "resumed"}.get(state, "evaluated"),
+                       info)
+
+
+def _finish_cell(cell: Cell, d: Path, settings: dict, *, root, state: str, done_epochs: int,
+                 started: float, progress: bool) -> dict:
+    """Evaluate the cell's ``best`` checkpoint and write ``eval.json`` and ``cell.json``."""
+    from noisylab.evaluate import evaluate
+    from noisylab.pipeline import evaluation_set
+    from noisylab.runs import read_metrics
+
+    meta = json.loads((d / "best.json").read_text())
+    config = meta.get("config", {})
+    load_options = {"preprocess": settings["preprocess"]} if settings.get("preprocess") else None
+    data = settings["data"]
+    test_data = settings.get("test_data")
+    evaluation = {}
+    test_set, what = evaluation_set(
+        data, root=root, test=settings.get("test", True),
+        test_data=(test_data, settings.get("test_split", "test")) if test_data else None,
+        fold=cell.fold, fold_seed=cell.cv_seed, load_options=load_options, progress=progress)
+    if test_set is not None:
+        evaluation = evaluate(d / "best", test_set, out_dir=d / "eval")
+        evaluation.update(set=what, epoch=meta["epoch"])
+        _write_json(d / "eval.json", evaluation)
+    if cell.fold is not None:
+        extra, what_test = evaluation_set(data, root=root, test=settings.get("test", True),
+                                          load_options=load_options, progress=progress)
+        if extra is not None:
+            ev = evaluate(d / "best", extra, out_dir=d / "eval-test")
+            ev.update(set=what_test, epoch=meta["epoch"])
+            _write_json(d / "eval-test.json", ev)
+    history = read_metrics(d)
+    info = {
+        "name": cell.name,
+        "labels": cell.labels,
+        "settings": settings,
+        "seed": cell.seed,
+        "fold": list(cell.fold) if cell.fold else None,
+        "data": data,
+        "loss": config.get("loss"),
+        "init": config.get("init"),
+        "arch": config.get("arch"),
+        "config": config,
+        "epochs": len(history),
+        "best_epoch": int(meta["epoch"]),
+        "test_set": evaluation.get("set"),
+        "test_acc": evaluation.get("acc"),
+        "device": device_description(config.get("device", "auto")),
+        "wall_seconds": time.perf_counter() - started,
+        "train_seconds": float(sum(r.get("seconds", 0.0) for r in history)),
+        "resumed_after_epoch": done_epochs if state == "partial" else None,
+        "trained_earlier": state == "trained",
+        "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    from noisylab import __version__
+
+    info["noisylab_version"] = __version__
+    _write_json(d / "cell.json", info)
+    return info
+
+
+def device_description(setting: str = "auto") -> str:
+    """``"cuda: <GPU name>"`` or ``"cpu: <model>, <n> threads"``: where a run trained."""
+    import torch
+
+    if setting != "cpu" and torch.cuda.is_available():
+        return f"cuda: {torch.cuda.get_device_name(0)}"
+    model = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"cpu: {model}, {torch.get_num_threads()} threads"
+
+
+def _describe(settings: dict) -> str:
+    return ", ".join(f"{k} {v}" for k, v in settings.items() if k not in ("seed",))
+
+
+def _write_json(path: Path, value) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(value, indent=1))
+    os.replace(tmp, path)

@@ -1,0 +1,88 @@
+"""Task 3's report: what the audit found in mnistTask3's labels, then naive ``ce`` vs the
+complementary loss(es) vs a pretrained start, and why naive ``ce`` fails.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from noisylab import stats
+from noisylab.report import common, comparison
+
+
+def audit_section(folder: Path) -> list[str]:
+    """The audit's verdict, transition matrix and image grids (from ``audit/``)."""
+    summary = common.read_json(folder / "audit" / "audit.json")
+    if summary is None:
+        return ["## 1. What is wrong with the labels", "", "No audit in `audit/`.", ""]
+    from noisylab.audit import verdict_lines
+
+    d = summary["diagnosis"]
+    lines = ["## 1. What is wrong with the labels (the audit)", "",
+             f"`noisylab audit` cross-fitted a small CNN on the *given* labels of {summary['n']} "
+             f"images ({summary['folds']} folds, {summary['epochs_per_fold']} epochs a fold, "
+             f"{summary['seconds']:.0f} s) and estimated T[i, j] = P(given = j | true = i) from "
+             "its out-of-sample predictions. No clean label was read. Its verdict "
+             "(`audit/audit.json`):", ""]
+    lines += [f"- {v}" for v in verdict_lines(summary)]
+    lines += ["", d["summary"], "", "![transition matrix](audit/transition.png)", ""]
+    m = summary.get("measured_with_trusted_labels") or {}
+    if m:
+        lines += [f"Measured afterwards against the true MNIST training labels (never an input): "
+                  f"mean absolute error of T {m['mae']:.5f}, suggested true labels "
+                  f"{100 * m['suggested_accuracy']:.2f}% right.", ""]
+    grids = sorted((folder / "audit" / "grids").glob("given-*.png"))
+    if grids:
+        lines += ["What the images under a few given labels really are (rows: the true class the "
+                  "audit suggests, with counts; all grids are in `audit/grids/`):", ""]
+        lines += [f"![{g.stem}](audit/grids/{g.name})" for g in grids[:3]] + [""]
+    lines += [f"The full audit report is `audit/report.md`. Recommended loss: "
+              f"`{d['recommended_loss']}`.", ""]
+    return lines
+
+
+def why_section(conditions: dict) -> list[str]:
+    """Why cross-entropy on complementary labels fails and the complementary loss works, with
+    the measured accuracies of the cells that show it."""
+    naive = [(name, runs) for name, runs in conditions.items()
+             if runs and runs[0].info.get("loss") == "ce"]
+    comp = [(name, runs) for name, runs in conditions.items()
+            if runs and runs[0].info.get("loss") not in (None, "ce")]
+
+    def acc(runs):
+        return common.ci_text(stats.mean_ci([r.acc for r in runs if r.eval]),
+                              scale=100, suffix="%")
+
+    lines = ["## 2. Why naive cross-entropy fails, and why the complementary loss works", ""]
+    lines += ["Each label in mnistTask3 names a digit the image is **not** (a complementary "
+              "label). Cross-entropy reads a label as the class the image *is*, so it trains the "
+              "model to put its probability on a wrong digit: the better it fits the labels, the "
+              "surer it becomes of a class the image is not, and the argmax picks a wrong digit. "
+              "Its test accuracy therefore falls far *below* chance (10%), toward 0%."
+              + (" Measured here: " + "; ".join(f"{n}: {acc(r)}" for n, r in naive) + "."
+                 if naive else ""), "",
+              "A complementary loss reads the label the right way round. SCL-NL minimises "
+              "−log(1 − p(given class)), i.e. it maximises the probability that the image is "
+              "*not* the given class. With uniform complementary labels each wrong class is given "
+              "equally often and the true class never, so P(label = j | x) = (1 − P(true = j | x)) "
+              "/ (K − 1); the model that best predicts which class an image is not therefore "
+              "puts its highest probability on the true class, and the ordinary argmax is right "
+              "(Chou et al. 2020; Ishida et al. 2017). Each such label rules out one class of "
+              "ten, so it carries less information than a true label, which is why it learns "
+              "more slowly and why a pretrained start and pseudo-labels help."
+              + (" Measured here: " + "; ".join(f"{n}: {acc(r)}" for n, r in comp) + "."
+                 if comp else ""), ""]
+    return lines
+
+
+def build(exp, folder: Path, conditions: dict, missing: list[str], *, root=None,
+          log=print) -> list[str]:
+    """The task 3 report."""
+    r = exp.report
+    body, _ = comparison.results(exp, folder, conditions, target=r["target"],
+                                 target_on=r["target_on"], curves_of=("test_acc",))
+    body = [re.sub(r"^## Results", "## 3. Results", line) for line in body]
+    return [*comparison.header(exp, conditions, missing), *audit_section(folder),
+            *why_section(conditions), *comparison.setup(exp, conditions), *body,
+            *comparison.tail(exp, folder, conditions)]
