@@ -283,7 +283,7 @@ def evaluate_cmd(checkpoint, data_name, root, split, preprocess, out, as_json):
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="Report folder (default: runs/audit-<DATASET>).")
 @click.option("--folds", type=int, default=2, show_default=True, help="Cross-fitting folds.")
-@click.option("--epochs", type=int, default=None, help="Epochs per fold (default: ~120k images).")
+@click.option("--epochs", type=int, default=None, help="Epochs per fold (default: ~240k image-passes a fold).")
 @click.option("--reference", type=click.Path(), default=None,
               help="Checkpoint trained on clean data (e.g. the Part-1 digit model): needed to "
                    "tell a permutation of classes from clean labels.")
@@ -323,6 +323,25 @@ def audit_cmd(dataset, root, out, folds, epochs, reference, trusted, seed, as_js
                    f"error {m['keep_rate_error']:.5f}, suggested labels "
                    f"{100 * m['suggested_accuracy']:.2f}% right")
     click.echo(f"report: {out / 'report.md'}  ({r.seconds:.0f}s)")
+
+
+@cli.command("demo")
+@click.option("--out", type=click.Path(file_okay=False), default="runs/demo", show_default=True,
+              help="Folder for the demo's runs and report (replaced).")
+@click.option("--epochs", type=int, default=40, show_default=True, help="Epochs a training run.")
+def demo_cmd(out, epochs):
+    """The whole story on bundled digits with complementary labels injected (a few minutes).
+
+    \b
+    Audits the noisy labels, pretrains on a small clean part, trains scratch vs pretrained
+    with naive ce and the complementary loss scl-nl, and writes OUT/report.md. No network,
+    no data files.
+    """
+    from noisylab.demo import demo
+
+    if epochs < 1:
+        raise click.BadParameter("must be at least 1", param_hint="--epochs")
+    demo(out, epochs=epochs, progress=_progress(), log=lambda m: click.echo(m, err=True))
 
 
 def _log_unless(quiet: bool):
