@@ -59,7 +59,8 @@ def why_section(conditions: dict) -> list[str]:
               "label). Cross-entropy reads a label as the class the image *is*, so it trains the "
               "model to put its probability on a wrong digit: the better it fits the labels, the "
               "surer it becomes of a class the image is not, and the argmax picks a wrong digit. "
-              "Its test accuracy therefore falls far *below* chance (10%), toward 0%."
+              "Its test accuracy therefore never rises above chance (10%) and sinks toward 0% "
+              "the longer it trains (a short run sits near chance: it has barely fitted the labels)."
               + (" Measured here: " + "; ".join(f"{n}: {acc(r)}" for n, r in naive) + "."
                  if naive else ""), "",
               "A complementary loss reads the label the right way round. SCL-NL minimises "
