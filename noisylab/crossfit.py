@@ -38,7 +38,7 @@ import torch
 
 from noisylab.losses import make_loss
 from noisylab.models import build_model, normalise
-from noisylab.train import predict_logits, train_one_epoch
+from noisylab.train import one_cycle, predict_logits, train_one_epoch
 
 FAMILIES = {"free": "ce", "complementary": "scl-nl"}
 
@@ -63,8 +63,7 @@ def fit_model(images: torch.Tensor, labels: torch.Tensor, num_classes: int, *, f
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=5e-4)
     batch_size = min(batch_size, len(images))
     steps = max(1, len(images) // batch_size)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=epochs * steps,
-                                                   pct_start=0.25)
+    schedule = one_cycle(optimizer, lr, epochs * steps)
     for epoch in range(epochs):
         gen = torch.Generator().manual_seed(seed * 7919 + epoch)
         train_one_epoch(model, loss_fn, optimizer, schedule, images, labels, generator=gen,

@@ -189,8 +189,7 @@ def train(
         raise NoisylabError(
             f"{len(fit_idx)} training images are fewer than one batch of {config.batch_size}; "
             "lower --batch-size")
-    schedule = torch.optim.lr_scheduler.OneCycleLR(
-        optimizer, max_lr=config.lr, total_steps=config.epochs * steps_per_epoch, pct_start=0.25)
+    schedule = one_cycle(optimizer, config.lr, config.epochs * steps_per_epoch)
 
     # Where to start: a fresh run folder, or the last complete epoch of an interrupted run.
     history, best_score, start_epoch = [], None, 1
@@ -259,6 +258,20 @@ def train(
 
 
 # ---------------------------------------------------------------------------------- helpers
+
+
+def one_cycle(optimizer, max_lr: float, total_steps: int):
+    """The one-cycle schedule (25% warm-up) over ``total_steps`` optimiser steps.
+
+    Below 8 steps a cycle has no room for a warm-up (torch's OneCycleLR divides by zero at 4),
+    so the rate stays at ``max_lr``.
+    """
+    if total_steps < 8:
+        for group in optimizer.param_groups:
+            group["lr"] = max_lr
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
+    return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=max_lr, total_steps=total_steps,
+                                               pct_start=0.25)
 
 
 def train_one_epoch(model, loss_fn, optimizer, schedule, images, labels, *, generator,

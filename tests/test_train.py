@@ -170,3 +170,11 @@ def test_evaluate_writes_figures_and_per_class_scores(tmp_path):
 def test_bad_config_is_a_clear_error(bad):
     with pytest.raises(NoisylabError):
         TrainConfig(**dict(FAST, **bad))
+
+
+@pytest.mark.parametrize("epochs", [1, 2])
+def test_a_schedule_too_short_for_a_cycle_keeps_the_peak_rate(tmp_path, epochs):
+    # 100 images, 10% validation, batch 32: 2 steps an epoch; torch's OneCycleLR fails at 4.
+    cfg = TrainConfig(epochs=epochs, batch_size=32, lr=2e-3, augment=False)
+    result = train(blobs(100), cfg, out_dir=tmp_path / "run", progress=False, log=quiet)
+    assert [r["lr"] for r in result.history] == [2e-3] * epochs
