@@ -95,3 +95,28 @@ def test_cli_unknown_dataset_is_one_line(tmp_path):
     assert result.exit_code == 2
     assert result.output.count("\n") == 1 and "unknown" in result.output.lower()
     assert "Traceback" not in result.output
+
+
+def test_neighbour_frequency_never_counts_a_samples_own_label():
+    from noisylab.crossfit import neighbour_label_frequency
+
+    # Two tight clusters; within each, the given labels are all 0 except one sample's 1.
+    feats = torch.tensor([[1.0, 0.0]] * 5 + [[0.0, 1.0]] * 5) + 0.01 * torch.randn(10, 2)
+    labels = np.array([0, 0, 0, 0, 1, 2, 2, 2, 2, 2])
+    freq = neighbour_label_frequency(feats, labels, 3, k=4, prior_count=0.0)
+    assert np.allclose(freq.sum(1), 1)
+    assert freq[4, 1] == 0 and freq[4, 0] == 1  # its own label 1 is not among its neighbours'
+    assert freq[0, 1] == 0.25  # the others see that one 1 among their 4 neighbours
+
+
+def test_stack_prefers_the_estimate_that_predicts_the_labels():
+    from noisylab.crossfit import stack
+
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 3, 500)
+    good = np.full((500, 3), 0.1)
+    good[np.arange(500), labels] = 0.8
+    flat = np.full((500, 3), 1 / 3)
+    weights, probs = stack([flat, good, flat], labels)
+    assert weights[1] == max(weights) and weights[1] >= 0.9
+    assert np.allclose(probs.sum(1), 1)
