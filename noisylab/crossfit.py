@@ -37,7 +37,7 @@ import numpy as np
 import torch
 
 from noisylab.losses import make_loss
-from noisylab.models import build_model, normalise
+from noisylab.models import build_model
 from noisylab.train import one_cycle, predict_logits, train_one_epoch
 
 FAMILIES = {"free": "ce", "complementary": "scl-nl"}
@@ -80,19 +80,6 @@ def given_label_probs(model: torch.nn.Module, images: torch.Tensor, *, family: s
 
 def _family_probs(p: np.ndarray, family: str) -> np.ndarray:
     return p if family == "free" else (1.0 - p) / (p.shape[1] - 1)
-
-
-@torch.no_grad()
-def features_and_probs(model: torch.nn.Module, images: torch.Tensor, *, batch_size: int = 2000):
-    """Penultimate features ``(N, D)`` and class probabilities ``(N, K)`` in eval mode."""
-    model.eval()
-    feats, probs = [], []
-    for i in range(0, len(images), batch_size):
-        x = images[i:i + batch_size].float().div_(255).contiguous(memory_format=torch.channels_last)
-        h = model.features(normalise(x))
-        feats.append(h.float())
-        probs.append(model.head(h).float().softmax(1))
-    return torch.cat(feats), torch.cat(probs).double().cpu().numpy()
 
 
 @torch.no_grad()
@@ -240,11 +227,11 @@ def cross_fit(images: torch.Tensor, labels: torch.Tensor, num_classes: int, *, f
         fit = torch.from_numpy(np.flatnonzero(assignment != k))
         model = fit_model(images[fit], labels[fit], num_classes, family=family, epochs=epochs,
                           seed=seed + k, progress=progress, desc=f"fold {k + 1}/{folds}")
-        feats, p = features_and_probs(model, images[held])
-        estimates = [_family_probs(p, family)]
+        feats, logits = predict_logits(model, images[held], with_features=True)
+        estimates = [_family_probs(logits.softmax(1).double().numpy(), family)]
         for space in (feats, pixels[held]):
             estimates.append(neighbour_label_frequency(space, given[held], num_classes,
-                                                       k=min(neighbours, len(held) - 1)))
+                                                       k=neighbours))
         w, q[held] = stack(estimates, given[held])
         weights.append(w)
         if on_fold:

@@ -40,7 +40,7 @@ from noisylab.checkpoints import (
 )
 from noisylab.errors import NoisylabError
 from noisylab.losses import PseudoLabel, ValidationScore, make_loss
-from noisylab.models import build_model, transfer_weights
+from noisylab.models import build_model, normalise, transfer_weights
 from noisylab.runs import read_metrics
 
 
@@ -313,16 +313,27 @@ def _bad_loss(value: float, step: int) -> Exception:
 
 
 @torch.no_grad()
-def predict_logits(model: torch.nn.Module, images: torch.Tensor, *, batch_size: int = 1000):
-    """Logits ``(N, K)`` of a model for uint8 images ``(N, 1, 28, 28)``, in eval mode."""
+def predict_logits(model: torch.nn.Module, images: torch.Tensor, *, batch_size: int = 1000,
+                   with_features: bool = False):
+    """Logits ``(N, K)`` of a model for uint8 images ``(N, 1, 28, 28)``, in eval mode.
+
+    With ``with_features=True``, returns ``(features, logits)``: also the backbone's output
+    ``(N, D)`` (the input of the model's ``head``).
+    """
     was_training = model.training
     model.eval()
-    out = []
+    feats, out = [], []
     for i in range(0, len(images), batch_size):
         x = images[i:i + batch_size].float().div_(255).contiguous(memory_format=torch.channels_last)
-        out.append(model(x).float())
+        if with_features:
+            h = model.features(normalise(x))
+            feats.append(h.float())
+            out.append(model.head(h).float())
+        else:
+            out.append(model(x).float())
     model.train(was_training)
-    return torch.cat(out) if out else torch.empty(0)
+    logits = torch.cat(out) if out else torch.empty(0)
+    return (torch.cat(feats) if feats else torch.empty(0), logits) if with_features else logits
 
 
 def stratified_split(labels: np.ndarray, fraction: float, seed: int):
