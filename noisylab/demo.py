@@ -51,7 +51,7 @@ def demo(out_dir: str | os.PathLike = "runs/demo", *, epochs: int = 40,
     from noisylab.audit import audit, measure, verdict_lines
     from noisylab.checkpoints import load_checkpoint
     from noisylab.data import load
-    from noisylab.train import TrainConfig, stratified_split, train
+    from noisylab.train import TrainConfig, train
 
     started = time.perf_counter()
     out = Path(out_dir)
@@ -61,7 +61,7 @@ def demo(out_dir: str | os.PathLike = "runs/demo", *, epochs: int = 40,
 
     clean = load("digits")
     noisy_all = load("digits+complementary")  # same images, labels redrawn (seed fixed)
-    parts = _three_parts(clean.labels.numpy(), seed, stratified_split)
+    parts = _three_parts(clean.labels.numpy(), seed)
     pretrain_set = clean.subset(parts["pretrain"])
     test_set = clean.subset(parts["test"])
     noisy = noisy_all.subset(parts["noisy"])
@@ -113,8 +113,10 @@ def demo(out_dir: str | os.PathLike = "runs/demo", *, epochs: int = 40,
     return report
 
 
-def _three_parts(labels: np.ndarray, seed: int, stratified_split) -> dict[str, np.ndarray]:
+def _three_parts(labels: np.ndarray, seed: int) -> dict[str, np.ndarray]:
     """Disjoint stratified index sets ``pretrain``, ``test`` and ``noisy`` of ``labels`` ``(N,)``."""
+    from noisylab.train import stratified_split
+
     n = len(labels)
     rest, test = stratified_split(labels, TEST_SIZE / n, seed)
     keep, pretrain = stratified_split(labels[rest], PRETRAIN_SIZE / len(rest), seed + 1)
