@@ -110,8 +110,9 @@ def audit(
                             "by a model that never saw its labels")
     started = time.perf_counter()
     torch.set_num_threads(os.cpu_count() or 1)
-    ds = load(data, root=root, progress=progress) if isinstance(data, str) else data
-    data = data if isinstance(data, str) else name or "the given images"
+    is_source = isinstance(data, str)  # a name `noisylab train --data` can load
+    ds = load(data, root=root, progress=progress) if is_source else data
+    data = data if is_source else name or "the given images"
     k, n = len(ds.classes), len(ds)
     given = ds.labels.numpy()
     if n < 20 * k:
@@ -156,7 +157,8 @@ def audit(
         result.measured = measure(est.transition_matrix_, est.suggested_labels_, true, given, k)
 
     # 5. Files.
-    result.files = _write_outputs(result, ds, est, probe, holds, sentence, data, epochs, folds)
+    result.files = _write_outputs(result, ds, est, probe, holds, sentence, data, is_source, epochs,
+                                  folds)
     return result
 
 
@@ -216,7 +218,8 @@ def _reference_probs(reference, ds) -> np.ndarray:
     return logits[:, cols].softmax(1).numpy()
 
 
-def _write_outputs(result, ds, est, probe, holds, sentence, data, epochs, folds) -> list[Path]:
+def _write_outputs(result, ds, est, probe, holds, sentence, data, is_source, epochs,
+                   folds) -> list[Path]:
     out, classes, diag = result.out_dir, list(result.classes), result.diagnosis
     T = result.transition
     files = []
@@ -269,7 +272,8 @@ def _write_outputs(result, ds, est, probe, holds, sentence, data, epochs, folds)
     files.append(out / "label_issues.csv")
 
     summary = {
-        "data": data, "n": len(given), "classes": classes, "seconds": result.seconds,
+        "data": data, "data_is_source": is_source, "n": len(given), "classes": classes,
+        "seconds": result.seconds,
         "family": probe.family, "probe_nll": probe.nll, "prior_nll": probe.prior_nll,
         "folds": folds, "epochs_per_fold": epochs, "stack_weights": result.stack_weights,
         "diagnosis": diag.to_dict(),
@@ -301,9 +305,8 @@ def verdict_lines(summary: dict) -> list[str]:
              f"label issues: {summary['n_issues']} of {summary['n']}"]
     loss = d["recommended_loss"]
     if loss not in ("none", "relabel"):
-        named = " " not in summary["data"]  # a source name, not a description
-        lines.append(f"next: noisylab train --data {summary['data']} --loss {loss}" if named
-                     else f"next: train with --loss {loss}")
+        lines.append(f"next: noisylab train --data {summary['data']} --loss {loss}"
+                     if summary.get("data_is_source", True) else f"next: train with --loss {loss}")
     elif loss == "relabel":
         lines.append("next: relabel with the mapping in audit.json (a permutation of classes)")
     else:

@@ -55,6 +55,10 @@ def test_audit_of_complementary_labels(tmp_path, clean_blobs):
     summary = json.loads((tmp_path / "audit.json").read_text())
     assert summary["diagnosis"]["recommended_loss"] != "ce"
     assert summary["measured_with_trusted_labels"] == {}  # nothing trusted was given
+    # Images passed in memory have no source name, so the verdict cannot say `--data NAME`.
+    assert summary["data_is_source"] is False
+    assert f"next: train with --loss {summary['diagnosis']['recommended_loss']}" in (
+        tmp_path / "report.md").read_text()
 
 
 def test_audit_of_clean_labels_measured_with_trusted_csv(tmp_path, clean_blobs):
