@@ -625,6 +625,11 @@ def run_audit(exp: Experiment, folder: Path, *, root=None, progress=False, log=p
     trusted = opts.get("trusted")
     if trusted and not Path(trusted).is_absolute():
         opts["trusted"] = str(resolve_root(root)[0] / trusted)
+    if trusted and not Path(opts["trusted"]).exists():
+        # The true labels only measure the audit afterwards; without them it still runs.
+        log(f"{prefix} audit: no trusted labels at {opts['trusted']}; the audit runs without "
+            "measuring itself against them")
+        del opts["trusted"]
     log(f"{prefix} audit of {data} -> {out}")
     t0 = time.perf_counter()
     audit(data, root=root, out_dir=out, progress=progress, log=log, **opts)

@@ -70,6 +70,14 @@ class TrainConfig:
         Train only the head; the backbone keeps its initial (e.g. pretrained) weights.
     pseudo_label : float
         Weight of self-training on confident predictions (`noisylab.losses.PseudoLabel`); 0 off.
+    distill_epochs : int
+        Epochs of a second phase, 0 for none. After ``epochs`` on the given labels, each training
+        image is relabelled with the most probable class its given label allows (see
+        `allowed_argmax`), and a fresh model (from the same initial weights) is trained with
+        cross-entropy on those labels: self-distillation into a "born-again" network, which
+        learns the teacher's clusters without its confirmation bias. The validation criterion
+        and the held-out images stay those of the given labels, so the best epoch is chosen
+        across both phases alike.
     transition : list of list of float, optional
         ``T[i, j] = P(given = j | true = i)`` for the ``forward`` and ``fwd`` losses.
     init : str
@@ -90,6 +98,7 @@ class TrainConfig:
     augment: bool = True
     freeze_features: bool = False
     pseudo_label: float = 0.0
+    distill_epochs: int = 0
     transition: list | str | None = None
     init: str = "scratch"
     data: str = ""
@@ -98,6 +107,8 @@ class TrainConfig:
         for name in ("epochs", "batch_size"):
             if getattr(self, name) < 1:
                 raise NoisylabError(f"--{name.replace('_', '-')} must be at least 1")
+        if self.distill_epochs < 0:
+            raise NoisylabError("--distill-epochs must be 0 or more")
         if not self.lr > 0:
             raise NoisylabError(f"--lr must be positive, got {self.lr}")
         if not 0 < self.val_fraction < 0.5:
@@ -169,32 +180,32 @@ def train(
     if test_set is not None:
         x_test, y_test = test_set.images.to(device), test_set.labels.numpy()
 
-    # Model, loss, optimiser and the one-cycle schedule.
-    model = build_model(config.arch, num_classes)
-    if init_state is not None:
-        report = transfer_weights(model, init_state)
-        log(f"initial weights: {len(report.kept)} tensors kept, "
-            f"head {'kept' if report.head_kept else 're-initialised'}")
-    if config.freeze_features:
-        model.features.requires_grad_(False)
-    model = model.to(device, memory_format=torch.channels_last)
+    # The loss the given labels are read with; its criterion also scores validation throughout.
     loss_fn = make_loss(config.loss, num_classes=num_classes, transition=config.transition)
     if config.pseudo_label:
         loss_fn = PseudoLabel(loss_fn, weight=config.pseudo_label)
     loss_fn = loss_fn.to(device)
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
     steps_per_epoch = len(fit_idx) // config.batch_size
     if steps_per_epoch == 0:
         raise NoisylabError(
             f"{len(fit_idx)} training images are fewer than one batch of {config.batch_size}; "
             "lower --batch-size")
-    schedule = one_cycle(optimizer, config.lr, config.epochs * steps_per_epoch)
+    total_epochs = config.epochs + config.distill_epochs
+
+    # Phase 1 fits the given labels; phase 2 (distillation) a fresh model on phase 1's labels.
+    model, optimizer, schedule = _fresh_model(config, num_classes, init_state, device,
+                                              config.epochs * steps_per_epoch, log=log)
+    fit_loss, y_target = loss_fn, y_fit
 
     # Where to start: a fresh run folder, or the last complete epoch of an interrupted run.
     history, best_score, start_epoch = [], None, 1
     metrics_path = out_dir / "metrics.jsonl"
     if resume:
+        if _last_epoch(out_dir) >= config.epochs + 1:  # it stopped in phase 2: rebuild phase 2
+            model, optimizer, schedule, fit_loss, y_target = _start_distillation(
+                config, num_classes, init_state, device, steps_per_epoch, loss_fn, x_fit, y_fit,
+                teacher=_teacher_from(out_dir, config.epochs, num_classes, config.arch, device),
+                log=log)
         state = _resume(out_dir, model, optimizer, schedule, device)
         start_epoch, best_score = state["epoch"] + 1, state["best_score"]
         history = [r for r in read_metrics(out_dir) if r["epoch"] <= state["epoch"]]
@@ -207,15 +218,20 @@ def train(
     meta = {"architecture": config.arch, "num_classes": num_classes,
             "class_names": list(train_set.classes), "config": asdict(config)}
 
-    for epoch in range(start_epoch, config.epochs + 1):
+    for epoch in range(start_epoch, total_epochs + 1):
+        if epoch == config.epochs + 1:  # the first epoch of phase 2
+            model, optimizer, schedule, fit_loss, y_target = _start_distillation(
+                config, num_classes, init_state, device, steps_per_epoch, loss_fn, x_fit, y_fit,
+                teacher=model, log=log)
+
         # One pass over the training split in a seeded order, with seeded augmentation: the
         # epoch's randomness depends only on (seed, epoch), so a resumed run matches.
         gen = torch.Generator().manual_seed(config.seed * 1_000_003 + epoch)
         started = time.perf_counter()
         mean_loss = train_one_epoch(
-            model, loss_fn, optimizer, schedule, x_fit, y_fit, generator=gen,
+            model, fit_loss, optimizer, schedule, x_fit, y_target, generator=gen,
             batch_size=config.batch_size, augment=config.augment,
-            desc=f"epoch {epoch}/{config.epochs}", progress=progress,
+            desc=f"epoch {epoch}/{total_epochs}", progress=progress,
             on_bad_loss=lambda value, step, epoch=epoch: NoisylabError(
                 f"the loss became {value} at epoch {epoch}, step {step}; lower --lr (now "
                 f"{config.lr}); checkpoints of earlier epochs in {out_dir} are intact"))
@@ -224,7 +240,8 @@ def train(
         # Score the epoch: the validation criterion on given labels chooses; test only reports.
         val_logits = predict_logits(model, x_val)
         val_score = loss_fn.validation_score(val_logits, y_val)
-        record = {"epoch": epoch, "train_loss": mean_loss,
+        record = {"epoch": epoch, "phase": 1 if epoch <= config.epochs else 2,
+                  "train_loss": mean_loss,
                   "val_" + loss_fn.criterion: val_score.value, "val_mode": val_score.mode,
                   "val_acc": float((val_logits.argmax(1) == y_val).float().mean()),
                   "step": epoch * steps_per_epoch,
@@ -251,7 +268,7 @@ def train(
                                      "schedule": schedule.state_dict(), "epoch": epoch,
                                      "best_value": best_score.value, "best_mode": best_score.mode,
                                      "rng": capture_rng_state()})
-        log(_epoch_line(record, config.epochs))
+        log(_epoch_line(record, total_epochs))
 
     best_epoch = max((m["epoch"] for m in history if m["best_so_far"]), default=0)
     return TrainResult(out_dir=out_dir, best_epoch=best_epoch, history=history)
@@ -306,6 +323,63 @@ def train_one_epoch(model, loss_fn, optimizer, schedule, images, labels, *, gene
         if step % 20 == 0:
             bar.set_postfix(loss=f"{loss.item():.4f}")
     return total / max(steps, 1)
+
+
+def _fresh_model(config: TrainConfig, num_classes: int, init_state: dict | None,
+                 device: torch.device, total_steps: int, *, log=print):
+    """``(model, optimizer, schedule)``: a model from ``init_state`` (or random), AdamW and a
+    one-cycle schedule over ``total_steps``."""
+    model = build_model(config.arch, num_classes)
+    if init_state is not None:
+        report = transfer_weights(model, init_state)
+        log(f"initial weights: {len(report.kept)} tensors kept, "
+            f"head {'kept' if report.head_kept else 're-initialised'}")
+    if config.freeze_features:
+        model.features.requires_grad_(False)
+    model = model.to(device, memory_format=torch.channels_last)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+    return model, optimizer, one_cycle(optimizer, config.lr, total_steps)
+
+
+def allowed_argmax(logits: torch.Tensor, given: torch.Tensor, kind: str) -> torch.Tensor:
+    """The most probable class each given label allows, ``(N,)`` int64.
+
+    For complementary labels (``kind == "complementary"``) any class but the given one; for
+    ordinary (possibly noisy) labels any class, i.e. the argmax of ``logits`` ``(N, K)``.
+    """
+    if kind == "complementary":
+        logits = logits.scatter(1, given[:, None], float("-inf"))
+    return logits.argmax(1)
+
+
+def _start_distillation(config, num_classes, init_state, device, steps_per_epoch, loss_fn,
+                        x_fit, y_fit, *, teacher, log=print):
+    """Phase 2: relabel the training split with ``teacher``; a fresh student, CE on the labels.
+
+    Returns ``(model, optimizer, schedule, fit_loss, targets)``.
+    """
+    targets = allowed_argmax(predict_logits(teacher, x_fit), y_fit, loss_fn.kind)
+    # The student's initialisation must not depend on what ran before (resume gives the same).
+    torch.manual_seed(config.seed + 1)
+    model, optimizer, schedule = _fresh_model(config, num_classes, init_state, device,
+                                              config.distill_epochs * steps_per_epoch, log=log)
+    log(f"distillation: {len(targets)} training images relabelled by the epoch-{config.epochs} "
+        f"model; a fresh model trains {config.distill_epochs} epochs on those labels")
+    return model, optimizer, schedule, make_loss("ce", num_classes=num_classes).to(device), targets
+
+
+def _teacher_from(out_dir: Path, epoch: int, num_classes: int, arch: str, device):
+    """The phase-1 model of a run, from its ``epoch-NNN`` checkpoint."""
+    teacher = build_model(arch, num_classes)
+    teacher.load_state_dict(load_checkpoint(out_dir / epoch_stem(epoch), map_location=device).state_dict)
+    return teacher.to(device, memory_format=torch.channels_last)
+
+
+def _last_epoch(out_dir: Path) -> int:
+    """The epoch of ``out_dir/last``, 0 when there is none."""
+    path = out_dir / "last.json"
+    return int(json.loads(path.read_text()).get("epoch", 0)) if path.exists() else 0
 
 
 def _bad_loss(value: float, step: int) -> Exception:

@@ -345,3 +345,49 @@ cv_folds = 2
     f1 = _rows(report, "### Per-class F1")
     assert sum(int(r[-1]) for r in f1.values()) == 80
     assert re.search(r"!\[confusion\]\(figures/confusion.png\)", report)
+
+
+def test_task3_report_reads_the_audit_and_the_cells(tmp_path, monkeypatch, one_thread):
+    """The task-3 report on injected complementary digits: the audit section is audit.json's,
+    the "Measured here" accuracies and the results table are the cells' eval.json figures, and a
+    missing trusted-labels file only skips the audit's self-measurement."""
+    monkeypatch.setenv("NOISYLAB_RUNS", str(tmp_path / "default-runs"))
+    toml = tmp_path / "t3.toml"
+    toml.write_text('''
+name = "t3"
+report = { kind = "task3", target = 0.5, target_on = "test_acc" }
+[audit]
+data = "digits+complementary"
+folds = 2
+epochs = 1
+trusted = "no-such-labels.gz"
+[cells]
+data = "digits+complementary"
+arch = "tiny"
+batch_size = 64
+epochs = 2
+method = [
+  { name = "ce", loss = "ce" },
+  { name = "scl-nl", loss = "scl-nl" },
+]
+''')
+    out = tmp_path / "out"
+    r = CliRunner().invoke(cli, ["run", str(toml), "--out", str(out), "--root", str(tmp_path)])
+    assert r.exit_code == 0, r.output
+    assert "no trusted labels at" in r.output
+    folder = out / "t3"
+    summary = json.loads((folder / "audit" / "audit.json").read_text())
+    assert "measured_with_trusted_labels" not in summary or not summary["measured_with_trusted_labels"]
+    report = (folder / "report.md").read_text()
+    audit_part = report.split("## 1. What is wrong with the labels (the audit)", 1)[1]
+    audit_part = audit_part.split("\n## 2.", 1)[0]
+    assert f"given labels of {summary['n']} images" in audit_part
+    assert f"`{summary['diagnosis']['recommended_loss']}`" in audit_part
+    assert "Measured afterwards" not in audit_part
+
+    accs = {m: json.loads((folder / f"{m}_s0" / "eval.json").read_text())["acc"]
+            for m in ("ce", "scl-nl")}
+    why = report.split("## 2. Why naive cross-entropy fails", 1)[1].split("\n## ", 1)[0]
+    assert f"ce: {_pct(accs['ce'])}" in why and f"scl-nl: {_pct(accs['scl-nl'])}" in why
+    results = _rows(report, "## 3. Results")
+    assert results["ce"][2] == _pct(accs["ce"]) and results["scl-nl"][2] == _pct(accs["scl-nl"])

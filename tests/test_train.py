@@ -112,6 +112,41 @@ def test_complementary_labels_train_the_true_classes(tmp_path):
     assert naive.best["test_acc"] < 0.3  # ce learns to predict a class the image is not
 
 
+def test_allowed_argmax_never_picks_the_complementary_label():
+    from noisylab.train import allowed_argmax
+
+    logits = torch.tensor([[3.0, 2.0, 0.0], [0.0, 1.0, 5.0]])
+    given = torch.tensor([0, 1])
+    assert allowed_argmax(logits, given, "complementary").tolist() == [1, 2]
+    assert allowed_argmax(logits, given, "ordinary").tolist() == [0, 2]
+
+
+def test_distillation_relabels_then_trains_a_fresh_model_and_resumes_inside_it(tmp_path):
+    clean = blobs(800, seed=0)
+    data = complementary(clean, seed=0)
+    cfg = TrainConfig(**dict(FAST, loss="scl-nl", epochs=4, distill_epochs=2))
+    log = []
+    full = train(data, cfg, out_dir=tmp_path / "full", test_set=blobs(300, seed=1),
+                 progress=False, log=log.append)
+    assert [m["phase"] for m in full.history] == [1, 1, 1, 1, 2, 2]
+    assert any(msg.startswith("distillation: ") for msg in log)
+    # The student is fitted to the teacher's labels: it ends close to them, and still right.
+    assert full.history[-1]["test_acc"] > 0.9
+    assert "val_complementary-nll" in full.history[-1]  # chosen on the given labels throughout
+
+    def crash_in_phase_2(msg: str) -> None:
+        if msg.startswith("epoch   5/"):
+            raise Crash
+    with pytest.raises(Crash):
+        train(data, cfg, out_dir=tmp_path / "cut", test_set=blobs(300, seed=1), progress=False,
+              log=crash_in_phase_2)
+    resumed = train(data, cfg, out_dir=tmp_path / "cut", test_set=blobs(300, seed=1),
+                    resume=True, progress=False, log=quiet)
+    drop = ("seconds", "images_per_second")
+    assert [{k: v for k, v in m.items() if k not in drop} for m in resumed.history] == \
+           [{k: v for k, v in m.items() if k not in drop} for m in full.history]
+
+
 def test_nan_loss_stops_with_a_clear_error_and_keeps_checkpoints(tmp_path, monkeypatch):
     import noisylab.losses as losses
 
