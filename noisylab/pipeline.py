@@ -125,7 +125,9 @@ def train_on(
         log(f"reporting test accuracy on {what} ({len(test_set)} images; never used to choose)")
     out = Path(out) if out else default_run_dir(data, init=init, loss=loss, seed=config.seed)
     log(f"training {config.arch} on {data} ({len(train_set)} images, {num_classes} classes) "
-        f"with loss {loss} for {config.epochs} epochs -> {out}")
+        f"with loss {loss} for {config.epochs} epochs"
+        + (f", then {config.distill_epochs} of distillation" if config.distill_epochs else "")
+        + f" -> {out}")
     return train(train_set, config, out_dir=out, test_set=test_set, init_state=init_state,
                  resume=resume, progress=progress, log=log)
 
