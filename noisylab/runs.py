@@ -40,10 +40,13 @@ def default_run_dir(data: str, *, init: str = "scratch", loss: str = "ce", seed:
     return runs_root() / name
 
 
-def find_pretrained(num_classes: int, *, root: Path | None = None) -> Checkpoint:
-    """The Part-1 model to start from: a ``trainPart1-digits`` or ``trainPart1`` run's best.
+def find_pretrained(num_classes: int, *, arch: str | None = None,
+                    root: Path | None = None) -> Checkpoint:
+    """The Part-1 model to start from: the best of a ``trainPart1-digits`` or ``trainPart1`` run.
 
-    A checkpoint with the same class count is preferred (its head can be kept).
+    Run folders named after those sources, alone or with a suffix (``trainPart1-digits-cnn-s``),
+    are candidates. One of architecture ``arch`` is preferred (the recipe's, so a run keeps its
+    model), then one with ``num_classes`` classes (its head can be kept), then the plain name.
 
     Raises
     ------
@@ -51,14 +54,20 @@ def find_pretrained(num_classes: int, *, root: Path | None = None) -> Checkpoint
         When no such run exists, saying the command that makes one.
     """
     root = runs_root() if root is None else root
-    found = [root / name for name in PRETRAINED_SOURCES if (root / name).is_dir()]
-    ckpts = [load_checkpoint(d) for d in found if (d / "best.json").exists() or (d / "last.json").exists()]
+    found = sorted({d for name in PRETRAINED_SOURCES if root.is_dir()
+                    for d in root.glob(f"{name}*") if d.is_dir()
+                    and (d.name == name or d.name.startswith(name + "-"))
+                    and ((d / "best.json").exists() or (d / "last.json").exists())},
+                   key=lambda d: (len(d.name), d.name))
+    ckpts = [load_checkpoint(d) for d in found]
     if not ckpts:
         raise NoisylabError(
             f"--init pretrained needs a Part-1 model, and none is in {root}/trainPart1-digits or "
             f"{root}/trainPart1; make one with `noisylab train --data trainPart1-digits` "
             "(or pass --init PATH to a checkpoint)")
-    ckpts.sort(key=lambda c: c.metadata["num_classes"] != num_classes)
+    # sort is stable: among equals, the shorter (plainer) folder name wins.
+    ckpts.sort(key=lambda c: (arch is not None and c.metadata["architecture"] != arch,
+                              c.metadata["num_classes"] != num_classes))
     return ckpts[0]
 
 

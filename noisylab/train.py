@@ -74,8 +74,9 @@ class TrainConfig:
         Epochs of a second phase, 0 for none. After ``epochs`` on the given labels, each training
         image is relabelled with the most probable class its given label allows (see
         `allowed_argmax`), and a fresh model (from the same initial weights) is trained with
-        cross-entropy on those labels: self-distillation into a "born-again" network, which
-        learns the teacher's clusters without its confirmation bias. The validation criterion
+        cross-entropy on those labels: self-distillation into a "born-again" network
+        (Furlanello et al., ICML 2018; the noisy student of Xie et al., CVPR 2020), which learns
+        the teacher's clusters without inheriting its confirmation bias. The validation criterion
         and the held-out images stay those of the given labels, so the best epoch is chosen
         across both phases alike.
     transition : list of list of float, optional

@@ -75,6 +75,16 @@ def test_pretrained_init_uses_the_part1_run(tmp_path, folder_data, monkeypatch):
     assert "initial weights from" in r.output and "trainPart1-digits" in r.output
     assert json.loads((tmp_path / "ft" / "last.json").read_text())["architecture"] == "cnn-s"
 
+    # A second Part-1 run of another architecture: a run asking for that one gets it.
+    r = run("train", "--data", folder_data, "--loss", "ce", "--arch", "lenet", "--epochs", "1",
+            "--batch-size", "32", "--out", tmp_path / "runs" / "trainPart1-digits-lenet")
+    assert r.exit_code == 0, r.output
+    r = run("train", "--data", folder_data, "--loss", "ce", "--init", "pretrained", "--arch",
+            "lenet", "--epochs", "1", "--batch-size", "32", "--out", tmp_path / "ft2")
+    assert r.exit_code == 0, r.output
+    assert "trainPart1-digits-lenet" in r.output
+    assert json.loads((tmp_path / "ft2" / "last.json").read_text())["architecture"] == "lenet"
+
 
 @pytest.mark.parametrize("args, message", [
     (["--loss", "nope"], "unknown loss"),

@@ -395,6 +395,12 @@ REFERENCES = {
     "fixmatch": "K. Sohn et al. FixMatch: simplifying semi-supervised learning with consistency "
                 "and confidence. NeurIPS 2020 (pseudo-targets from the clean view, loss on the "
                 "augmented one).",
+    "born-again": "T. Furlanello, Z. C. Lipton, M. Tschannen, L. Itti, A. Anandkumar. Born-again "
+                  "neural networks. ICML 2018 (a fresh student trained on a teacher's labels; "
+                  "noisylab's distillation phase).",
+    "noisy-student": "Q. Xie, M.-T. Luong, E. Hovy, Q. V. Le. Self-training with Noisy Student "
+                     "improves ImageNet classification. CVPR 2020 (relabel with the teacher, "
+                     "train an augmented student from scratch).",
     "ece": "C. Guo, G. Pleiss, Y. Sun, K. Q. Weinberger. On calibration of modern neural "
            "networks. ICML 2017 (ECE, reliability diagrams).",
     "student": "Student (W. S. Gosset). The probable error of a mean. Biometrika 6(1):1-25, 1908 "
@@ -429,6 +435,8 @@ def reference_keys(exp, conditions: dict[str, list[CellRun]], folder: Path) -> l
             keys.append(ref)
     if any(c.get("pseudo_label") for c in configs):
         keys += ["pseudo", "fixmatch"]
+    if any(c.get("distill_epochs") for c in configs):
+        keys += ["born-again", "noisy-student"]
     if exp.audit is not None:
         keys.append("cleanlab")
     if exp.cv_folds:
