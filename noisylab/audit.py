@@ -204,7 +204,7 @@ def read_trusted_labels(path: str | os.PathLike, ids, classes) -> np.ndarray:
 
 def _reference_probs(reference, ds) -> np.ndarray:
     """A reference checkpoint's class probabilities on ``ds``, its classes matched by name."""
-    from noisylab.evaluate import load_model
+    from noisylab.models import load_model
     from noisylab.train import predict_logits
 
     model, ckpt = load_model(reference)

@@ -6,27 +6,11 @@ import os
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from noisylab import metrics, plots
-from noisylab.checkpoints import load_checkpoint
 from noisylab.errors import NoisylabError
-from noisylab.models import build_model
+from noisylab.models import load_model
 from noisylab.train import predict_logits
-
-
-def load_model(checkpoint: str | os.PathLike, *, device: str = "cpu"):
-    """A model rebuilt from a checkpoint, in eval mode, and the checkpoint itself."""
-    ckpt = load_checkpoint(checkpoint, map_location=device)
-    meta = ckpt.metadata
-    model = build_model(meta["architecture"], int(meta["num_classes"]))
-    try:
-        model.load_state_dict(ckpt.state_dict)
-    except RuntimeError as err:
-        first = str(err).splitlines()[0]
-        raise NoisylabError(f"{ckpt.path} does not match its declared architecture "
-                            f"{meta['architecture']!r}: {first}") from None
-    return model.to(device, memory_format=torch.channels_last).eval(), ckpt
 
 
 def evaluate(checkpoint, dataset, *, out_dir: str | os.PathLike | None = None,

@@ -9,12 +9,14 @@ keep the backbone and re-initialise the head when the class count differs.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
+from noisylab.checkpoints import load_checkpoint
 from noisylab.errors import NoisylabError
 
 # Mean and standard deviation of MNIST training pixels, the usual normalisation.
@@ -170,3 +172,17 @@ def transfer_weights(model: nn.Module, state_dict: Mapping[str, torch.Tensor]) -
             )
     model.load_state_dict({n: state_dict[n] for n in kept}, strict=False)
     return TransferReport(tuple(kept), tuple(fresh))
+
+
+def load_model(checkpoint: str | os.PathLike, *, device: str | torch.device = "cpu"):
+    """A model rebuilt from a checkpoint, in eval mode, and the checkpoint itself."""
+    ckpt = load_checkpoint(checkpoint, map_location=device)
+    meta = ckpt.metadata
+    model = build_model(meta["architecture"], int(meta["num_classes"]))
+    try:
+        model.load_state_dict(ckpt.state_dict)
+    except RuntimeError as err:
+        first = str(err).splitlines()[0]
+        raise NoisylabError(f"{ckpt.path} does not match its declared architecture "
+                            f"{meta['architecture']!r}: {first}") from None
+    return model.to(device, memory_format=torch.channels_last).eval(), ckpt

@@ -40,7 +40,7 @@ from noisylab.checkpoints import (
 )
 from noisylab.errors import NoisylabError
 from noisylab.losses import PseudoLabel, ValidationScore, make_loss
-from noisylab.models import build_model, normalise, transfer_weights
+from noisylab.models import build_model, load_model, normalise, transfer_weights
 from noisylab.runs import read_metrics
 
 
@@ -205,7 +205,7 @@ def train(
         if _last_epoch(out_dir) >= config.epochs + 1:  # it stopped in phase 2: rebuild phase 2
             model, optimizer, schedule, fit_loss, y_target = _start_distillation(
                 config, num_classes, init_state, device, steps_per_epoch, loss_fn, x_fit, y_fit,
-                teacher=_teacher_from(out_dir, config.epochs, num_classes, config.arch, device),
+                teacher=load_model(out_dir / epoch_stem(config.epochs), device=device)[0],
                 log=log)
         state = _resume(out_dir, model, optimizer, schedule, device)
         start_epoch, best_score = state["epoch"] + 1, state["best_score"]
@@ -368,13 +368,6 @@ def _start_distillation(config, num_classes, init_state, device, steps_per_epoch
     log(f"distillation: {len(targets)} training images relabelled by the epoch-{config.epochs} "
         f"model; a fresh model trains {config.distill_epochs} epochs on those labels")
     return model, optimizer, schedule, make_loss("ce", num_classes=num_classes).to(device), targets
-
-
-def _teacher_from(out_dir: Path, epoch: int, num_classes: int, arch: str, device):
-    """The phase-1 model of a run, from its ``epoch-NNN`` checkpoint."""
-    teacher = build_model(arch, num_classes)
-    teacher.load_state_dict(load_checkpoint(out_dir / epoch_stem(epoch), map_location=device).state_dict)
-    return teacher.to(device, memory_format=torch.channels_last)
 
 
 def _last_epoch(out_dir: Path) -> int:
