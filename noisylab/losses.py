@@ -852,6 +852,29 @@ class UnbiasedRiskGA(NoisyLoss):
         return f"num_classes={self.num_classes}, prior={self.prior_mode!r}, beta={self.beta}"
 
 
+def allowed_probabilities(logits: torch.Tensor, given: torch.Tensor, kind: str) -> torch.Tensor:
+    """The model's class probabilities renormalised over the classes each given label allows.
+
+    Parameters
+    ----------
+    logits : Tensor of shape ``(N, K)``
+    given : Tensor of shape ``(N,)``
+        Given labels.
+    kind : {"ordinary", "complementary"}
+        How they are read: a complementary label allows every class but itself; an ordinary
+        (possibly noisy) one allows every class.
+
+    Returns
+    -------
+    Tensor of shape ``(N, K)``
+        Rows sum to 1; the given class's entry is 0 for complementary labels.
+    """
+    p = logits.softmax(1)
+    if kind == "complementary":
+        p = p.scatter(1, given[:, None], 0.0)
+    return p / p.sum(1, keepdim=True).clamp_min(1e-12)
+
+
 class PseudoLabel(NoisyLoss):
     """Self-training on top of any loss: confident predictions become extra hard targets.
 
@@ -889,11 +912,8 @@ class PseudoLabel(NoisyLoss):
     def _loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         loss = self.base._loss(logits, labels)
         with torch.no_grad():
-            p = logits.softmax(1)
-            if self.kind == "complementary":
-                p = p.scatter(1, labels[:, None], 0.0)
-            top, target = p.max(1)
-            confident = top / p.sum(1).clamp_min(1e-12) >= self.threshold
+            top, target = allowed_probabilities(logits, labels, self.kind).max(1)
+            confident = top >= self.threshold
         if confident.any():
             pseudo = F.cross_entropy(logits[confident], target[confident], reduction="sum")
             loss = loss + self.weight * pseudo / len(labels)

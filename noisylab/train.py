@@ -39,7 +39,7 @@ from noisylab.checkpoints import (
     save_checkpoint,
 )
 from noisylab.errors import NoisylabError
-from noisylab.losses import PseudoLabel, ValidationScore, make_loss
+from noisylab.losses import PseudoLabel, ValidationScore, allowed_probabilities, make_loss
 from noisylab.models import build_model, load_model, normalise, transfer_weights
 from noisylab.runs import read_metrics
 
@@ -73,7 +73,7 @@ class TrainConfig:
     distill_epochs : int
         Epochs of a second phase, 0 for none. After ``epochs`` on the given labels, each training
         image is relabelled with the most probable class its given label allows (see
-        `allowed_argmax`), and a fresh model (from the same initial weights) is trained with
+        `noisylab.losses.allowed_probabilities`), and a fresh model (from the same initial weights) is trained with
         cross-entropy on those labels: self-distillation into a "born-again" network
         (Furlanello et al., ICML 2018; the noisy student of Xie et al., CVPR 2020), which learns
         the teacher's clusters without inheriting its confirmation bias. The validation criterion
@@ -343,24 +343,13 @@ def _fresh_model(config: TrainConfig, num_classes: int, init_state: dict | None,
     return model, optimizer, one_cycle(optimizer, config.lr, total_steps)
 
 
-def allowed_argmax(logits: torch.Tensor, given: torch.Tensor, kind: str) -> torch.Tensor:
-    """The most probable class each given label allows, ``(N,)`` int64.
-
-    For complementary labels (``kind == "complementary"``) any class but the given one; for
-    ordinary (possibly noisy) labels any class, i.e. the argmax of ``logits`` ``(N, K)``.
-    """
-    if kind == "complementary":
-        logits = logits.scatter(1, given[:, None], float("-inf"))
-    return logits.argmax(1)
-
-
 def _start_distillation(config, num_classes, init_state, device, steps_per_epoch, loss_fn,
                         x_fit, y_fit, *, teacher, log=print):
     """Phase 2: relabel the training split with ``teacher``; a fresh student, CE on the labels.
 
     Returns ``(model, optimizer, schedule, fit_loss, targets)``.
     """
-    targets = allowed_argmax(predict_logits(teacher, x_fit), y_fit, loss_fn.kind)
+    targets = allowed_probabilities(predict_logits(teacher, x_fit), y_fit, loss_fn.kind).argmax(1)
     # The student's initialisation must not depend on what ran before (resume gives the same).
     torch.manual_seed(config.seed + 1)
     model, optimizer, schedule = _fresh_model(config, num_classes, init_state, device,
