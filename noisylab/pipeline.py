@@ -101,7 +101,7 @@ def train_on(
     settings = {**recipe.train, **{k: v for k, v in overrides.items() if v is not None}}
     init_state, init_name = None, "scratch"
     if init != "scratch":
-        ckpt = (find_pretrained(num_classes, arch=overrides.get("arch") or settings.get("arch"))
+        ckpt = (find_pretrained(num_classes, arch=settings.get("arch"))
                 if init == "pretrained" else load_checkpoint(init))
         arch = ckpt.metadata["architecture"]
         if overrides.get("arch") not in (None, arch):

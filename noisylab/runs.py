@@ -54,8 +54,7 @@ def find_pretrained(num_classes: int, *, arch: str | None = None,
         When no such run exists, saying the command that makes one.
     """
     root = runs_root() if root is None else root
-    found = sorted({d for name in PRETRAINED_SOURCES if root.is_dir()
-                    for d in root.glob(f"{name}*") if d.is_dir()
+    found = sorted({d for name in PRETRAINED_SOURCES for d in root.glob(f"{name}*") if d.is_dir()
                     and (d.name == name or d.name.startswith(name + "-"))
                     and ((d / "best.json").exists() or (d / "last.json").exists())},
                    key=lambda d: (len(d.name), d.name))
