@@ -6,6 +6,10 @@ per-epoch figures of both and whether every deterministic figure (losses, valida
 metrics; not the timings) is identical.
 
     python benchmarks/kill_resume.py [--data trainPart1-digits] [--epochs 6] [--kill-after 3.5]
+        [--loss ce] [--distill-epochs 0]
+
+With ``--distill-epochs N`` the run has N more epochs of distillation; a ``--kill-after`` beyond
+``--epochs`` kills it inside that second phase.
 """
 
 from __future__ import annotations
@@ -25,7 +29,8 @@ TIMING = {"seconds", "images_per_second"}
 
 def command(args, out: Path, *extra: str) -> list[str]:
     return [sys.executable, "-m", "noisylab.cli", "train", "--data", args.data, "--root", args.root,
-            "--loss", "ce", "--epochs", str(args.epochs), "--seed", "0", "--out", str(out), *extra]
+            "--loss", args.loss, "--epochs", str(args.epochs), "--distill-epochs",
+            str(args.distill_epochs), "--seed", "0", "--out", str(out), *extra]
 
 
 def epochs_done(out: Path) -> int:
@@ -43,6 +48,8 @@ def main() -> None:
     ap.add_argument("--data", default="trainPart1-digits")
     ap.add_argument("--root", default=os.environ.get("NOISYLAB_DATA", "../shared/data"))
     ap.add_argument("--epochs", type=int, default=6)
+    ap.add_argument("--loss", default="ce")
+    ap.add_argument("--distill-epochs", type=int, default=0)
     ap.add_argument("--kill-after", type=float, default=3.5,
                     help="Kill when this many epochs have passed (a fraction: mid-epoch).")
     args = ap.parse_args()
