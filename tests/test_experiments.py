@@ -393,3 +393,17 @@ method = [
     assert f"ce: {_pct(accs['ce'])}" in why and f"scl-nl: {_pct(accs['scl-nl'])}" in why
     results = _rows(report, "## 3. Results")
     assert results["ce"][2] == _pct(accs["ce"]) and results["scl-nl"][2] == _pct(accs["scl-nl"])
+
+
+def test_task3_why_section_quotes_the_audits_measured_label_accuracy():
+    """The explanation's figure for how good a model's best allowed class is comes from the
+    audit's own measurement; without one the sentence carries no number at all."""
+    from noisylab.report.task3 import why_section
+
+    audit = {"epochs_per_fold": 8, "measured_with_trusted_labels": {"suggested_accuracy": 0.97316}}
+    text = "\n".join(why_section({}, audit))
+    assert "97.32% right" in text and "8 epochs a fold" in text
+    for no_measure in (None, {"epochs_per_fold": 8, "measured_with_trusted_labels": []}):
+        text = "\n".join(why_section({}, no_measure))
+        assert "complementary one: the distillation phase" in text
+        assert not re.search(r"\d+\.\d+% right", text)

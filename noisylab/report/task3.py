@@ -42,9 +42,13 @@ def audit_section(folder: Path) -> list[str]:
     return lines
 
 
-def why_section(conditions: dict) -> list[str]:
+def why_section(conditions: dict, audit: dict | None = None) -> list[str]:
     """Why cross-entropy on complementary labels fails and the complementary loss works, with
-    the measured accuracies of the cells that show it."""
+    the measured accuracies of the cells that show it.
+
+    ``audit`` is ``audit/audit.json`` when there is one: its accuracy of the suggested labels,
+    measured against trusted labels, shows how strong a label a trained model's best allowed
+    class is."""
     naive = [(name, runs) for name, runs in conditions.items()
              if runs and runs[0].info.get("loss") == "ce"]
     comp = [(name, runs) for name, runs in conditions.items()
@@ -73,13 +77,23 @@ def why_section(conditions: dict) -> list[str]:
               "ten, so it carries less information than a true label, which is why it learns "
               "more slowly and why a pretrained start and pseudo-labels help. Once a model "
               "has learnt the classes, its most probable allowed class is a far stronger label "
-              "than the complementary one (98.7% right on mnistTask3's training images after "
-              "15 epochs, measured once against the true labels): "
+              "than the complementary one" + _suggested_accuracy(audit) + ": "
               "the distillation phase trains a fresh model on those labels with "
               "cross-entropy, which the complementary loss alone approaches only slowly."
               + (" Measured here: " + "; ".join(f"{n}: {acc(r)}" for n, r in comp) + "."
                  if comp else ""), ""]
     return lines
+
+
+def _suggested_accuracy(audit: dict | None) -> str:
+    """`` (the audit's ... were N% right ...)`` when the audit measured it, else ``""``."""
+    measured = (audit or {}).get("measured_with_trusted_labels") or {}
+    if "suggested_accuracy" not in measured:
+        return ""
+    return (f" (even the audit's suggested labels, the most probable allowed class of a model "
+            f"cross-fitted for {audit['epochs_per_fold']} epochs a fold, were "
+            f"{100 * measured['suggested_accuracy']:.2f}% right, measured against the true "
+            f"labels)")
 
 
 def build(exp, folder: Path, conditions: dict, missing: list[str], *, root=None,
@@ -90,5 +104,6 @@ def build(exp, folder: Path, conditions: dict, missing: list[str], *, root=None,
                                  target_on=r["target_on"], curves_of=("test_acc",))
     body = [re.sub(r"^## Results", "## 3. Results", line) for line in body]
     return [*comparison.header(exp, conditions, missing), *audit_section(folder),
-            *why_section(conditions), *comparison.setup(exp, conditions), *body,
+            *why_section(conditions, common.read_json(folder / "audit" / "audit.json")),
+            *comparison.setup(exp, conditions), *body,
             *comparison.tail(exp, folder, conditions)]
