@@ -86,7 +86,8 @@ def why_section(conditions: dict, audit: dict | None = None) -> list[str]:
 
 
 def _suggested_accuracy(audit: dict | None) -> str:
-    """`` (the audit's ... were N% right ...)`` when the audit measured it, else ``""``."""
+    """A parenthesis quoting how right the audit's suggested labels were, measured against
+    trusted labels; ``""`` when the audit did not measure that (no trusted labels given)."""
     measured = (audit or {}).get("measured_with_trusted_labels") or {}
     if "suggested_accuracy" not in measured:
         return ""
