@@ -11,9 +11,9 @@ from noisylab import stats
 from noisylab.report import common, comparison
 
 
-def audit_section(folder: Path) -> list[str]:
-    """The audit's verdict, transition matrix and image grids (from ``audit/``)."""
-    summary = common.read_json(folder / "audit" / "audit.json")
+def audit_section(folder: Path, summary: dict | None) -> list[str]:
+    """The audit's verdict, transition matrix and image grids (``summary`` is ``audit.json``,
+    None when the experiment has no audit; the figures are in ``folder/audit/``)."""
     if summary is None:
         return ["## 1. What is wrong with the labels", "", "No audit in `audit/`.", ""]
     from noisylab.audit import verdict_lines
@@ -104,7 +104,7 @@ def build(exp, folder: Path, conditions: dict, missing: list[str], *, root=None,
     body, _ = comparison.results(exp, folder, conditions, target=r["target"],
                                  target_on=r["target_on"], curves_of=("test_acc",))
     body = [re.sub(r"^## Results", "## 3. Results", line) for line in body]
-    return [*comparison.header(exp, conditions, missing), *audit_section(folder),
-            *why_section(conditions, common.read_json(folder / "audit" / "audit.json")),
-            *comparison.setup(exp, conditions), *body,
+    summary = common.read_json(folder / "audit" / "audit.json")
+    return [*comparison.header(exp, conditions, missing), *audit_section(folder, summary),
+            *why_section(conditions, summary), *comparison.setup(exp, conditions), *body,
             *comparison.tail(exp, folder, conditions)]
