@@ -133,4 +133,9 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from noisylab.errors import NoisylabError
+
+    try:
+        main()
+    except NoisylabError as err:  # e.g. no trainPart1 under --root: one line, not a traceback
+        raise SystemExit(f"error: {err}") from None
