@@ -1,4 +1,4 @@
-"""Batched random affine augmentation on the training device (no per-image PIL work)."""
+"""Batched random affine (and elastic) augmentation on the training device (no per-image PIL work)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,8 @@ def random_affine(
     degrees: float = 10.0,
     scale: float = 0.1,
     shift: float = 0.1,
+    elastic: float = 0.0,
+    elastic_sigma: float = 4.0,
 ) -> torch.Tensor:
     """Rotate, scale and shift every image of a batch by its own random amount.
 
@@ -34,6 +36,13 @@ def random_affine(
         Zoom drawn uniformly from ``[1 - scale, 1 + scale]``.
     shift : float
         Translation drawn uniformly from ``[-shift, shift]`` of the image size, per axis.
+    elastic : float
+        Strength ``alpha`` in pixels of an elastic distortion on top (Simard, Steinkraus & Platt,
+        ICDAR 2003: a uniform random displacement field smoothed by a Gaussian of
+        ``elastic_sigma`` pixels, times ``alpha``); 0 draws nothing, so the affine draws stay
+        those of a run without it.
+    elastic_sigma : float
+        Smoothness of the elastic field in pixels.
 
     Returns
     -------
@@ -50,7 +59,32 @@ def random_affine(
     ).to(images.device, images.dtype)
     b, _, h, w = images.shape
     grid = (_base_grid(h, w, images.device, images.dtype) @ theta.transpose(1, 2)).view(b, h, w, 2)
+    if elastic > 0:
+        grid = grid + elastic_displacement(b, h, w, generator, alpha=elastic,
+                                           sigma=elastic_sigma).to(images.device, images.dtype)
     return F.grid_sample(images, grid, align_corners=False, padding_mode="zeros")
+
+
+def elastic_displacement(b: int, h: int, w: int, generator: torch.Generator, *, alpha: float,
+                         sigma: float) -> torch.Tensor:
+    """Smooth random displacement fields ``(B, H, W, 2)`` in `F.grid_sample`'s [-1, 1] units.
+
+    Simard et al. (2003): each pixel's ``(dx, dy)`` drawn uniformly from [-1, 1], smoothed by a
+    Gaussian of ``sigma`` pixels (so neighbours move together), then scaled to ``alpha`` pixels.
+    """
+    field = torch.rand(b, 2, h, w, generator=generator) * 2 - 1
+    radius = max(1, int(math.ceil(3 * sigma)))
+    x = torch.arange(-radius, radius + 1, dtype=field.dtype)
+    kernel = torch.exp(-(x ** 2) / (2 * sigma ** 2))
+    kernel = kernel / kernel.sum()
+    # Separable blur of both channels: rows, then columns (zero padding: the border moves less).
+    field = F.conv2d(field, kernel.view(1, 1, 1, -1).repeat(2, 1, 1, 1), padding=(0, radius),
+                     groups=2)
+    field = F.conv2d(field, kernel.view(1, 1, -1, 1).repeat(2, 1, 1, 1), padding=(radius, 0),
+                     groups=2)
+    pixels = field * alpha
+    # One pixel is 2 / W in grid_sample's x units and 2 / H in its y units.
+    return torch.stack([pixels[:, 0] * 2 / w, pixels[:, 1] * 2 / h], -1)
 
 
 @functools.lru_cache(maxsize=8)

@@ -207,6 +207,9 @@ _LOSS_HELP = ("ce; complementary: scl-nl scl-exp fwd ure-ga pc; noise-robust: fo
 @click.option("--loss", default="auto", show_default=True, help=_LOSS_HELP)
 @click.option("--transition", type=click.Path(exists=True, dir_okay=False), default=None,
               help="transition.json from an audit, for --loss forward.")
+@click.option("--val-transition", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="transition.json whose likelihood of the held-out given labels chooses the "
+                   "best epoch (default with --loss auto: the audit's).")
 @click.option("--arch", default=None, help="lenet, cnn-s, cnn-m, cnn-l (default: the recipe's).")
 @click.option("--epochs", type=int, default=None, help="Default: the recipe's.")
 @click.option("--batch-size", type=int, default=None, help="Default: the recipe's.")
@@ -225,8 +228,9 @@ _LOSS_HELP = ("ce; complementary: scl-nl scl-exp fwd ure-ga pc; noise-robust: fo
               help="Then relabel the training images with the model and train a fresh one on "
                    "those labels for N epochs (0: off; default: recipe's).")
 @_PREPROCESS
-def train_cmd(data_name, root, init, loss, transition, arch, epochs, batch_size, lr, seed, device,
-              out, resume, freeze_features, no_augment, pseudo_label, distill_epochs, preprocess):
+def train_cmd(data_name, root, init, loss, transition, val_transition, arch, epochs, batch_size,
+              lr, seed, device, out, resume, freeze_features, no_augment, pseudo_label,
+              distill_epochs, preprocess):
     """Train a CNN on the given labels of --data; checkpoints and metrics.jsonl go to --out."""
     from noisylab.pipeline import train_on
 
@@ -235,7 +239,8 @@ def train_cmd(data_name, root, init, loss, transition, arch, epochs, batch_size,
         log=click.echo, load_options={"preprocess": preprocess} if preprocess else None,
         arch=arch, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, device=device,
         freeze_features=freeze_features or None, augment=False if no_augment else None,
-        pseudo_label=pseudo_label, distill_epochs=distill_epochs, transition=transition)
+        pseudo_label=pseudo_label, distill_epochs=distill_epochs, transition=transition,
+        val_transition=val_transition)
     best = result.best
     line = f"best epoch {result.best_epoch} (chosen on given labels)"
     if "test_acc" in best:

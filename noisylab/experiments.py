@@ -64,6 +64,8 @@ RUN_KEYS = {"data": str, "init": str, "loss": str, "preprocess": str, "test": bo
 GRID_KEYS = {"seeds": (int, list), "exclude": list, "cv_folds": int, "cv_seed": int}
 #: TrainConfig fields an experiment may not set directly (they come from elsewhere).
 _NOT_SETTABLE = {"seed", "init", "data"}
+#: TrainConfig fields that take a transition.json path, or "audit": the experiment audit's.
+_AUDIT_MATRIX_KEYS = ("transition", "val_transition")
 
 
 def _train_keys() -> dict[str, type]:
@@ -74,8 +76,8 @@ def _train_keys() -> dict[str, type]:
     for f in fields(TrainConfig):
         if f.name in _NOT_SETTABLE:
             continue
-        if f.name == "transition":
-            out[f.name] = str  # the path of an audit's transition.json (a list would be an axis)
+        if f.name in _AUDIT_MATRIX_KEYS:
+            out[f.name] = str  # a transition.json path or "audit" (a list would be an axis)
         elif f.default is MISSING or f.default is None:
             out[f.name] = object
         else:
@@ -343,6 +345,10 @@ def expand(spec: dict, *, source: str | os.PathLike = "<experiment>", profile: s
                 settings[axis] = value
         if "data" not in settings:
             raise fail(f"the cell {'/'.join(labels.values())} has no data")
+        for key in _AUDIT_MATRIX_KEYS:
+            if settings.get(key) == "audit" and audit is None:
+                raise fail(f"the cell {'/'.join(labels.values())} has {key} = \"audit\" but the "
+                           "file has no [audit] table")
         folds = [(k, cv_folds) for k in range(1, cv_folds + 1)] if cv_folds else [None]
         for fold in folds:
             for seed in seed_list:
@@ -688,6 +694,9 @@ def run_cell(exp: Experiment, cell: Cell, folder: Path, *, root=None, progress=F
         test_split = s.pop("test_split", "test")
         for key in ("cv_folds", "cv_seed", "fold"):
             s.pop(key, None)
+        for key in _AUDIT_MATRIX_KEYS:
+            if s.get(key) == "audit":
+                s[key] = str(folder / "audit" / "transition.json")
         train_on(data, root=root, init=init, loss=loss, out=d, resume=state == "partial",
                  test=test, test_data=(test_data, test_split) if test_data else None,
                  fold=cell.fold, fold_seed=cell.cv_seed, audit_folder=folder / "audit",

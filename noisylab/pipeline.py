@@ -54,7 +54,8 @@ def train_on(
         or the path of any noisylab checkpoint or run folder.
     loss : str
         A loss name, or ``"auto"``: the loss the audit of ``data`` recommends (running the audit
-        when no saved one is found).
+        when no saved one is found), with the audit's transition matrix choosing the epoch
+        (``val_transition``) unless given.
     out : path, optional
         Run folder; default ``runs/<data>[-pretrained][-<loss>]``.
     resume : bool
@@ -113,7 +114,9 @@ def train_on(
     if loss == "auto":
         loss, transition = recommended_loss(data, root=root, log=log, progress=progress,
                                             folder=audit_folder)
-        settings.setdefault("transition", transition)
+        # The audit's T is the forward loss's own; any other loss gets it to choose its epoch
+        # by the likelihood of the given labels (see TrainConfig.val_transition).
+        settings.setdefault("transition" if loss == "forward" else "val_transition", transition)
     settings.update(loss=loss, init=init_name, data=data)
     config = TrainConfig(**settings)
 
@@ -220,7 +223,7 @@ def fold_split(dataset, fold: tuple[int, int], *, seed: int = 0):
 
 def recommended_loss(data: str, *, root=None, log=print, progress=True,
                      folder: str | os.PathLike | None = None) -> tuple[str, list | None]:
-    """The loss an audit of ``data`` recommends, and its transition matrix where the loss needs one.
+    """The loss an audit of ``data`` recommends, and the transition matrix the audit measured.
 
     Reuses ``folder/audit.json`` (default ``runs/audit-<data>``) when present, else runs the audit
     there (and saves it).
@@ -243,4 +246,4 @@ def recommended_loss(data: str, *, root=None, log=print, progress=True,
             f"the audit of {data} recommends no loss ({summary['diagnosis']['summary'][:120]}...); "
             "pass --loss explicitly")
     log(f"--loss auto: the audit ({saved}) says {summary['diagnosis']['kind']}; using {loss}")
-    return loss, (matrix if loss in ("forward",) else None)
+    return loss, matrix

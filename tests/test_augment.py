@@ -31,3 +31,32 @@ def test_warps_stay_small_and_never_mirror():
     left, right = y[..., :14].sum((1, 2, 3)), y[..., 14:].sum((1, 2, 3))
     assert bool((left > 5 * right).all())
     assert torch.allclose(y.sum((1, 2, 3)), x.sum((1, 2, 3)), rtol=0.3)
+
+
+def test_elastic_field_is_smooth_scaled_and_seeded():
+    from noisylab.augment import elastic_displacement
+
+    a = elastic_displacement(16, 28, 28, torch.Generator().manual_seed(0), alpha=34, sigma=4)
+    b = elastic_displacement(16, 28, 28, torch.Generator().manual_seed(0), alpha=34, sigma=4)
+    assert a.shape == (16, 28, 28, 2) and torch.equal(a, b)
+    pixels = a * 14  # back from [-1, 1] grid units to pixels (2 / 28 a pixel)
+    # Neighbours move together: a pixel-to-pixel step is far smaller than the displacement.
+    step = (pixels[:, 1:] - pixels[:, :-1]).abs().mean()
+    assert step < 0.2 * pixels.abs().mean()
+    # The size is alpha's: twice alpha, twice the displacement; and about a pixel at 34.
+    double = elastic_displacement(16, 28, 28, torch.Generator().manual_seed(0), alpha=68, sigma=4)
+    assert torch.allclose(double, 2 * a)
+    assert 0.3 < float(pixels.abs().mean()) < 3
+
+
+def test_elastic_zero_leaves_the_affine_draws_alone_and_nonzero_bends_the_ink():
+    x = torch.zeros(32, 1, 28, 28)
+    x[:, :, 4:24, 12:16] = 1.0  # a vertical bar
+    plain = random_affine(x, torch.Generator().manual_seed(3))
+    zero = random_affine(x, torch.Generator().manual_seed(3), elastic=0.0)
+    bent = random_affine(x, torch.Generator().manual_seed(3), elastic=34.0)
+    assert torch.equal(plain, zero)
+    assert not torch.allclose(bent, plain, atol=1e-3)
+    # Ink is moved, not created or lost: a stretch here is a squeeze there, so over the batch
+    # the total stays (one image may gain or lose half its ink at this strength).
+    assert abs(float(bent.sum() / x.sum()) - 1) < 0.05

@@ -90,6 +90,8 @@ def test_cross_validation_makes_a_cell_per_fold():
     ({"cells": {"data": "digits"}, "audit": {"folds": 2, "colour": 1}}, "unknown key 'audit.colour'"),
     ({"cells": {"data": "digits"}, "report": "task9"}, "report.kind 'task9' is unknown"),
     ({"cells": {"data": "digits", "method": [{"loss": "ce"}]}}, "needs name"),
+    ({"cells": {"data": "digits", "loss": "scl-nl", "val_transition": "audit"}},
+     "val_transition = \"audit\" but the file has no [audit] table"),
 ])
 def test_bad_experiments_name_the_file_and_the_key(bad, message):
     with pytest.raises(NoisylabError) as err:
@@ -370,7 +372,7 @@ batch_size = 64
 epochs = 2
 method = [
   { name = "ce", loss = "ce" },
-  { name = "scl-nl", loss = "scl-nl" },
+  { name = "scl-nl", loss = "scl-nl", val_transition = "audit" },
 ]
 ''')
     out = tmp_path / "out"
@@ -393,6 +395,12 @@ method = [
     assert f"ce: {_pct(accs['ce'])}" in why and f"scl-nl: {_pct(accs['scl-nl'])}" in why
     results = _rows(report, "## 3. Results")
     assert results["ce"][2] == _pct(accs["ce"]) and results["scl-nl"][2] == _pct(accs["scl-nl"])
+    # val_transition = "audit": the audit's T chose scl-nl's epoch; ce kept its own criterion.
+    config = json.loads((folder / "scl-nl_s0" / "cell.json").read_text())["config"]
+    assert config["val_transition"] == str(folder / "audit" / "transition.json")
+    scl_metrics = (folder / "scl-nl_s0" / "metrics.jsonl").read_text()
+    assert '"val_forward-nll"' in scl_metrics and '"val_complementary-nll"' in scl_metrics
+    assert '"val_forward-nll"' not in (folder / "ce_s0" / "metrics.jsonl").read_text()
 
 
 def test_task3_why_section_quotes_the_audits_measured_label_accuracy():

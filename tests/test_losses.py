@@ -556,6 +556,27 @@ def test_criterion_values():
     assert by_name.value == pytest.approx(_hand("ce"))
 
 
+def test_a_kept_label_costs_forward_nll_at_most_minus_log_keep_rate_but_complementary_nll_grows():
+    # A given label that is the true class (an audit's keep rate): the more confidently right the
+    # model, the larger its complementary NLL, without bound; under a T that knows the keep rate
+    # its forward NLL stays under -log T[i, i]. One such label then cannot decide the epoch.
+    keep, k = 0.001, 10
+    t = np.full((k, k), (1 - keep) / (k - 1))
+    np.fill_diagonal(t, keep)
+    scl = L.make_loss("scl-nl", num_classes=k)
+    fwd = L.make_loss("forward", num_classes=k, transition=t)
+    label = torch.tensor([3])
+    comp, forward = [], []
+    for margin in (5.0, 10.0, 20.0, 40.0):
+        logits = torch.zeros(1, k, dtype=torch.float64)
+        logits[0, 3] = margin  # right, and ever more sure
+        comp.append(scl.validation_score(logits, label).value)
+        forward.append(fwd.validation_score(logits, label).value)
+    assert comp == sorted(comp) and comp[-1] > 35
+    assert all(v <= -math.log(keep) + 1e-9 for v in forward)
+    assert forward[-1] == pytest.approx(-math.log(keep), rel=1e-6)
+
+
 def test_criterion_must_fit_the_labels():
     logits, labels = torch.randn(4, K), torch.randint(0, K, (4,))
     with pytest.raises(NoisylabError, match="does not fit loss 'ce'"):

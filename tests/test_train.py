@@ -216,3 +216,30 @@ def test_a_schedule_too_short_for_a_cycle_keeps_the_peak_rate(tmp_path, epochs):
     cfg = TrainConfig(epochs=epochs, batch_size=32, lr=2e-3, augment=False)
     result = train(blobs(100), cfg, out_dir=tmp_path / "run", progress=False, log=quiet)
     assert [r["lr"] for r in result.history] == [2e-3] * epochs
+
+
+def test_val_transition_chooses_the_epoch_by_forward_nll_and_still_records_the_loss_criterion(
+        tmp_path):
+    from noisylab.losses import make_loss
+    from noisylab.models import load_model
+    from noisylab.train import predict_logits
+
+    data = complementary(blobs(600, seed=0), seed=0)
+    keep = 0.02  # the share of given labels that are the true class, as an audit would measure
+    t = np.full((K, K), (1 - keep) / (K - 1))
+    np.fill_diagonal(t, keep)
+    cfg = TrainConfig(**dict(FAST, loss="scl-nl", epochs=4, val_transition=t.tolist()))
+    result = train(data, cfg, out_dir=tmp_path / "r", progress=False, log=quiet)
+
+    first = result.history[0]
+    assert [k for k in first if k.startswith("val_")][:2] == ["val_forward-nll", "val_mode"]
+    assert "val_complementary-nll" in first and first["val_mode"] == "min"
+    # The recorded value is the forward NLL of the held-out given labels under T, epoch by epoch.
+    _, val = stratified_split(data.labels.numpy(), cfg.val_fraction, cfg.seed)
+    selector = make_loss("forward", num_classes=K, transition=t)
+    for m in result.history:
+        model, _ = load_model(tmp_path / "r" / f"epoch-{m['epoch']:03d}")
+        score = selector.validation_score(predict_logits(model, data.images[val]), data.labels[val])
+        assert score.value == pytest.approx(m["val_forward-nll"], rel=1e-5)
+    values = [m["val_forward-nll"] for m in result.history]
+    assert result.best_epoch == 1 + int(np.argmin(values))

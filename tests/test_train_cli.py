@@ -111,3 +111,37 @@ def test_evaluate_refuses_a_tampered_checkpoint(tmp_path, folder_data):
     assert "tampered" in r.output or "truncated" in r.output
     # The other checkpoints are untouched and still load.
     assert run("evaluate", out / "last", "--data", folder_data).exit_code == 0
+
+
+def _uniform_complementary_t(k: int, keep: float) -> list:
+    t = np.full((k, k), (1 - keep) / (k - 1))
+    np.fill_diagonal(t, keep)
+    return t.tolist()
+
+
+def test_val_transition_option_and_loss_auto_choose_the_epoch_by_the_audits_matrix(
+        tmp_path, folder_data):
+    from noisylab.pipeline import train_on
+
+    t = _uniform_complementary_t(4, 0.01)
+    (tmp_path / "transition.json").write_text(json.dumps({"matrix": t}))
+    r = run("train", "--data", folder_data, "--loss", "scl-nl", "--arch", "lenet", "--epochs",
+            "2", "--batch-size", "32", "--val-transition", tmp_path / "transition.json",
+            "--out", tmp_path / "flag")
+    assert r.exit_code == 0, r.output
+    assert "val_forward-nll" in r.output
+    first = json.loads((tmp_path / "flag" / "metrics.jsonl").read_text().splitlines()[0])
+    assert "val_forward-nll" in first and "val_complementary-nll" in first
+
+    # --loss auto: the saved audit's recommendation trains, and its matrix chooses the epoch.
+    audit = tmp_path / "audit"
+    audit.mkdir()
+    (audit / "audit.json").write_text(json.dumps({
+        "diagnosis": {"recommended_loss": "scl-nl", "kind": "complementary", "summary": ""},
+        "transition": {"matrix": t}}))
+    result = train_on(folder_data, loss="auto", audit_folder=audit, out=tmp_path / "auto",
+                      arch="lenet", epochs=2, batch_size=32, progress=False, log=lambda m: None)
+    config = json.loads((tmp_path / "auto" / "last.json").read_text())["config"]
+    assert config["loss"] == "scl-nl" and config["val_transition"] == t
+    assert config["transition"] is None
+    assert "val_forward-nll" in result.history[0]
