@@ -9,7 +9,9 @@ the split's *given* labels with
   the run's own ``val_transition``),
 
 and prints the test accuracy (from the run's ``metrics.jsonl``; read only to report) of the
-epoch each criterion keeps, beside the last epoch's. No criterion reads a clean label.
+epoch each criterion keeps, by two rules: its minimum (``min``), and the latest epoch within one
+standard error of the best so far (``1se``, what `noisylab.train` does), beside the last
+epoch's. No criterion reads a clean label.
 
     python benchmarks/epoch_selection.py runs/task3-full/*scl* --root ../shared/data \\
         --transition runs/task3-full/audit/transition.json
@@ -46,14 +48,29 @@ def rescore(run: Path, transition, *, root, cache: dict) -> dict:
     forward = make_loss("forward", num_classes=k, transition=transition)
     test_acc = {m["epoch"]: m.get("test_acc") for m in read_metrics(run)}
     epochs = sorted(list_checkpoints(run).epochs)
-    own_values, forward_values = [], []
+    own_scores, forward_scores = [], []
     for epoch in epochs:
         model, _ = load_model(run / f"epoch-{epoch:03d}")
         logits = predict_logits(model, x)
-        own_values.append(own.validation_score(logits, y).value)
-        forward_values.append(forward.validation_score(logits, y).value)
-    return {"epochs": epochs, "own": own_values, "forward": forward_values,
+        own_scores.append(own.validation_score(logits, y))
+        forward_scores.append(forward.validation_score(logits, y))
+    return {"epochs": epochs, "own": own_scores, "forward": forward_scores,
             "criterion": own.criterion, "test_acc": [test_acc.get(e) for e in epochs]}
+
+
+def kept_index(scores, rule: str) -> int:
+    """Index of the epoch a rule keeps: ``"min"`` (the best value) or ``"1se"`` (the latest
+    within one standard error of the best so far, as the training loop keeps)."""
+    if rule == "min":
+        return min(range(len(scores)), key=lambda i: scores[i].value if scores[i].mode == "min"
+                   else -scores[i].value)
+    best, kept = None, 0
+    for i, score in enumerate(scores):
+        if score.improves_on(best):
+            best = score
+        if score.within_one_se_of(best):
+            kept = i
+    return kept
 
 
 def main(argv=None) -> int:
@@ -83,19 +100,21 @@ def main(argv=None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 1
 
-    print(f"{'run':<44} {'own crit.':>16} {'forward NLL':>16} {'last':>12}")
-    picked = {"own": [], "forward": [], "last": []}
+    columns = [("own", "min"), ("own", "1se"), ("forward", "min"), ("forward", "1se")]
+    print(f"{'run':<34} " + " ".join(f"{c + ' ' + rule:>15}" for c, rule in columns)
+          + f" {'last':>15}")
+    picked = {c: [] for c in [*columns, "last"]}
     for run, r in rows:
         cells = []
-        for key in ("own", "forward"):
-            i = int(np.argmin(r[key]))  # both criteria are minimised
-            picked[key].append(r["test_acc"][i])
+        for key, rule in columns:
+            i = kept_index(r[key], rule)
+            picked[key, rule].append(r["test_acc"][i])
             cells.append(f"ep {r['epochs'][i]:>2} {_pct(r['test_acc'][i]):>9}")
         picked["last"].append(r["test_acc"][-1])
-        cells.append(f"ep {r['epochs'][-1]:>2} {_pct(r['test_acc'][-1]):>6}")
-        print(f"{run.name[-44:]:<44} {cells[0]:>16} {cells[1]:>16} {cells[2]:>12}")
-    print(f"{'mean test accuracy':<44} " + " ".join(
-        f"{_pct(_mean(picked[k])):>{w}}" for k, w in (("own", 16), ("forward", 16), ("last", 12))))
+        cells.append(f"ep {r['epochs'][-1]:>2} {_pct(r['test_acc'][-1]):>9}")
+        print(f"{run.name[-34:]:<34} " + " ".join(f"{c:>15}" for c in cells))
+    print(f"{'mean test accuracy':<34} " + " ".join(
+        f"{_pct(_mean(picked[c])):>15}" for c in [*columns, "last"]))
     print(f"own criterion: {rows[0][1]['criterion']}; {time.perf_counter() - started:.0f} s")
     return 0
 

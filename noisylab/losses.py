@@ -277,13 +277,15 @@ def _ure_ce(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
 
 
 class ValidationScore(NamedTuple):
-    """A validation criterion's value and which way is better.
+    """A validation criterion's value, which way is better, and its standard error.
 
-    Unpacks as ``value, mode = score``.
+    ``value`` is a mean of per-sample terms over the validation split and ``se`` the standard
+    error of that mean (``std / sqrt(N)``; 0 when unknown), the resolution of the split.
     """
 
     value: float
     mode: Literal["min", "max"]
+    se: float = 0.0
 
     def improves_on(self, best: ValidationScore | None) -> bool:
         """Whether this score is strictly better than ``best`` (always, when ``best`` is None).
@@ -296,6 +298,21 @@ class ValidationScore(NamedTuple):
             raise NoisylabError(f"cannot compare a '{self.mode}' score with a '{best.mode}' one")
         return self.value < best.value if self.mode == "min" else self.value > best.value
 
+    def within_one_se_of(self, best: ValidationScore | None) -> bool:
+        """Whether this score is no worse than ``best`` by more than ``best``'s standard error.
+
+        The one-standard-error rule (Breiman et al. 1984; Hastie, Tibshirani & Friedman, *The
+        Elements of Statistical Learning*, 7.10): a later epoch this close to the best is as
+        good as the split can tell, and is kept. NaN never is.
+        """
+        if best is None or self.value != self.value:
+            return self.improves_on(best)
+        if best.mode != self.mode:
+            raise NoisylabError(f"cannot compare a '{self.mode}' score with a '{best.mode}' one")
+        if self.mode == "min":
+            return self.value <= best.value + best.se
+        return self.value >= best.value - best.se
+
 
 class Criterion(NamedTuple):
     """One way to score a model on a validation split that has only given labels."""
@@ -305,31 +322,32 @@ class Criterion(NamedTuple):
     #: carries a transition matrix (``forward``, ``fwd``).
     fits: str
     description: str
+    #: Per-sample terms ``(N,)``; the criterion is their mean.
     fn: Callable[[NoisyLoss, torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 def _noisy_accuracy(loss: NoisyLoss, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    return (logits.argmax(dim=1) == labels).double().mean()
+    return (logits.argmax(dim=1) == labels).double()
 
 
 def _forward_nll(loss: NoisyLoss, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     loss._check_possible(labels)
-    return -_forward_log_likelihood(logits, labels, loss.transition).mean()
+    return -_forward_log_likelihood(logits, labels, loss.transition)
 
 
 def _complementary_nll(loss: NoisyLoss, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    return -_log_one_minus_p(logits, labels).mean()
+    return -_log_one_minus_p(logits, labels)
 
 
 def _ure_accuracy(loss: NoisyLoss, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     # Theorem 1 with the 0-1 loss: sum_j 1[pred != j] = K - 1 for every x, so the unbiased error
     # estimate collapses to (K - 1) * P(pred = complementary label).
     k = logits.shape[1]
-    return 1.0 - (k - 1) * (logits.argmax(dim=1) == labels).double().mean()
+    return 1.0 - (k - 1) * (logits.argmax(dim=1) == labels).double()
 
 
 def _ure_ce_criterion(loss: NoisyLoss, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    return _ure_ce(logits, labels).mean()
+    return _ure_ce(logits, labels)
 
 
 #: Validation criteria by name. None reads clean labels.
@@ -463,7 +481,8 @@ class NoisyLoss(nn.Module):
         Returns
         -------
         ValidationScore
-            ``(value, mode)``; ``mode`` is ``"min"`` or ``"max"``, saying which way is better.
+            ``(value, mode, se)``; ``mode`` is ``"min"`` or ``"max"``, saying which way is better;
+            ``se`` the standard error of ``value``.
         """
         name = self.criterion if criterion is None else criterion
         valid = self.criteria()
@@ -478,7 +497,9 @@ class NoisyLoss(nn.Module):
             )
         logits, given_labels = _check_batch(logits, given_labels, self.num_classes, self._who)
         c = CRITERIA[name]
-        return ValidationScore(float(c.fn(self, logits, given_labels)), c.mode)
+        terms = c.fn(self, logits, given_labels).double()
+        se = float(terms.std() / len(terms) ** 0.5) if len(terms) > 1 else 0.0
+        return ValidationScore(float(terms.mean()), c.mode, se)
 
     def extra_repr(self) -> str:
         return f"num_classes={self.num_classes}"
@@ -1046,7 +1067,7 @@ def validation_score(
     Returns
     -------
     ValidationScore
-        ``(value, mode)`` with ``mode`` ``"min"`` or ``"max"``.
+        ``(value, mode, se)`` with ``mode`` ``"min"`` or ``"max"`` and ``se`` its standard error.
     """
     if isinstance(loss, str):
         if not isinstance(logits, torch.Tensor) or logits.ndim != 2:

@@ -11,8 +11,10 @@ writes ``out_dir/``:
 - ``epoch-NNN``, ``best`` and ``last`` checkpoints (see `noisylab.checkpoints`); ``last`` also
   holds the optimiser, schedule and RNG state for ``resume=True``.
 
-The loop never reads clean training labels: the best epoch is chosen by the loss's own
-validation criterion on given labels. A test set, when given, is only *reported*.
+The loop never reads clean training labels: the epoch kept as ``best`` is the latest one whose
+validation criterion (the loss's own, or the forward NLL under ``val_transition``), on given
+labels, is within one standard error of the best value so far. A test set, when given, is only
+*reported*.
 """
 
 from __future__ import annotations
@@ -261,7 +263,8 @@ def train(
         val_score = selector.validation_score(val_logits, y_val)
         record = {"epoch": epoch, "phase": 1 if epoch <= config.epochs else 2,
                   "train_loss": mean_loss,
-                  "val_" + selector.criterion: val_score.value, "val_mode": val_score.mode}
+                  "val_" + selector.criterion: val_score.value, "val_mode": val_score.mode,
+                  "val_se": val_score.se}
         if selector is not loss_fn:
             record["val_" + loss_fn.criterion] = loss_fn.validation_score(val_logits, y_val).value
         record.update({
@@ -273,9 +276,12 @@ def train(
         if test_set is not None:
             probs = predict_logits(model, x_test).softmax(1).cpu().numpy()
             record.update({"test_" + k: v for k, v in metrics.summary(probs, y_test).items()})
-        improved = val_score.improves_on(best_score)
-        if improved:
+        # The epoch kept as `best` is the latest one within one standard error of the best
+        # score so far: the split cannot tell it from the best, and the end of the one-cycle
+        # schedule is where the model has converged.
+        if val_score.improves_on(best_score):
             best_score = val_score
+        improved = val_score.within_one_se_of(best_score)
         record["best_so_far"] = improved
         history.append(record)
         _append_history(metrics_path, record)
@@ -289,6 +295,7 @@ def train(
                         train_state={"optimizer": optimizer.state_dict(),
                                      "schedule": schedule.state_dict(), "epoch": epoch,
                                      "best_value": best_score.value, "best_mode": best_score.mode,
+                                     "best_se": best_score.se,
                                      "rng": capture_rng_state()})
         log(_epoch_line(record, total_epochs))
 
@@ -458,7 +465,8 @@ def _resume(out_dir: Path, model, optimizer, schedule, device) -> dict:
     schedule.load_state_dict(state["schedule"])
     restore_rng_state(state["rng"])
     return {"epoch": int(state["epoch"]),
-            "best_score": ValidationScore(float(state["best_value"]), state["best_mode"])}
+            "best_score": ValidationScore(float(state["best_value"]), state["best_mode"],
+                                          float(state.get("best_se", 0.0)))}
 
 
 def _write_history(path: Path, history: list[dict]) -> None:

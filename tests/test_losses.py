@@ -536,20 +536,20 @@ def test_each_loss_has_a_default_criterion_with_an_explicit_direction(name, crit
     assert loss.criterion == criterion
     torch.manual_seed(5)
     logits, labels = torch.randn(20, K), torch.randint(0, K, (20,))
-    value, got_mode = loss.validation_score(logits, labels)
-    assert got_mode == mode and math.isfinite(value)
-    assert L.validation_score(loss, logits, labels) == (value, mode)
+    value, got_mode, se = loss.validation_score(logits, labels)
+    assert got_mode == mode and math.isfinite(value) and se > 0
+    assert L.validation_score(loss, logits, labels)[:2] == (value, mode)
 
 
 def test_criterion_values():
     logits = torch.tensor(HAND_LOGITS, dtype=torch.float64)
     labels = torch.tensor(HAND_LABELS)
     ce = L.make_loss("ce", num_classes=3)
-    assert ce.validation_score(logits, labels) == (0.5, "max")  # argmax is [0, 1]
+    assert ce.validation_score(logits, labels)[:2] == (0.5, "max")  # argmax is [0, 1]
     scl = L.make_loss("scl-nl", num_classes=3)
     assert scl.validation_score(logits, labels).value == pytest.approx(_hand("scl-nl"))
     # Predictions [0, 1] hit the complementary label once in two: 1 - (3 - 1) * 1/2 = 0.
-    assert scl.validation_score(logits, labels, criterion="ure-accuracy") == (0.0, "max")
+    assert scl.validation_score(logits, labels, criterion="ure-accuracy")[:2] == (0.0, "max")
     forward = L.make_loss("forward", num_classes=3, transition=np.eye(3))
     assert forward.validation_score(logits, labels).value == pytest.approx(_hand("ce"))
     by_name = L.validation_score("forward", logits, labels, transition=np.eye(3))
@@ -587,6 +587,33 @@ def test_criterion_must_fit_the_labels():
         )
     with pytest.raises(NoisylabError, match="unknown validation criterion 'f1'"):
         L.make_loss("ce", num_classes=K).validation_score(logits, labels, criterion="f1")
+
+
+def test_validation_score_carries_the_standard_error_of_its_mean():
+    # Accuracy 0.5 on 2 samples: terms (1, 0), sample std 0.707, SE 0.5.
+    logits = torch.tensor(HAND_LOGITS, dtype=torch.float64)
+    score = L.make_loss("ce", num_classes=3).validation_score(logits, torch.tensor(HAND_LABELS))
+    assert score.se == pytest.approx(0.5)
+    many = L.make_loss("scl-nl", num_classes=K).validation_score(
+        torch.randn(4000, K, generator=torch.Generator().manual_seed(0)),
+        torch.randint(0, K, (4000,), generator=torch.Generator().manual_seed(1)))
+    terms = -L._log_one_minus_p(torch.randn(4000, K, generator=torch.Generator().manual_seed(0)),
+                                torch.randint(0, K, (4000,),
+                                              generator=torch.Generator().manual_seed(1)))
+    assert many.se == pytest.approx(float(terms.double().std()) / 4000 ** 0.5, rel=1e-6)
+
+
+def test_one_se_rule_keeps_a_later_epoch_only_while_it_is_that_close():
+    best = L.ValidationScore(1.00, "min", 0.05)
+    assert L.ValidationScore(1.04, "min").within_one_se_of(best)
+    assert not L.ValidationScore(1.06, "min").within_one_se_of(best)
+    top = L.ValidationScore(0.90, "max", 0.02)
+    assert L.ValidationScore(0.885, "max").within_one_se_of(top)
+    assert not L.ValidationScore(0.87, "max").within_one_se_of(top)
+    assert L.ValidationScore(3.0, "min").within_one_se_of(None)
+    assert not L.ValidationScore(float("nan"), "min").within_one_se_of(best)
+    with pytest.raises(NoisylabError, match="cannot compare"):
+        L.ValidationScore(1.0, "max").within_one_se_of(best)
 
 
 def test_validation_score_improves_on():

@@ -48,9 +48,11 @@ def setup(exp, conditions: dict) -> list[str]:
     test_sets = sorted({"the held-out fold of each cell (cross-validation)"
                         if str(r.info.get("test_set")).startswith("held-out fold")
                         else r.info.get("test_set") or "none" for r in runs})
-    lines += [f"Test set: {', '.join(test_sets)}. The epoch each run keeps (`best`) is chosen by "
-              "its loss's validation criterion on a split of the *given* training labels; the "
-              "test set is only reported, never used to choose.", ""]
+    lines += [f"Test set: {', '.join(test_sets)}. The epoch each run keeps (`best`) is chosen on "
+              "a split of the *given* training labels, by its loss's validation criterion (or the "
+              "forward NLL under the audit's T where `val_transition` is set): the latest epoch "
+              "within one standard error of the best value so far. The test set is only "
+              "reported, never used to choose.", ""]
     pre = common.read_json(runs[0].folder.parent / "pretrain" / "cell.json")
     if pre:
         ev = common.read_json(runs[0].folder.parent / "pretrain" / "eval.json")
