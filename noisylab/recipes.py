@@ -39,8 +39,10 @@ RECIPES: dict[str, Recipe] = {
     "mnistTask3": Recipe(train=dict(arch="lenet", epochs=15, distill_epochs=15, lr=3e-3,
                                     pseudo_label=1.0),
                          test=("mnist", "test")),
+    # fit beat keep-size in every fold of a 5-fold CV (cnn-m, 30 epochs, one-SE epoch rule):
+    # 88.35% against 86.61% (experiments/task1.toml --profile quick, README).
     "trainPart1": Recipe(train=dict(arch="cnn-m", epochs=60, lr=3e-3, batch_size=64),
-                         load=dict(preprocess="keep-size"), test=("trainPart1", "test")),
+                         load=dict(preprocess="fit"), test=("trainPart1", "test")),
     # Digits have no case to tell apart, and MNIST-style fitting matches MNIST for transfer.
     "trainPart1-digits": Recipe(train=dict(arch="lenet", epochs=60, lr=3e-3, batch_size=64),
                                 load=dict(preprocess="fit"), test=("trainPart1-digits", "test")),
