@@ -90,6 +90,11 @@ def main(argv=None) -> int:
             if not (run / "last.json").exists():
                 raise NoisylabError(f"{run} is not a finished run folder (no last.json); "
                                     "pass folders that noisylab train wrote")
+            plan = run / "plan.json"
+            if plan.exists() and json.loads(plan.read_text()).get("fold") is not None:
+                raise NoisylabError(f"{run} is a cross-validation cell; its validation split "
+                                    "comes from its training folds, which this script does not "
+                                    "rebuild")
             config = json.loads((run / "last.json").read_text())["config"]
             transition = args.transition or config.get("val_transition")
             if transition is None:
