@@ -9,9 +9,9 @@ the split's *given* labels with
   the run's own ``val_transition``),
 
 and prints the test accuracy (from the run's ``metrics.jsonl``; read only to report) of the
-epoch each criterion keeps, by two rules: its minimum (``min``), and the latest epoch within one
-standard error of the best so far (``1se``, what `noisylab.train` does), beside the last
-epoch's. No criterion reads a clean label.
+epoch each criterion keeps, by two rules: its best value (``best``), and the latest epoch
+within one standard error of the best so far (``1se``, what `noisylab.train` does), beside the
+last epoch's. No criterion reads a clean label.
 
     python benchmarks/epoch_selection.py runs/task3-full/*scl* --root ../shared/data \\
         --transition runs/task3-full/audit/transition.json
@@ -59,18 +59,15 @@ def rescore(run: Path, transition, *, root, cache: dict) -> dict:
 
 
 def kept_index(scores, rule: str) -> int:
-    """Index of the epoch a rule keeps: ``"min"`` (the best value) or ``"1se"`` (the latest
-    within one standard error of the best so far, as the training loop keeps)."""
-    if rule == "min":
-        return min(range(len(scores)), key=lambda i: scores[i].value if scores[i].mode == "min"
-                   else -scores[i].value)
-    best, kept = None, 0
+    """Index of the epoch a rule keeps: ``"best"`` (the best value, first on ties) or ``"1se"``
+    (the latest within one standard error of the best so far, as the training loop keeps)."""
+    best, best_i, kept_i = None, 0, 0
     for i, score in enumerate(scores):
         if score.improves_on(best):
-            best = score
+            best, best_i = score, i
         if score.within_one_se_of(best):
-            kept = i
-    return kept
+            kept_i = i
+    return best_i if rule == "best" else kept_i
 
 
 def main(argv=None) -> int:
@@ -105,7 +102,7 @@ def main(argv=None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 1
 
-    columns = [("own", "min"), ("own", "1se"), ("forward", "min"), ("forward", "1se")]
+    columns = [("own", "best"), ("own", "1se"), ("forward", "best"), ("forward", "1se")]
     print(f"{'run':<34} " + " ".join(f"{c + ' ' + rule:>15}" for c, rule in columns)
           + f" {'last':>15}")
     picked = {c: [] for c in [*columns, "last"]}
