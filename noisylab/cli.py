@@ -227,10 +227,12 @@ _LOSS_HELP = ("ce; complementary: scl-nl scl-exp fwd ure-ga pc; noise-robust: fo
 @click.option("--distill-epochs", type=click.IntRange(min=0), default=None,
               help="Then relabel the training images with the model and train a fresh one on "
                    "those labels for N epochs (0: off; default: recipe's).")
+@click.option("--distill-arch", default=None,
+              help="Architecture of that fresh model (default: the recipe's, else --arch).")
 @_PREPROCESS
 def train_cmd(data_name, root, init, loss, transition, val_transition, arch, epochs, batch_size,
               lr, seed, device, out, resume, freeze_features, no_augment, pseudo_label,
-              distill_epochs, preprocess):
+              distill_epochs, distill_arch, preprocess):
     """Train a CNN on the given labels of --data; checkpoints and metrics.jsonl go to --out."""
     from noisylab.pipeline import train_on
 
@@ -239,8 +241,8 @@ def train_cmd(data_name, root, init, loss, transition, val_transition, arch, epo
         log=click.echo, load_options={"preprocess": preprocess} if preprocess else None,
         arch=arch, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, device=device,
         freeze_features=freeze_features or None, augment=False if no_augment else None,
-        pseudo_label=pseudo_label, distill_epochs=distill_epochs, transition=transition,
-        val_transition=val_transition)
+        pseudo_label=pseudo_label, distill_epochs=distill_epochs, distill_arch=distill_arch,
+        transition=transition, val_transition=val_transition)
     best = result.best
     line = f"best epoch {result.best_epoch} (chosen on given labels)"
     if "test_acc" in best:

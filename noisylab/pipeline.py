@@ -18,7 +18,7 @@ from noisylab.checkpoints import check_compatible, load_checkpoint
 from noisylab.errors import NoisylabError
 from noisylab.recipes import recipe_for
 from noisylab.runs import audit_dir, default_run_dir, find_pretrained
-from noisylab.train import TrainConfig, TrainResult, train
+from noisylab.train import TrainConfig, TrainResult, student_arch, train
 
 _CONFIG_FIELDS = {f.name for f in fields(TrainConfig)}
 
@@ -130,7 +130,8 @@ def train_on(
     out = Path(out) if out else default_run_dir(data, init=init, loss=loss, seed=config.seed)
     log(f"training {config.arch} on {data} ({len(train_set)} images, {num_classes} classes) "
         f"with loss {loss} for {config.epochs} epochs"
-        + (f", then {config.distill_epochs} of distillation" if config.distill_epochs else "")
+        + (f", then {config.distill_epochs} of distillation into a {student_arch(config)}"
+           if config.distill_epochs else "")
         + f" -> {out}")
     return train(train_set, config, out_dir=out, test_set=test_set, init_state=init_state,
                  resume=resume, progress=progress, log=log)

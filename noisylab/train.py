@@ -42,7 +42,7 @@ from noisylab.checkpoints import (
 )
 from noisylab.errors import NoisylabError
 from noisylab.losses import PseudoLabel, ValidationScore, allowed_probabilities, make_loss
-from noisylab.models import build_model, load_model, normalise, transfer_weights
+from noisylab.models import ARCHITECTURES, build_model, load_model, normalise, transfer_weights
 from noisylab.runs import read_metrics
 
 
@@ -84,6 +84,10 @@ class TrainConfig:
         the teacher's clusters without inheriting its confirmation bias. The validation criterion
         and the held-out images stay those of the given labels, so the best epoch is chosen
         across both phases alike.
+    distill_arch : str, optional
+        Architecture of the phase-2 student; None for ``arch``. A bigger teacher makes better
+        labels, and a smaller student learns them in less time. The initial weights (e.g.
+        pretrained) go to a student of their own architecture only; another starts at random.
     transition : list of list of float, optional
         ``T[i, j] = P(given = j | true = i)`` for the ``forward`` and ``fwd`` losses.
     val_transition : list of list of float or str, optional
@@ -114,6 +118,7 @@ class TrainConfig:
     freeze_features: bool = False
     pseudo_label: float = 0.0
     distill_epochs: int = 0
+    distill_arch: str | None = None
     transition: list | str | None = None
     val_transition: list | str | None = None
     init: str = "scratch"
@@ -125,6 +130,11 @@ class TrainConfig:
                 raise NoisylabError(f"--{name.replace('_', '-')} must be at least 1")
         if self.distill_epochs < 0:
             raise NoisylabError("--distill-epochs must be 0 or more")
+        for name in ("arch", "distill_arch"):  # fail now, not after phase 1
+            value = getattr(self, name)
+            if value is not None and value not in ARCHITECTURES:
+                raise NoisylabError(f"unknown architecture {value!r} (--{name.replace('_', '-')}"
+                                    f"); known: {', '.join(ARCHITECTURES)}")
         if not self.lr > 0:
             raise NoisylabError(f"--lr must be positive, got {self.lr}")
         if not self.elastic >= 0:
@@ -236,7 +246,7 @@ def train(
             f"{out_dir} already holds a run; pass --resume to continue it or --out for a new one")
     out_dir.mkdir(parents=True, exist_ok=True)
     _write_history(metrics_path, history)
-    meta = {"architecture": config.arch, "num_classes": num_classes,
+    meta = {"num_classes": num_classes,
             "class_names": list(train_set.classes), "config": asdict(config)}
 
     for epoch in range(start_epoch, total_epochs + 1):
@@ -288,10 +298,12 @@ def train(
 
         # Checkpoints: this epoch's weights, then `best` and `last` (with the resume state).
         stem = epoch_stem(epoch)
-        save_checkpoint(out_dir, stem, model, metadata={**meta, "epoch": epoch, "metrics": record})
+        metadata = {**meta, "architecture": config.arch if epoch <= config.epochs
+                    else student_arch(config), "epoch": epoch, "metrics": record}
+        save_checkpoint(out_dir, stem, model, metadata=metadata)
         if improved:
             copy_checkpoint(out_dir, stem, "best")
-        save_checkpoint(out_dir, "last", model, metadata={**meta, "epoch": epoch, "metrics": record},
+        save_checkpoint(out_dir, "last", model, metadata=metadata,
                         train_state={"optimizer": optimizer.state_dict(),
                                      "schedule": schedule.state_dict(), "epoch": epoch,
                                      "best_value": best_score.value, "best_mode": best_score.mode,
@@ -357,10 +369,10 @@ def train_one_epoch(model, loss_fn, optimizer, schedule, images, labels, *, gene
 
 
 def _fresh_model(config: TrainConfig, num_classes: int, init_state: dict | None,
-                 device: torch.device, total_steps: int, *, log=print):
-    """``(model, optimizer, schedule)``: a model from ``init_state`` (or random), AdamW and a
-    one-cycle schedule over ``total_steps``."""
-    model = build_model(config.arch, num_classes)
+                 device: torch.device, total_steps: int, *, arch: str | None = None, log=print):
+    """``(model, optimizer, schedule)``: a model of ``arch`` (default ``config.arch``) from
+    ``init_state`` (or random), AdamW and a one-cycle schedule over ``total_steps``."""
+    model = build_model(arch or config.arch, num_classes)
     if init_state is not None:
         report = transfer_weights(model, init_state)
         log(f"initial weights: {len(report.kept)} tensors kept, "
@@ -382,11 +394,22 @@ def _start_distillation(config, num_classes, init_state, device, steps_per_epoch
     targets = allowed_probabilities(predict_logits(teacher, x_fit), y_fit, loss_fn.kind).argmax(1)
     # The student's initialisation must not depend on what ran before (resume gives the same).
     torch.manual_seed(config.seed + 1)
+    arch = student_arch(config)
+    if init_state is not None and arch != config.arch:
+        log(f"distillation: the {arch} student starts from random weights (the initial weights "
+            f"are a {config.arch}'s)")
+        init_state = None
     model, optimizer, schedule = _fresh_model(config, num_classes, init_state, device,
-                                              config.distill_epochs * steps_per_epoch, log=log)
+                                              config.distill_epochs * steps_per_epoch, arch=arch,
+                                              log=log)
     log(f"distillation: {len(targets)} training images relabelled by the epoch-{config.epochs} "
-        f"model; a fresh model trains {config.distill_epochs} epochs on those labels")
+        f"model; a fresh {arch} trains {config.distill_epochs} epochs on those labels")
     return model, optimizer, schedule, make_loss("ce", num_classes=num_classes).to(device), targets
+
+
+def student_arch(config: TrainConfig) -> str:
+    """The architecture phase 2 trains (``distill_arch``, else ``arch``)."""
+    return config.distill_arch or config.arch
 
 
 def _last_epoch(out_dir: Path) -> int:

@@ -150,6 +150,41 @@ def test_distillation_relabels_then_trains_a_fresh_model_and_resumes_inside_it(t
            [{k: v for k, v in m.items() if k not in drop} for m in full.history]
 
 
+def test_distillation_into_another_architecture_records_it_and_resumes(tmp_path):
+    data = complementary(blobs(600, seed=0), seed=0)
+    cfg = TrainConfig(**dict(FAST, loss="scl-nl", epochs=2, distill_epochs=2, distill_arch="cnn-s"))
+    start = build_model("lenet", K).state_dict()  # e.g. pretrained weights of the teacher's kind
+    log = []
+    full = train(data, cfg, out_dir=tmp_path / "full", test_set=blobs(200, seed=1),
+                 init_state=start, progress=False, log=log.append)
+    archs = [load_checkpoint(tmp_path / "full" / f"epoch-{e:03d}").metadata["architecture"]
+             for e in (1, 2, 3, 4)]
+    assert archs == ["lenet", "lenet", "cnn-s", "cnn-s"]
+    assert any("the cnn-s student starts from random weights" in msg for msg in log)
+    # The recorded architecture is the one the weights load into.
+    report = evaluate(tmp_path / "full" / "last", blobs(200, seed=1))
+    assert report["acc"] == pytest.approx(full.history[-1]["test_acc"])
+
+    def crash_in_phase_2(msg: str) -> None:
+        if msg.startswith("epoch   4/"):
+            raise Crash
+    with pytest.raises(Crash):
+        train(data, cfg, out_dir=tmp_path / "cut", test_set=blobs(200, seed=1),
+              init_state=start, progress=False,
+              log=crash_in_phase_2)
+    resumed = train(data, cfg, out_dir=tmp_path / "cut", test_set=blobs(200, seed=1),
+                    init_state=start, resume=True,
+                    progress=False, log=quiet)
+    drop = ("seconds", "images_per_second")
+    assert [{k: v for k, v in m.items() if k not in drop} for m in resumed.history] == \
+           [{k: v for k, v in m.items() if k not in drop} for m in full.history]
+
+
+def test_an_unknown_student_architecture_fails_before_training():
+    with pytest.raises(NoisylabError, match="unknown architecture 'resnet' \\(--distill-arch\\)"):
+        TrainConfig(**dict(FAST, distill_epochs=2, distill_arch="resnet"))
+
+
 def test_nan_loss_stops_with_a_clear_error_and_keeps_checkpoints(tmp_path, monkeypatch):
     import noisylab.losses as losses
 
