@@ -46,7 +46,8 @@ RECIPES: dict[str, Recipe] = {
     "trainPart1": Recipe(train=dict(arch="cnn-m", epochs=60, lr=3e-3, batch_size=64),
                          load=dict(preprocess="fit"), test=("trainPart1", "test")),
     # Digits have no case to tell apart, and MNIST-style fitting matches MNIST for transfer.
-    "trainPart1-digits": Recipe(train=dict(arch="lenet", epochs=60, lr=3e-3, batch_size=64),
+    # cnn-s: the architecture both MNIST recipes train first, so `--init pretrained` finds it.
+    "trainPart1-digits": Recipe(train=dict(arch="cnn-s", epochs=60, lr=3e-3, batch_size=64),
                                 load=dict(preprocess="fit"), test=("trainPart1-digits", "test")),
     "digits": Recipe(train=dict(arch="lenet", epochs=10, lr=3e-3, batch_size=64)),
 }

@@ -415,3 +415,19 @@ def test_task3_why_section_quotes_the_audits_measured_label_accuracy():
         text = "\n".join(why_section({}, no_measure))
         assert "complementary one: the distillation phase" in text
         assert not re.search(r"\d+\.\d+% right", text)
+
+
+def test_references_name_the_student_architecture_too(tmp_path):
+    from types import SimpleNamespace
+
+    from noisylab.report.common import CellRun, reference_keys
+
+    def run(**config):
+        return CellRun(cell=None, folder=tmp_path, info={"config": config}, metrics=[], eval=None,
+                       eval_test=None)
+    exp = SimpleNamespace(audit=None, cv_folds=None)
+    teacher_only = reference_keys(exp, {"a": [run(arch="cnn-s", distill_epochs=0)]}, tmp_path)
+    assert "lenet" not in teacher_only and "vgg" in teacher_only
+    distilled = reference_keys(exp, {"a": [run(arch="cnn-s", distill_epochs=3,
+                                               distill_arch="lenet")]}, tmp_path)
+    assert "lenet" in distilled and "born-again" in distilled

@@ -422,8 +422,9 @@ def reference_keys(exp, conditions: dict[str, list[CellRun]], folder: Path) -> l
     pre = read_json(folder / "pretrain" / "cell.json")
     if pre:
         configs.append(pre.get("config", {}))
-    keys = ["lenet"] if any(c.get("arch") == "lenet" for c in configs) else []
-    if any(str(c.get("arch", "")).startswith("cnn") for c in configs):
+    archs = {c.get(key) for c in configs for key in ("arch", "distill_arch")} - {None}
+    keys = ["lenet"] if "lenet" in archs else []
+    if any(str(a).startswith("cnn") for a in archs):
         keys.append("vgg")
     keys += ["bn", "adamw", "onecycle"]
     if any(c.get("augment", True) for c in configs):
