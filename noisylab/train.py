@@ -135,6 +135,10 @@ class TrainConfig:
             if value is not None and value not in ARCHITECTURES:
                 raise NoisylabError(f"unknown architecture {value!r} (--{name.replace('_', '-')}"
                                     f"); known: {', '.join(ARCHITECTURES)}")
+        if self.freeze_features and self.distill_epochs and self.distill_arch not in (None,
+                                                                                    self.arch):
+            raise NoisylabError("--freeze-features keeps the initial backbone, which a student of "
+                                "another architecture (--distill-arch) does not have; drop one")
         if not self.lr > 0:
             raise NoisylabError(f"--lr must be positive, got {self.lr}")
         if not self.elastic >= 0:

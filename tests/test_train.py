@@ -183,6 +183,9 @@ def test_distillation_into_another_architecture_records_it_and_resumes(tmp_path)
 def test_an_unknown_student_architecture_fails_before_training():
     with pytest.raises(NoisylabError, match="unknown architecture 'resnet' \\(--distill-arch\\)"):
         TrainConfig(**dict(FAST, distill_epochs=2, distill_arch="resnet"))
+    with pytest.raises(NoisylabError, match="--freeze-features"):
+        TrainConfig(**dict(FAST, distill_epochs=2, distill_arch="cnn-s", freeze_features=True))
+    TrainConfig(**dict(FAST, distill_epochs=2, distill_arch="lenet", freeze_features=True))
 
 
 def test_nan_loss_stops_with_a_clear_error_and_keeps_checkpoints(tmp_path, monkeypatch):
