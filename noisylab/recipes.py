@@ -42,8 +42,9 @@ RECIPES: dict[str, Recipe] = {
                                     distill_arch="lenet", lr=3e-3, pseudo_label=1.0),
                          test=("mnist", "test")),
     # fit beat keep-size in every fold of a 5-fold CV (cnn-m, 30 epochs, one-SE epoch rule):
-    # 88.35% against 86.61% (experiments/task1.toml --profile quick, README).
-    "trainPart1": Recipe(train=dict(arch="cnn-m", epochs=60, lr=3e-3, batch_size=64),
+    # 88.35% against 86.61% (experiments/task1.toml --profile quick, README). 60 epochs on the
+    # same folds did no better: 87.78%, with a worse NLL (0.375 vs 0.345) and ECE (0.053 vs 0.030).
+    "trainPart1": Recipe(train=dict(arch="cnn-m", epochs=30, lr=3e-3, batch_size=64),
                          load=dict(preprocess="fit"), test=("trainPart1", "test")),
     # Digits have no case to tell apart, and MNIST-style fitting matches MNIST for transfer.
     # cnn-s: the architecture both MNIST recipes train first, so `--init pretrained` finds it.
