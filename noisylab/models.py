@@ -105,6 +105,15 @@ ARCHITECTURES = {
 }
 
 
+def check_architecture(arch: str, *, option: str | None = None) -> None:
+    """Raise `NoisylabError` unless ``arch`` names a known architecture (``option``, e.g.
+    ``"--distill-arch"``, is named in the message)."""
+    if arch not in ARCHITECTURES:
+        where = f" ({option})" if option else ""
+        raise NoisylabError(f"unknown architecture {arch!r}{where}; known: "
+                            f"{', '.join(ARCHITECTURES)}")
+
+
 def build_model(arch: str, num_classes: int) -> nn.Module:
     """A freshly initialised model of a named architecture.
 
@@ -115,8 +124,7 @@ def build_model(arch: str, num_classes: int) -> nn.Module:
     num_classes : int
         K, the number of classes the head predicts.
     """
-    if arch not in ARCHITECTURES:
-        raise NoisylabError(f"unknown architecture {arch!r}; known: {', '.join(ARCHITECTURES)}")
+    check_architecture(arch)
     if num_classes < 2:
         raise NoisylabError(f"a classifier needs at least 2 classes, got {num_classes}")
     return ARCHITECTURES[arch][0](num_classes)

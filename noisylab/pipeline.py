@@ -18,7 +18,7 @@ from noisylab.checkpoints import check_compatible, load_checkpoint
 from noisylab.errors import NoisylabError
 from noisylab.recipes import recipe_for
 from noisylab.runs import audit_dir, default_run_dir, find_pretrained
-from noisylab.train import TrainConfig, TrainResult, student_arch, train
+from noisylab.train import TrainConfig, TrainResult, train
 
 _CONFIG_FIELDS = {f.name for f in fields(TrainConfig)}
 
@@ -80,7 +80,7 @@ def train_on(
     """
     from noisylab.data import load
     from noisylab.losses import LOSSES
-    from noisylab.models import ARCHITECTURES
+    from noisylab.models import check_architecture
 
     recipe = recipe_for(data)
     unknown = set(overrides) - _CONFIG_FIELDS
@@ -89,9 +89,9 @@ def train_on(
     # Names are checked before anything slow happens.
     if loss != "auto" and loss not in LOSSES:
         raise NoisylabError(f"unknown loss {loss!r}; known losses: auto, {', '.join(LOSSES)}")
-    if overrides.get("arch") is not None and overrides["arch"] not in ARCHITECTURES:
-        raise NoisylabError(f"unknown architecture {overrides['arch']!r}; known: "
-                            f"{', '.join(ARCHITECTURES)}")
+    for key in ("arch", "distill_arch"):
+        if overrides.get(key) is not None:
+            check_architecture(overrides[key], option="--" + key.replace("_", "-"))
     options = {**recipe.load, **(load_options or {})}
     train_set = load(data, root=root, progress=progress, **options)
     num_classes = len(train_set.classes)
@@ -130,7 +130,7 @@ def train_on(
     out = Path(out) if out else default_run_dir(data, init=init, loss=loss, seed=config.seed)
     log(f"training {config.arch} on {data} ({len(train_set)} images, {num_classes} classes) "
         f"with loss {loss} for {config.epochs} epochs"
-        + (f", then {config.distill_epochs} of distillation into a {student_arch(config)}"
+        + (f", then {config.distill_epochs} of distillation into a {config.student_arch}"
            if config.distill_epochs else "")
         + f" -> {out}")
     return train(train_set, config, out_dir=out, test_set=test_set, init_state=init_state,

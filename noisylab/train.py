@@ -42,7 +42,7 @@ from noisylab.checkpoints import (
 )
 from noisylab.errors import NoisylabError
 from noisylab.losses import PseudoLabel, ValidationScore, allowed_probabilities, make_loss
-from noisylab.models import ARCHITECTURES, build_model, load_model, normalise, transfer_weights
+from noisylab.models import build_model, check_architecture, load_model, normalise, transfer_weights
 from noisylab.runs import read_metrics
 
 
@@ -130,13 +130,10 @@ class TrainConfig:
                 raise NoisylabError(f"--{name.replace('_', '-')} must be at least 1")
         if self.distill_epochs < 0:
             raise NoisylabError("--distill-epochs must be 0 or more")
-        for name in ("arch", "distill_arch"):  # fail now, not after phase 1
-            value = getattr(self, name)
-            if value is not None and value not in ARCHITECTURES:
-                raise NoisylabError(f"unknown architecture {value!r} (--{name.replace('_', '-')}"
-                                    f"); known: {', '.join(ARCHITECTURES)}")
-        if self.freeze_features and self.distill_epochs and self.distill_arch not in (None,
-                                                                                    self.arch):
+        check_architecture(self.arch, option="--arch")
+        if self.distill_arch is not None:  # fail now, not after phase 1
+            check_architecture(self.distill_arch, option="--distill-arch")
+        if self.freeze_features and self.distill_epochs and self.student_arch != self.arch:
             raise NoisylabError("--freeze-features keeps the initial backbone, which a student of "
                                 "another architecture (--distill-arch) does not have; drop one")
         if not self.lr > 0:
@@ -145,6 +142,11 @@ class TrainConfig:
             raise NoisylabError(f"elastic must be 0 or more pixels, got {self.elastic}")
         if not 0 < self.val_fraction < 0.5:
             raise NoisylabError(f"the validation fraction must be in (0, 0.5), got {self.val_fraction}")
+
+    @property
+    def student_arch(self) -> str:
+        """The architecture phase 2 trains (``distill_arch``, else ``arch``)."""
+        return self.distill_arch or self.arch
 
 
 @dataclass
@@ -303,7 +305,7 @@ def train(
         # Checkpoints: this epoch's weights, then `best` and `last` (with the resume state).
         stem = epoch_stem(epoch)
         metadata = {**meta, "architecture": config.arch if epoch <= config.epochs
-                    else student_arch(config), "epoch": epoch, "metrics": record}
+                    else config.student_arch, "epoch": epoch, "metrics": record}
         save_checkpoint(out_dir, stem, model, metadata=metadata)
         if improved:
             copy_checkpoint(out_dir, stem, "best")
@@ -398,7 +400,7 @@ def _start_distillation(config, num_classes, init_state, device, steps_per_epoch
     targets = allowed_probabilities(predict_logits(teacher, x_fit), y_fit, loss_fn.kind).argmax(1)
     # The student's initialisation must not depend on what ran before (resume gives the same).
     torch.manual_seed(config.seed + 1)
-    arch = student_arch(config)
+    arch = config.student_arch
     if init_state is not None and arch != config.arch:
         log(f"distillation: the {arch} student starts from random weights (the initial weights "
             f"are a {config.arch}'s)")
@@ -409,11 +411,6 @@ def _start_distillation(config, num_classes, init_state, device, steps_per_epoch
     log(f"distillation: {len(targets)} training images relabelled by the epoch-{config.epochs} "
         f"model; a fresh {arch} trains {config.distill_epochs} epochs on those labels")
     return model, optimizer, schedule, make_loss("ce", num_classes=num_classes).to(device), targets
-
-
-def student_arch(config: TrainConfig) -> str:
-    """The architecture phase 2 trains (``distill_arch``, else ``arch``)."""
-    return config.distill_arch or config.arch
 
 
 def _last_epoch(out_dir: Path) -> int:
