@@ -15,6 +15,13 @@ that size is worth, in two steps:
    class). Prints the cross-validated accuracy for each ``lam``, and the glyph model's
    case-insensitive accuracy (the ceiling a perfect case decision could reach).
 
+Both steps are also run on the size *relative to the writer*: the photos are named
+``imgCCC-WWW.png``, where ``WWW`` numbers the person who wrote it (Chars74K's 55 writers each wrote
+every character), and a writer's own other characters tell how large that hand writes. The
+feature is the log box minus the median log box of the same writer's other images (in
+``--fusion``, of the writer's images in the training folds only, which is what a model could
+store). It needs the writer's number at test time, so it is a measurement, not the recipe.
+
     python benchmarks/case_by_size.py [--root ../shared/data] [--fusion] [--epochs 30]
 """
 
@@ -22,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import tempfile
 import time
 from pathlib import Path
@@ -41,6 +49,33 @@ def ink_boxes(root: Path, ids) -> np.ndarray:
     with Archive(locate(root, "train")) as archive:
         by_name = {rel.rsplit("/", 1)[-1]: rel for rel in archive.files}
         return np.array([ink_box_size(archive.read(by_name[i]), name=i)[:2] for i in ids])
+
+
+def writer_of(ids) -> np.ndarray:
+    """``(N,)`` writer number of each photo, from its name ``imgCCC-WWW.png``."""
+    from noisylab.errors import NoisylabError
+
+    found = [re.fullmatch(r"img\d+-(\d+)\.png", i) for i in ids]
+    if not all(found):
+        bad = next(i for i, m in zip(ids, found, strict=True) if not m)
+        raise NoisylabError(f"photo {bad!r} is not named imgCCC-WWW.png; the writer is unknown")
+    return np.array([int(m.group(1)) for m in found])
+
+
+def relative_to_writer(log_box: np.ndarray, writers: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """``(N, 2)`` log box minus the median log box of the same writer's reference images.
+
+    ``reference`` is a boolean ``(N,)`` mask of the images a writer's median may use; an image
+    never counts in its own median. A writer with no other reference image gets the median of
+    all reference images.
+    """
+    out = np.empty_like(log_box)
+    everyone = np.median(log_box[reference], 0)
+    for i, w in enumerate(writers):
+        mine = reference & (writers == w)
+        mine[i] = False
+        out[i] = log_box[i] - (np.median(log_box[mine], 0) if mine.any() else everyone)
+    return out
 
 
 def size_alone(log_box: np.ndarray, labels: np.ndarray, classes) -> dict[str, float]:
@@ -105,11 +140,16 @@ def main() -> None:
     labels = ds.labels.numpy()
     log_box = np.log(ink_boxes(root, ds.ids))
     print(f"ink boxes of {len(labels)} photos measured in {time.perf_counter() - start:.0f} s")
+    writers = writer_of(ds.ids)
+    relative = relative_to_writer(log_box, writers, np.ones(len(labels), bool))
     print("\ncase told by the ink box's size alone (5-fold CV, logistic regression on log h, log w)")
-    scores = size_alone(log_box, labels, ds.classes)
-    for pair, acc in scores.items():
-        print(f"  {pair}  {acc:.3f}")
-    print(f"  mean  {np.mean(list(scores.values())):.3f}")
+    print(f"  pair  on the page  relative to the writer ({len(np.unique(writers))} writers)")
+    on_page = size_alone(log_box, labels, ds.classes)
+    by_writer = size_alone(relative, labels, ds.classes)
+    for pair in on_page:
+        print(f"  {pair}  {on_page[pair]:.3f}        {by_writer[pair]:.3f}")
+    print(f"  mean  {np.mean(list(on_page.values())):.3f}        "
+          f"{np.mean(list(by_writer.values())):.3f}")
     if not args.fusion:
         return
     fold = stratified_folds(labels, 5, 0)  # the task-1 experiment's folds (cv_seed 0)
@@ -118,9 +158,12 @@ def main() -> None:
         log_p = glyph_log_probs(ds, fold, args.epochs, Path(tmp))
     k = len(ds.classes)
     log_size = np.zeros_like(log_p, dtype=np.float64)
+    log_writer_size = np.zeros_like(log_size)
     for f in range(5):
-        log_size[fold == f] = size_loglik(log_box[fold != f], labels[fold != f],
-                                          log_box[fold == f], k)
+        train_folds, held = fold != f, fold == f
+        log_size[held] = size_loglik(log_box[train_folds], labels[train_folds], log_box[held], k)
+        rel = relative_to_writer(log_box, writers, train_folds)
+        log_writer_size[held] = size_loglik(rel[train_folds], labels[train_folds], rel[held], k)
     lower = np.array([c.lower() for c in ds.classes])
     glyph = log_p.argmax(1)
     print(f"  glyph alone: {np.mean(glyph == labels):.4f}  (case-insensitive "
@@ -128,7 +171,9 @@ def main() -> None:
           f"{int(np.sum((glyph != labels) & (lower[glyph] == lower[labels])))} of "
           f"{int(np.sum(glyph != labels))})")
     for lam in (0.25, 0.5, 1.0):
-        print(f"  glyph + {lam:g} x size: {np.mean((log_p + lam * log_size).argmax(1) == labels):.4f}")
+        print(f"  glyph + {lam:g} x size: {np.mean((log_p + lam * log_size).argmax(1) == labels):.4f}"
+              f"   glyph + {lam:g} x size relative to the writer: "
+              f"{np.mean((log_p + lam * log_writer_size).argmax(1) == labels):.4f}")
     print(f"total {time.perf_counter() - start:.0f} s")
 
 

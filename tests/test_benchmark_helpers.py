@@ -1,0 +1,41 @@
+"""The pure helpers of the benchmark scripts (the scripts themselves run on real data only)."""
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from noisylab.errors import NoisylabError
+
+
+def _load(name):
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+case_by_size = _load("case_by_size")
+
+
+def test_writer_is_read_from_the_photo_name():
+    assert case_by_size.writer_of(["img011-007.png", "img062-055.png"]).tolist() == [7, 55]
+    with pytest.raises(NoisylabError, match="photo 'a.png'"):
+        case_by_size.writer_of(["img011-007.png", "a.png"])
+
+
+def test_size_relative_to_the_writer_leaves_the_image_itself_out():
+    log_box = np.log(np.array([[10, 10], [20, 20], [40, 40], [100, 50], [100, 50]], float))
+    writers = np.array([1, 1, 1, 2, 3])
+    reference = np.array([True, True, True, True, False])
+    rel = case_by_size.relative_to_writer(log_box, writers, reference)
+    # image 0: its writer's other references are 20 and 40 px, median 28.28 px
+    np.testing.assert_allclose(rel[0], np.log(10) - 0.5 * (np.log(20) + np.log(40)))
+    # image 1: others 10 and 40 px, median 20 px: exactly the writer's size
+    np.testing.assert_allclose(rel[1], 0.0, atol=1e-12)
+    # writer 2 has no other reference image, writer 3 none at all: both fall back to the
+    # median of every reference image (between 20 and 40 px, high and wide)
+    np.testing.assert_allclose(rel[3], np.log([100, 50]) - 0.5 * (np.log(20) + np.log(40)))
+    np.testing.assert_allclose(rel[4], rel[3])
