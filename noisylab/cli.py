@@ -224,6 +224,9 @@ _LOSS_HELP = ("ce; complementary: scl-nl scl-exp fwd ure-ga pc; noise-robust: fo
 @click.option("--no-augment", is_flag=True, help="No random affine augmentation.")
 @click.option("--pseudo-label", type=float, default=None,
               help="Weight of self-training on confident predictions (0: off; default: recipe's).")
+@click.option("--pseudo-label-view", type=click.Choice(["augmented", "clean"]), default=None,
+              help="Whose predictions the pseudo-labels are: the augmented batch's, or the "
+                   "un-augmented images' (FixMatch-style; default: recipe's, else augmented).")
 @click.option("--distill-epochs", type=click.IntRange(min=0), default=None,
               help="Then relabel the training images with the model and train a fresh one on "
                    "those labels for N epochs (0: off; default: recipe's).")
@@ -232,7 +235,7 @@ _LOSS_HELP = ("ce; complementary: scl-nl scl-exp fwd ure-ga pc; noise-robust: fo
 @_PREPROCESS
 def train_cmd(data_name, root, init, loss, transition, val_transition, arch, epochs, batch_size,
               lr, seed, device, out, resume, freeze_features, no_augment, pseudo_label,
-              distill_epochs, distill_arch, preprocess):
+              pseudo_label_view, distill_epochs, distill_arch, preprocess):
     """Train a CNN on the given labels of --data; checkpoints and metrics.jsonl go to --out."""
     from noisylab.pipeline import train_on
 
@@ -241,8 +244,8 @@ def train_cmd(data_name, root, init, loss, transition, val_transition, arch, epo
         log=click.echo, load_options={"preprocess": preprocess} if preprocess else None,
         arch=arch, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, device=device,
         freeze_features=freeze_features or None, augment=False if no_augment else None,
-        pseudo_label=pseudo_label, distill_epochs=distill_epochs, distill_arch=distill_arch,
-        transition=transition, val_transition=val_transition)
+        pseudo_label=pseudo_label, pseudo_label_view=pseudo_label_view,
+        distill_epochs=distill_epochs, distill_arch=distill_arch, transition=transition, val_transition=val_transition)
     best = result.best
     line = f"best epoch {result.best_epoch} (chosen on given labels)"
     if "test_acc" in best:

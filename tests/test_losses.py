@@ -669,3 +669,35 @@ def test_pseudo_label_adds_ce_on_confident_allowed_class_only():
         torch.nn.functional.cross_entropy(logits[:1], torch.tensor([0]), reduction="sum")
         + torch.nn.functional.cross_entropy(logits[1:2], torch.tensor([1]), reduction="sum")) / 3
     assert torch.allclose(pl(logits, labels), expected)
+
+
+def test_pseudo_label_from_the_clean_view_takes_its_targets_from_the_target_logits():
+    from noisylab.losses import PseudoLabel
+
+    base = L.make_loss("scl-nl", num_classes=3)
+    pl = PseudoLabel(base, weight=1.0, threshold=0.9, view="clean")
+    assert pl.needs_clean_view and not PseudoLabel(base).needs_clean_view
+    logits = torch.tensor([[0.0, 0.0, 0.0], [5.0, 0.0, 0.0]])  # the augmented view
+    clean = torch.tensor([[0.0, 6.0, 0.0], [0.0, 0.0, 0.0]])   # sure of 1 / flat
+    labels = torch.tensor([2, 1])
+    # Row 0: the clean view is sure of class 1, so the augmented logits are pulled towards 1
+    # although they are flat; row 1: the clean view is flat, so no target although the
+    # augmented view is sure.
+    expected = base(logits, labels) + torch.nn.functional.cross_entropy(
+        logits[:1], torch.tensor([1]), reduction="sum") / 2
+    assert torch.allclose(pl(logits, labels, target_logits=clean), expected)
+    # Without target logits it is the ordinary pseudo-label: row 1 becomes the target 0.
+    plain = base(logits, labels) + torch.nn.functional.cross_entropy(
+        logits[1:], torch.tensor([0]), reduction="sum") / 2
+    assert torch.allclose(pl(logits, labels), plain)
+
+
+def test_pseudo_label_refuses_an_unknown_view_and_mismatched_target_logits():
+    from noisylab.losses import PseudoLabel
+
+    base = L.make_loss("scl-nl", num_classes=3)
+    with pytest.raises(NoisylabError, match="unknown pseudo-label view 'weak'"):
+        PseudoLabel(base, view="weak")
+    with pytest.raises(NoisylabError, match="target logits of shape"):
+        PseudoLabel(base, view="clean")(torch.zeros(2, 3), torch.tensor([0, 1]),
+                                        target_logits=torch.zeros(3, 3))

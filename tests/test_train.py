@@ -112,6 +112,20 @@ def test_complementary_labels_train_the_true_classes(tmp_path):
     assert naive.best["test_acc"] < 0.3  # ce learns to predict a class the image is not
 
 
+def test_pseudo_labels_from_the_clean_view_learn_deterministically(tmp_path):
+    clean = blobs(600, seed=0)
+    cfg = dict(FAST, loss="scl-nl", epochs=4, augment=True, pseudo_label=1.0)
+    runs = [train(complementary(clean, seed=0), TrainConfig(**dict(cfg, pseudo_label_view=view)),
+                  out_dir=tmp_path / name, test_set=blobs(300, seed=1), progress=False, log=quiet)
+            for name, view in (("a", "clean"), ("b", "clean"), ("c", "augmented"))]
+    losses = [[m["train_loss"] for m in r.history] for r in runs]
+    assert losses[0] == losses[1]  # same seed, same run
+    assert losses[0] != losses[2]  # the targets really come from another view
+    assert runs[0].best["test_acc"] > 0.9
+    saved = load_checkpoint(tmp_path / "a" / "last").metadata["config"]
+    assert saved["pseudo_label_view"] == "clean"
+
+
 def test_allowed_argmax_never_picks_the_complementary_label():
     from noisylab.losses import allowed_probabilities
 
@@ -242,7 +256,8 @@ def test_evaluate_writes_figures_and_per_class_scores(tmp_path):
     assert all((tmp_path / "eval" / f).stat().st_size > 1000 for f in ("confusion.png", "reliability.png"))
 
 
-@pytest.mark.parametrize("bad", [dict(epochs=0), dict(lr=-1.0), dict(batch_size=0)])
+@pytest.mark.parametrize("bad", [dict(epochs=0), dict(lr=-1.0), dict(batch_size=0),
+                                 dict(pseudo_label_view="weak")])
 def test_bad_config_is_a_clear_error(bad):
     with pytest.raises(NoisylabError):
         TrainConfig(**dict(FAST, **bad))
