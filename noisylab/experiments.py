@@ -456,15 +456,20 @@ def _check_cell_keys(cells: dict, prefix: str, fail, *, allow_axes: bool) -> dic
 
 def _check_values(settings: dict, prefix: str, fail) -> None:
     """Names checked before anything slow happens: losses, architectures, preprocessing."""
-    from noisylab.losses import LOSSES
+    from noisylab.losses import LOSSES, PSEUDO_LABEL_VIEWS
     from noisylab.models import ARCHITECTURES
 
     loss = settings.get("loss")
     if loss is not None and loss != "auto" and loss not in LOSSES:
         raise fail(f"{prefix}.loss {loss!r} is unknown; known: auto, {', '.join(LOSSES)}")
-    arch = settings.get("arch")
-    if arch is not None and arch not in ARCHITECTURES:
-        raise fail(f"{prefix}.arch {arch!r} is unknown; known: {', '.join(ARCHITECTURES)}")
+    for key in ("arch", "distill_arch"):
+        arch = settings.get(key)
+        if arch is not None and arch not in ARCHITECTURES:
+            raise fail(f"{prefix}.{key} {arch!r} is unknown; known: {', '.join(ARCHITECTURES)}")
+    view = settings.get("pseudo_label_view")
+    if view is not None and view not in PSEUDO_LABEL_VIEWS:
+        raise fail(f"{prefix}.pseudo_label_view {view!r} is unknown; known: "
+                   f"{', '.join(PSEUDO_LABEL_VIEWS)}")
     if settings.get("preprocess") not in (None, "fit", "keep-size"):
         raise fail(f"{prefix}.preprocess must be \"fit\" or \"keep-size\"")
     if settings.get("test_split") not in (None, "train", "test"):
