@@ -901,6 +901,14 @@ PSEUDO_LABEL_VIEWS = ("augmented", "clean")
 """What `PseudoLabel` can take its targets from."""
 
 
+def check_pseudo_label_view(view: str) -> str:
+    """``view`` if it is one of `PSEUDO_LABEL_VIEWS`; else a `NoisylabError` naming them."""
+    if view not in PSEUDO_LABEL_VIEWS:
+        raise NoisylabError(f"unknown pseudo-label view {view!r}; known: "
+                            f"{', '.join(PSEUDO_LABEL_VIEWS)}")
+    return view
+
+
 class PseudoLabel(NoisyLoss):
     """Self-training on top of any loss: confident predictions become extra hard targets.
 
@@ -941,11 +949,8 @@ class PseudoLabel(NoisyLoss):
         if not weight >= 0 or not 0 < threshold <= 1:
             raise NoisylabError(f"pseudo-label weight must be >= 0 and threshold in (0, 1], got "
                                 f"{weight} and {threshold}")
-        if view not in PSEUDO_LABEL_VIEWS:
-            raise NoisylabError(f"unknown pseudo-label view {view!r}; known: "
-                                f"{', '.join(PSEUDO_LABEL_VIEWS)}")
         self.base, self.weight, self.threshold = base, float(weight), float(threshold)
-        self.view = view
+        self.view = check_pseudo_label_view(view)
         self.name, self.kind, self.criterion = base.name, base.kind, base.criterion
 
     @property

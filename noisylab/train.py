@@ -42,10 +42,10 @@ from noisylab.checkpoints import (
 )
 from noisylab.errors import NoisylabError
 from noisylab.losses import (
-    PSEUDO_LABEL_VIEWS,
     PseudoLabel,
     ValidationScore,
     allowed_probabilities,
+    check_pseudo_label_view,
     make_loss,
 )
 from noisylab.models import build_model, check_architecture, load_model, normalise, transfer_weights
@@ -152,9 +152,7 @@ class TrainConfig:
             raise NoisylabError(f"--lr must be positive, got {self.lr}")
         if not self.elastic >= 0:
             raise NoisylabError(f"elastic must be 0 or more pixels, got {self.elastic}")
-        if self.pseudo_label_view not in PSEUDO_LABEL_VIEWS:
-            raise NoisylabError(f"unknown pseudo-label view {self.pseudo_label_view!r}; known: "
-                                f"{', '.join(PSEUDO_LABEL_VIEWS)}")
+        check_pseudo_label_view(self.pseudo_label_view)  # fail now, not when phase 1 starts
         if not 0 < self.val_fraction < 0.5:
             raise NoisylabError(f"the validation fraction must be in (0, 0.5), got {self.val_fraction}")
 
