@@ -145,3 +145,11 @@ def test_val_transition_option_and_loss_auto_choose_the_epoch_by_the_audits_matr
     assert config["loss"] == "scl-nl" and config["val_transition"] == t
     assert config["transition"] is None
     assert "val_forward-nll" in result.history[0]
+
+
+def test_pseudo_label_view_choices_are_the_losses_own():
+    # The CLI spells them out so that --help does not import torch; they must not drift apart.
+    from noisylab.losses import PSEUDO_LABEL_VIEWS
+
+    option = next(p for p in cli.commands["train"].params if p.name == "pseudo_label_view")
+    assert tuple(option.type.choices) == PSEUDO_LABEL_VIEWS
