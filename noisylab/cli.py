@@ -232,10 +232,13 @@ _LOSS_HELP = ("ce; complementary: scl-nl scl-exp fwd ure-ga pc; noise-robust: fo
                    "those labels for N epochs (0: off; default: recipe's).")
 @click.option("--distill-arch", default=None,
               help="Architecture of that fresh model (default: the recipe's, else --arch).")
+@click.option("--distill-votes", type=click.IntRange(min=1), default=None,
+              help="How many of the first phase's last epochs make those labels, their "
+                   "probabilities averaged (default: the recipe's, else 1).")
 @_PREPROCESS
 def train_cmd(data_name, root, init, loss, transition, val_transition, arch, epochs, batch_size,
               lr, seed, device, out, resume, freeze_features, no_augment, pseudo_label,
-              pseudo_label_view, distill_epochs, distill_arch, preprocess):
+              pseudo_label_view, distill_epochs, distill_arch, distill_votes, preprocess):
     """Train a CNN on the given labels of --data; checkpoints and metrics.jsonl go to --out."""
     from noisylab.pipeline import train_on
 
@@ -245,7 +248,8 @@ def train_cmd(data_name, root, init, loss, transition, val_transition, arch, epo
         arch=arch, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, device=device,
         freeze_features=freeze_features or None, augment=False if no_augment else None,
         pseudo_label=pseudo_label, pseudo_label_view=pseudo_label_view,
-        distill_epochs=distill_epochs, distill_arch=distill_arch, transition=transition,
+        distill_epochs=distill_epochs, distill_arch=distill_arch, distill_votes=distill_votes,
+        transition=transition,
         val_transition=val_transition)
     best = result.best
     line = f"best epoch {result.best_epoch} (chosen on given labels)"

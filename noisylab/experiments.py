@@ -474,7 +474,7 @@ def _check_values(settings: dict, prefix: str, fail) -> None:
         raise fail(f"{prefix}.preprocess must be \"fit\" or \"keep-size\"")
     if settings.get("test_split") not in (None, "train", "test"):
         raise fail(f"{prefix}.test_split must be \"train\" or \"test\"")
-    for key in ("epochs", "batch_size"):
+    for key in ("epochs", "batch_size", "distill_votes"):
         if key in settings and settings[key] < 1:
             raise fail(f"{prefix}.{key} must be at least 1, got {settings[key]}")
 

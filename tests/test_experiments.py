@@ -79,6 +79,7 @@ def test_cross_validation_makes_a_cell_per_fold():
     ({"cells": {"data": "digits", "loss": "nope"}}, "cells.loss 'nope' is unknown"),
     ({"cells": {"data": "digits", "arch": ["lenet", "resnet"]}}, "cells.arch 'resnet' is unknown"),
     ({"cells": {"data": "digits", "distill_arch": "resnet"}}, "cells.distill_arch 'resnet' is unknown"),
+    ({"cells": {"data": "digits", "distill_votes": 0}}, "cells.distill_votes must be at least 1"),
     ({"cells": {"data": "digits", "method": [{"name": "pl", "pseudo_label_view": "weak"}]}},
      "cells.method[0].pseudo_label_view 'weak' is unknown; known: augmented, clean"),
     ({"cells": {"data": "digits"}, "colour": 1}, "unknown key 'colour'"),

@@ -164,6 +164,80 @@ def test_distillation_relabels_then_trains_a_fresh_model_and_resumes_inside_it(t
            [{k: v for k, v in m.items() if k not in drop} for m in full.history]
 
 
+def test_distillation_votes_average_the_last_epochs_and_resume_alike(tmp_path, monkeypatch):
+    import noisylab.train as train_module
+    from noisylab.losses import allowed_probabilities
+    from noisylab.models import load_model
+    from noisylab.train import predict_logits
+
+    data = complementary(blobs(600, seed=0), seed=0)
+    # Some images with no square at all, so that the epochs disagree about them.
+    blank = torch.randint(0, 40, (150, 1, 28, 28), generator=torch.Generator().manual_seed(0))
+    data.images[:150] = blank.to(torch.uint8)
+    seen = []  # the labels each epoch trains on
+    real_epoch = train_module.train_one_epoch
+
+    def spy(model, loss_fn, optimizer, schedule, images, labels, **kw):
+        seen.append(labels.clone())
+        return real_epoch(model, loss_fn, optimizer, schedule, images, labels, **kw)
+    monkeypatch.setattr(train_module, "train_one_epoch", spy)
+    cfg = TrainConfig(**dict(FAST, loss="scl-nl", epochs=4, distill_epochs=2, distill_votes=3))
+    log = []
+    full = train(data, cfg, out_dir=tmp_path / "full", test_set=blobs(200, seed=1),
+                 progress=False, log=log.append)
+    assert any("relabelled by the epoch 2-4 models" in msg for msg in log)
+    # Phase 2's labels: the argmax of epochs 2-4's allowed-class probabilities, averaged.
+    fit, _ = stratified_split(data.labels.numpy(), cfg.val_fraction, cfg.seed)
+    x, y = data.images[fit], data.labels[fit]
+    votes = [allowed_probabilities(predict_logits(load_model(tmp_path / "full" /
+                                                             f"epoch-{e:03d}")[0], x), y,
+                                   "complementary") for e in (2, 3, 4)]
+    expected = (sum(votes) / 3).argmax(1)
+    assert torch.equal(seen[4], expected) and torch.equal(seen[5], expected)
+    assert not torch.equal(expected, votes[-1].argmax(1))  # the vote is not the last epoch's
+    assert (expected != y).all()  # never the class a complementary label rules out
+
+    def crash_in_phase_2(msg: str) -> None:
+        if msg.startswith("epoch   5/"):
+            raise Crash
+    with pytest.raises(Crash):
+        train(data, cfg, out_dir=tmp_path / "cut", test_set=blobs(200, seed=1), progress=False,
+              log=crash_in_phase_2)
+    resumed = train(data, cfg, out_dir=tmp_path / "cut", test_set=blobs(200, seed=1),
+                    resume=True, progress=False, log=quiet)
+    drop = ("seconds", "images_per_second")
+    assert [{k: v for k, v in m.items() if k not in drop} for m in resumed.history] == \
+           [{k: v for k, v in m.items() if k not in drop} for m in full.history]
+
+
+def test_resume_in_phase_2_checks_last_before_relabelling(tmp_path, monkeypatch):
+    import noisylab.train as train_module
+
+    data = complementary(blobs(300, seed=0), seed=0)
+    cfg = TrainConfig(**dict(FAST, loss="scl-nl", epochs=2, distill_epochs=2))
+
+    def crash_in_phase_2(msg: str) -> None:
+        if msg.startswith("epoch   3/"):
+            raise Crash
+    with pytest.raises(Crash):
+        train(data, cfg, out_dir=tmp_path / "run", progress=False, log=crash_in_phase_2)
+    weights = tmp_path / "run" / "last.safetensors"
+    weights.write_bytes(weights.read_bytes()[:100])
+
+    def no_relabelling(*args, **kwargs):
+        raise AssertionError("phase 2 was rebuilt before 'last' was read")
+    monkeypatch.setattr(train_module, "_start_distillation", no_relabelling)
+    with pytest.raises(NoisylabError, match="last"):
+        train(data, cfg, out_dir=tmp_path / "run", resume=True, progress=False, log=quiet)
+
+
+def test_distill_votes_must_be_between_one_and_the_epochs():
+    for votes in (0, 4):
+        with pytest.raises(NoisylabError, match="--distill-votes must be between 1 and --epochs"):
+            TrainConfig(**dict(FAST, epochs=3, distill_epochs=2, distill_votes=votes))
+    assert TrainConfig(**dict(FAST, epochs=3, distill_epochs=2, distill_votes=3)).distill_votes == 3
+
+
 def test_distillation_into_another_architecture_records_it_and_resumes(tmp_path):
     data = complementary(blobs(600, seed=0), seed=0)
     cfg = TrainConfig(**dict(FAST, loss="scl-nl", epochs=2, distill_epochs=2, distill_arch="cnn-s"))
