@@ -131,6 +131,8 @@ def train_on(
     log(f"training {config.arch} on {data} ({len(train_set)} images, {num_classes} classes) "
         f"with loss {loss} for {config.epochs} epochs"
         + (f", then {config.distill_epochs} of distillation into a {config.student_arch}"
+           + (f" (labels voted by the last {config.distill_votes} epochs)"
+              if config.distill_votes > 1 else "")
            if config.distill_epochs else "")
         + f" -> {out}")
     return train(train_set, config, out_dir=out, test_set=test_set, init_state=init_state,
