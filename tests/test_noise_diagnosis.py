@@ -132,6 +132,25 @@ def test_diagnose_matrix_on_exact_counts():
         assert d.recommended_loss in set(RECOMMENDED_LOSS.values()) | {"fwd"}
 
 
+def test_a_regime_tie_names_the_other_reading_of_the_labels():
+    # Complementary-regime estimate from little data: one keep rate reaches 1/K, so the kind
+    # is asymmetric; a near tie of the regimes must then offer "complementary", never the
+    # kind itself again.
+    T = complementary(K).copy()
+    T[0] = 0.9 * T[0]
+    T[0, 0] += 0.1 + 0.01
+    T[0] /= T[0].sum()
+    assert T[0, 0] >= 1.0 / K
+    tie = {"complementary": 1.0, "dominant": 0.95}
+    d = diagnose_matrix(T, regime="complementary", regime_scores=tie)
+    assert d.kind == "asymmetric" and not d.decided
+    assert d.candidates == ("asymmetric", "complementary")
+    d = diagnose_matrix(complementary(K), regime="complementary", regime_scores=tie)
+    assert d.kind == "complementary" and not d.decided
+    assert d.candidates[0] == "complementary" and "asymmetric" in d.candidates
+    assert len(set(d.candidates)) == len(d.candidates)
+
+
 def test_two_classes_complementary_is_a_permutation():
     # with K = 2, "never the true class" is the swap: a renaming
     d = diagnose_matrix(complementary(2))

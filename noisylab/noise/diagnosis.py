@@ -449,7 +449,9 @@ def diagnose_matrix(
         factors.append(_clip01(1.0 - ratio))
         if ratio > 0.9:
             decided = False
-            alt = "complementary" if regime == "dominant" else "asymmetric"
+            # The other regime's reading of the labels: on small data the regime can be
+            # complementary while one keep rate reaches 1/K, making the kind asymmetric.
+            alt = "asymmetric" if kind == "complementary" else "complementary"
             if alt not in candidates:
                 candidates = (*candidates, alt)
 
