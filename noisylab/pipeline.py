@@ -112,6 +112,7 @@ def train_on(
         log(f"initial weights from {ckpt.path} ({arch}, {ckpt.metadata['num_classes']} classes)")
 
     if loss == "auto":
+        TrainConfig(**settings)  # a bad option fails now, not after a minutes-long audit
         loss, transition = recommended_loss(data, root=root, log=log, progress=progress,
                                             folder=audit_folder)
         # The audit's T is the forward loss's own; any other loss gets it to choose its epoch

@@ -147,6 +147,20 @@ def test_val_transition_option_and_loss_auto_choose_the_epoch_by_the_audits_matr
     assert "val_forward-nll" in result.history[0]
 
 
+def test_loss_auto_checks_the_options_before_it_audits(tmp_path, folder_data, monkeypatch):
+    import noisylab.pipeline as pipeline
+
+    def no_audit(*args, **kwargs):
+        raise AssertionError("the audit ran before the options were checked")
+
+    monkeypatch.setattr(pipeline, "recommended_loss", no_audit)
+    r = run("train", "--data", folder_data, "--epochs", "2", "--distill-epochs", "1",
+            "--distill-votes", "3", "--out", tmp_path / "o")
+    assert r.exit_code == 2, r.output
+    assert "--distill-votes must be between 1 and --epochs (2), got 3" in r.output
+    assert not (tmp_path / "o").exists()
+
+
 def test_pseudo_label_view_choices_are_the_losses_own():
     # The CLI spells them out so that --help does not import torch; they must not drift apart.
     from noisylab.losses import PSEUDO_LABEL_VIEWS
