@@ -18,7 +18,7 @@ from noisylab.checkpoints import check_compatible, load_checkpoint
 from noisylab.errors import NoisylabError
 from noisylab.recipes import recipe_for
 from noisylab.runs import audit_dir, default_run_dir, find_pretrained
-from noisylab.train import TrainConfig, TrainResult, train
+from noisylab.train import TrainConfig, TrainResult, check_resumable, train
 
 _CONFIG_FIELDS = {f.name for f in fields(TrainConfig)}
 
@@ -92,6 +92,8 @@ def train_on(
     for key in ("arch", "distill_arch"):
         if overrides.get(key) is not None:
             check_architecture(overrides[key], option="--" + key.replace("_", "-"))
+    if resume and out is not None:
+        check_resumable(out)  # before loading and auditing, which can take minutes
     options = {**recipe.load, **(load_options or {})}
     train_set = load(data, root=root, progress=progress, **options)
     num_classes = len(train_set.classes)

@@ -511,10 +511,15 @@ def _pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def check_resumable(out_dir: str | os.PathLike) -> None:
+    """Raise `NoisylabError` unless ``out_dir`` holds a ``last`` checkpoint to resume from."""
+    if not (Path(out_dir) / "last.json").exists():
+        raise NoisylabError(f"nothing to resume in {out_dir}: no 'last' checkpoint there")
+
+
 def _read_last(out_dir: Path, device):
     """``out_dir/last`` with its training state, verified (before anything slow is rebuilt)."""
-    if not (out_dir / "last.json").exists():
-        raise NoisylabError(f"nothing to resume in {out_dir}: no 'last' checkpoint there")
+    check_resumable(out_dir)
     ckpt = load_checkpoint(out_dir / "last", map_location=device, with_state=True)
     if ckpt.train_state is None:
         raise NoisylabError(f"{ckpt.path} has no training state to resume from")

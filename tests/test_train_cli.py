@@ -161,6 +161,18 @@ def test_loss_auto_checks_the_options_before_it_audits(tmp_path, folder_data, mo
     assert not (tmp_path / "o").exists()
 
 
+def test_resume_of_an_empty_folder_fails_before_the_audit(tmp_path, folder_data, monkeypatch):
+    import noisylab.pipeline as pipeline
+
+    def no_audit(*args, **kwargs):
+        raise AssertionError("the audit ran before the resume was checked")
+
+    monkeypatch.setattr(pipeline, "recommended_loss", no_audit)
+    r = run("train", "--data", folder_data, "--epochs", "1", "--resume", "--out", tmp_path / "o")
+    assert r.exit_code == 2, r.output
+    assert "nothing to resume in" in r.output and "Traceback" not in r.output
+
+
 def test_pseudo_label_view_choices_are_the_losses_own():
     # The CLI spells them out so that --help does not import torch; they must not drift apart.
     from noisylab.losses import PSEUDO_LABEL_VIEWS
