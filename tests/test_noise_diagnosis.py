@@ -145,6 +145,7 @@ def test_a_regime_tie_names_the_other_reading_of_the_labels():
     d = diagnose_matrix(T, regime="complementary", regime_scores=tie)
     assert d.kind == "asymmetric" and not d.decided
     assert d.candidates == ("asymmetric", "complementary")
+    assert "barely prefers this to complementary labels" in d.summary
     d = diagnose_matrix(complementary(K), regime="complementary", regime_scores=tie)
     assert d.kind == "complementary" and not d.decided
     assert d.candidates[0] == "complementary" and "asymmetric" in d.candidates

@@ -605,6 +605,9 @@ def _summary(
             f"The largest flip is true {i} -> given {j} ({_pct(float(T[i, j]))} of class {i}). "
             "Forward correction with the estimated matrix ('forward') suits this."
         )
+    if not decided and "complementary" in candidates:
+        text += (" The evidence barely prefers this to complementary labels (each naming a class "
+                 "the sample is not), so this is tentative.")
     if not has_reference:
         text += " Without a reference, a consistent renaming of whole classes cannot be ruled out."
     return text
