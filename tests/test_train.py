@@ -151,14 +151,18 @@ def test_distillation_relabels_then_trains_a_fresh_model_and_resumes_inside_it(t
     assert full.history[-1]["test_acc"] > 0.9
     assert "val_complementary-nll" in full.history[-1]  # chosen on the given labels throughout
 
+    _assert_crash_in_phase_2_resumes_alike(data, cfg, full, tmp_path / "cut", blobs(300, seed=1))
+
+
+def _assert_crash_in_phase_2_resumes_alike(data, cfg, full, out, test_set) -> None:
+    """A run stopped at the start of epoch 5 (phase 2), then resumed, matches ``full``."""
     def crash_in_phase_2(msg: str) -> None:
         if msg.startswith("epoch   5/"):
             raise Crash
     with pytest.raises(Crash):
-        train(data, cfg, out_dir=tmp_path / "cut", test_set=blobs(300, seed=1), progress=False,
-              log=crash_in_phase_2)
-    resumed = train(data, cfg, out_dir=tmp_path / "cut", test_set=blobs(300, seed=1),
-                    resume=True, progress=False, log=quiet)
+        train(data, cfg, out_dir=out, test_set=test_set, progress=False, log=crash_in_phase_2)
+    resumed = train(data, cfg, out_dir=out, test_set=test_set, resume=True, progress=False,
+                    log=quiet)
     drop = ("seconds", "images_per_second")
     assert [{k: v for k, v in m.items() if k not in drop} for m in resumed.history] == \
            [{k: v for k, v in m.items() if k not in drop} for m in full.history]
@@ -197,17 +201,7 @@ def test_distillation_votes_average_the_last_epochs_and_resume_alike(tmp_path, m
     assert not torch.equal(expected, votes[-1].argmax(1))  # the vote is not the last epoch's
     assert (expected != y).all()  # never the class a complementary label rules out
 
-    def crash_in_phase_2(msg: str) -> None:
-        if msg.startswith("epoch   5/"):
-            raise Crash
-    with pytest.raises(Crash):
-        train(data, cfg, out_dir=tmp_path / "cut", test_set=blobs(200, seed=1), progress=False,
-              log=crash_in_phase_2)
-    resumed = train(data, cfg, out_dir=tmp_path / "cut", test_set=blobs(200, seed=1),
-                    resume=True, progress=False, log=quiet)
-    drop = ("seconds", "images_per_second")
-    assert [{k: v for k, v in m.items() if k not in drop} for m in resumed.history] == \
-           [{k: v for k, v in m.items() if k not in drop} for m in full.history]
+    _assert_crash_in_phase_2_resumes_alike(data, cfg, full, tmp_path / "cut", blobs(200, seed=1))
 
 
 def test_resume_in_phase_2_checks_last_before_relabelling(tmp_path, monkeypatch):
