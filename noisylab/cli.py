@@ -195,7 +195,8 @@ def data_show(name, root, split, preprocess, strict, download, out, per_class, b
 # --- train / evaluate ---------------------------------------------------------------------------
 
 _LOSS_HELP = ("ce; complementary: scl-nl scl-exp fwd ure-ga pc; noise-robust: forward gce; "
-              "auto: what the audit recommends")
+              "auto: what the audit recommends. Default: ce for trainPart1 and "
+              "trainPart1-digits (clean labels), else auto.")
 
 
 @cli.command("train")
@@ -204,7 +205,7 @@ _LOSS_HELP = ("ce; complementary: scl-nl scl-exp fwd ure-ga pc; noise-robust: fo
 @_ROOT
 @click.option("--init", default="scratch", show_default=True,
               help="scratch, pretrained (the Part-1 model from runs/), or a checkpoint PATH.")
-@click.option("--loss", default="auto", show_default=True, help=_LOSS_HELP)
+@click.option("--loss", default=None, help=_LOSS_HELP)
 @click.option("--transition", type=click.Path(exists=True, dir_okay=False), default=None,
               help="transition.json from an audit, for --loss forward.")
 @click.option("--val-transition", type=click.Path(exists=True, dir_okay=False), default=None,
@@ -261,7 +262,8 @@ def train_cmd(data_name, root, init, loss, transition, val_transition, arch, epo
 
 
 @cli.command("evaluate")
-@click.argument("checkpoint", type=click.Path())
+@click.argument("checkpoints", metavar="CHECKPOINT...", nargs=-1, required=True,
+                type=click.Path())
 @click.option("--data", "data_name", required=True, help="Source to evaluate on.")
 @_ROOT
 @_SPLIT
@@ -269,21 +271,31 @@ def train_cmd(data_name, root, init, loss, transition, val_transition, arch, epo
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="Folder for confusion.png and reliability.png (default: beside the checkpoint).")
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
-def evaluate_cmd(checkpoint, data_name, root, split, preprocess, out, as_json):
-    """Accuracy, NLL, ECE and per-class precision/recall/F1 of CHECKPOINT on labelled data."""
+def evaluate_cmd(checkpoints, data_name, root, split, preprocess, out, as_json):
+    """Accuracy, NLL, ECE and per-class precision/recall/F1 of CHECKPOINT on labelled data.
+
+    Several checkpoints (e.g. the run folders of three seeds) are scored as an ensemble: their
+    class probabilities are averaged.
+    """
     import json
+    import re
     from pathlib import Path
 
     from noisylab.evaluate import evaluate
 
     dataset = _load(data_name, root, split, preprocess=preprocess)
-    ckpt = Path(checkpoint)
-    out = out or (ckpt if ckpt.is_dir() else ckpt.parent) / f"eval-{data_name}-{split}"
-    r = evaluate(checkpoint, dataset, out_dir=out)
+    first = Path(checkpoints[0])
+    slug = re.sub(r"[^\w.+-]+", "_", data_name).strip("_")  # folder:/a/b is one folder's name
+    name = f"eval-{slug}-{split}" + (f"-ensemble{len(checkpoints)}" if len(checkpoints) > 1
+                                     else "")
+    out = out or (first if first.is_dir() else first.parent) / name
+    r = evaluate(checkpoints, dataset, out_dir=out)
     if as_json:
         click.echo(json.dumps({k: v for k, v in r.items() if k != "confusion"}, indent=1))
         return
-    click.echo(f"{r['checkpoint']} on {data_name} {split} ({r['n']} images)")
+    what = (r["checkpoints"][0] if len(r["checkpoints"]) == 1 else
+            f"ensemble of {len(r['checkpoints'])} ({', '.join(r['checkpoints'])})")
+    click.echo(f"{what} on {data_name} {split} ({r['n']} images)")
     click.echo(f"accuracy {100 * r['acc']:.2f}%   NLL {r['nll']:.4f}   ECE {r['ece']:.4f}")
     click.echo(f"{'class':>6} {'precision':>9} {'recall':>7} {'f1':>6} {'support':>7}")
     for name, c in r["per_class"].items():

@@ -28,7 +28,7 @@ def train_on(
     *,
     root: str | os.PathLike | None = None,
     init: str = "scratch",
-    loss: str = "auto",
+    loss: str | None = None,
     out: str | os.PathLike | None = None,
     resume: bool = False,
     test: bool = True,
@@ -52,10 +52,11 @@ def train_on(
     init : str
         ``"scratch"``, ``"pretrained"`` (the Part-1 model, see `noisylab.runs.find_pretrained`)
         or the path of any noisylab checkpoint or run folder.
-    loss : str
+    loss : str, optional
         A loss name, or ``"auto"``: the loss the audit of ``data`` recommends (running the audit
         when no saved one is found), with the audit's transition matrix choosing the epoch
-        (``val_transition``) unless given.
+        (``val_transition``) unless given. Default: the recipe's (``ce`` for trainPart1 and its
+        digits, whose labels are clean), else ``"auto"``.
     out : path, optional
         Run folder; default ``runs/<data>[-pretrained][-<loss>]``.
     resume : bool
@@ -83,6 +84,7 @@ def train_on(
     from noisylab.models import check_architecture
 
     recipe = recipe_for(data)
+    loss = loss or recipe.loss
     unknown = set(overrides) - _CONFIG_FIELDS
     if unknown:
         raise NoisylabError(f"unknown training option(s): {', '.join(sorted(unknown))}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -322,6 +323,36 @@ def test_evaluate_writes_figures_and_per_class_scores(tmp_path):
     assert result["acc"] > 0.95 and set(result["per_class"]) == set("abcd")
     assert np.asarray(result["confusion"]).sum() == 200
     assert all((tmp_path / "eval" / f).stat().st_size > 1000 for f in ("confusion.png", "reliability.png"))
+
+
+def test_evaluate_several_checkpoints_averages_their_probabilities(tmp_path):
+    from noisylab import metrics
+    from noisylab.models import load_model
+    from noisylab.train import predict_logits
+
+    data, test = blobs(400, seed=0), blobs(200, seed=2)
+    test.images[:60] = torch.randint(0, 40, (60, 1, 28, 28), dtype=torch.uint8,
+                                     generator=torch.Generator().manual_seed(1))  # ambiguous
+    runs = []
+    for seed in (0, 1):
+        runs.append(tmp_path / f"s{seed}")
+        train(data, TrainConfig(**dict(FAST, epochs=1, seed=seed)), out_dir=runs[-1],
+              progress=False, log=quiet)
+    mean = sum(predict_logits(load_model(r)[0], test.images).softmax(1).numpy() for r in runs) / 2
+    both = evaluate(runs, test)
+    expected = metrics.summary(mean, test.labels.numpy())
+    assert both["acc"] == pytest.approx(expected["acc"]) and both["nll"] == pytest.approx(
+        expected["nll"])
+    assert len(both["checkpoints"]) == 2
+    singles = [evaluate(r, test)["nll"] for r in runs]
+    assert both["nll"] not in singles  # neither member alone
+    assert evaluate([runs[0]], test)["nll"] == pytest.approx(singles[0])
+
+    other = dataclasses.replace(test, classes=("p", "q", "r", "s"))
+    with pytest.raises(NoisylabError, match="same classes"):
+        evaluate(runs, other)
+    with pytest.raises(NoisylabError, match="at least one"):
+        evaluate([], test)
 
 
 @pytest.mark.parametrize("bad", [dict(epochs=0), dict(lr=-1.0), dict(batch_size=0),

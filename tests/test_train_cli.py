@@ -48,6 +48,17 @@ def test_train_then_evaluate_then_resume(tmp_path, folder_data):
     assert acc > 90
     assert (tmp_path / "ev" / "confusion.png").exists()
 
+    # Two runs as an ensemble: their figures go beside the first, in a folder of their own.
+    other = tmp_path / "run2"
+    assert run("train", "--data", folder_data, "--loss", "ce", "--arch", "lenet", "--epochs",
+               "1", "--batch-size", "32", "--seed", "1", "--out", other).exit_code == 0
+    r = run("evaluate", out, other, "--data", folder_data, "--json")
+    assert r.exit_code == 0, r.output
+    assert len(json.loads(r.output)["checkpoints"]) == 2
+    [folder] = [p for p in out.iterdir() if p.name.startswith("eval-")]
+    assert folder.name.endswith("_shapes-train-ensemble2"), folder.name
+    assert (folder / "confusion.png").exists()
+
     # Resuming a finished run adds nothing and keeps what is there.
     r = run("train", "--data", folder_data, "--loss", "ce", "--arch", "lenet", "--epochs", "3",
             "--batch-size", "32", "--no-augment", "--out", out, "--resume")
@@ -171,6 +182,26 @@ def test_resume_of_an_empty_folder_fails_before_the_audit(tmp_path, folder_data,
     r = run("train", "--data", folder_data, "--epochs", "1", "--resume", "--out", tmp_path / "o")
     assert r.exit_code == 2, r.output
     assert "nothing to resume in" in r.output and "Traceback" not in r.output
+
+
+def test_a_recipe_with_clean_labels_trains_its_own_loss_without_an_audit(
+        tmp_path, folder_data, monkeypatch):
+    import noisylab.pipeline as pipeline
+    from noisylab.recipes import Recipe
+
+    def no_audit(*args, **kwargs):
+        raise AssertionError("audited")
+
+    monkeypatch.setattr(pipeline, "recommended_loss", no_audit)
+    monkeypatch.setattr(pipeline, "recipe_for", lambda data: Recipe(loss="ce"))
+    r = run("train", "--data", folder_data, "--arch", "lenet", "--epochs", "1", "--out",
+            tmp_path / "o")
+    assert r.exit_code == 0, r.output
+    assert json.loads((tmp_path / "o" / "last.json").read_text())["config"]["loss"] == "ce"
+    # --loss auto still asks the audit.
+    r = run("train", "--data", folder_data, "--loss", "auto", "--epochs", "1", "--out",
+            tmp_path / "o2")
+    assert r.exit_code == 1 and isinstance(r.exception, AssertionError)
 
 
 def test_pseudo_label_view_choices_are_the_losses_own():
