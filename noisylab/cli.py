@@ -258,6 +258,11 @@ def train_cmd(data_name, root, init, loss, transition, val_transition, arch, epo
         line += f": test acc {100 * best['test_acc']:.2f}%, NLL {best['test_nll']:.4f}, " \
                 f"ECE {best['test_ece']:.4f}"
     click.echo(line)
+    pair = result.teacher_student
+    if pair:
+        click.echo(f"teacher and student together (reported only): test acc "
+                   f"{100 * pair['acc']:.2f}%, NLL {pair['nll']:.4f}, ECE {pair['ece']:.4f} "
+                   f"(noisylab evaluate {' '.join(pair['members'])})")
     click.echo(f"run folder: {result.out_dir}")
 
 

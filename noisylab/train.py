@@ -174,11 +174,16 @@ class TrainConfig:
 
 @dataclass
 class TrainResult:
-    """What a finished run produced: its folder, best epoch and the per-epoch history."""
+    """What a finished run produced: its folder, best epoch and the per-epoch history.
+
+    ``teacher_student`` is filled by `noisylab.pipeline.train_on` after a distillation run with
+    a test set: the test figures of the teacher and the kept student together (see there).
+    """
 
     out_dir: Path
     best_epoch: int
     history: list[dict] = field(default_factory=list)
+    teacher_student: dict | None = None
 
     @property
     def best(self) -> dict:

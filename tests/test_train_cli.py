@@ -204,6 +204,25 @@ def test_a_recipe_with_clean_labels_trains_its_own_loss_without_an_audit(
     assert r.exit_code == 1 and isinstance(r.exception, AssertionError)
 
 
+def test_a_distillation_run_reports_its_teacher_and_student_together(tmp_path, folder_data):
+    from noisylab.evaluate import evaluate
+    from noisylab.pipeline import evaluation_set, train_on
+
+    common = dict(loss="ce", test_data=(folder_data, "train"), arch="lenet", epochs=2,
+                  batch_size=32, progress=False, log=lambda m: None)
+    result = train_on(folder_data, out=tmp_path / "d", distill_epochs=2, **common)
+    assert result.best_epoch > 2  # a student epoch was kept
+    pair = json.loads((tmp_path / "d" / "teacher_student.json").read_text())
+    assert pair == result.teacher_student
+    assert [p.rsplit("/", 1)[-1] for p in pair["members"]] == ["epoch-002.json", "best.json"]
+    test, _ = evaluation_set(folder_data, test_data=(folder_data, "train"), progress=False)
+    assert pair["nll"] == pytest.approx(evaluate(
+        [tmp_path / "d" / "epoch-002", tmp_path / "d" / "best"], test)["nll"])
+
+    plain = train_on(folder_data, out=tmp_path / "p", **common)
+    assert plain.teacher_student is None and not (tmp_path / "p" / "teacher_student.json").exists()
+
+
 def test_pseudo_label_view_choices_are_the_losses_own():
     # The CLI spells them out so that --help does not import torch; they must not drift apart.
     from noisylab.losses import PSEUDO_LABEL_VIEWS
