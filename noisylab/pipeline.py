@@ -154,7 +154,7 @@ def report_teacher_and_student(out_dir: Path, teacher_epoch: int, test_set) -> d
     Their class probabilities are averaged (`noisylab.evaluate.evaluate`). Reported only, never
     used to choose: the noisy-label validation cannot tell the three apart (on mnistTask3 their
     forward NLLs lie within one standard error). On the MNIST test set, the pair beat the
-    student in all 7 mnistTask3 runs of the clean-view recipe measured (+0.04 to +0.18 pp),
+    student in all 9 mnistTask3 runs of the clean-view recipe measured (+0.04 to +0.18 pp),
     but in only 3 of 8 of the earlier recipe's, whose teachers were weaker.
 
     Writes ``out_dir/teacher_student.json`` and returns its content: ``members`` (checkpoint
