@@ -283,17 +283,12 @@ def evaluate_cmd(checkpoints, data_name, root, split, preprocess, out, as_json):
     class probabilities are averaged.
     """
     import json
-    import re
-    from pathlib import Path
 
     from noisylab.evaluate import evaluate
+    from noisylab.runs import evaluation_dir
 
     dataset = _load(data_name, root, split, preprocess=preprocess)
-    first = Path(checkpoints[0])
-    slug = re.sub(r"[^\w.+-]+", "_", data_name).strip("_")  # folder:/a/b is one folder's name
-    name = f"eval-{slug}-{split}" + (f"-ensemble{len(checkpoints)}" if len(checkpoints) > 1
-                                     else "")
-    out = out or (first if first.is_dir() else first.parent) / name
+    out = out or evaluation_dir(checkpoints[0], data_name, split, members=len(checkpoints))
     r = evaluate(checkpoints, dataset, out_dir=out)
     if as_json:
         click.echo(json.dumps({k: v for k, v in r.items() if k != "confusion"}, indent=1))

@@ -47,6 +47,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from noisylab.errors import NoisylabError
+from noisylab.files import write_json
 
 #: Report builders by name (see `noisylab.report`).
 REPORT_KINDS = ("plain", "task1", "task2", "task3")
@@ -570,7 +571,7 @@ def run_experiment(exp: Experiment, *, out: str | os.PathLike | None = None,
     """
     folder = exp.folder(out)
     folder.mkdir(parents=True, exist_ok=True)
-    _write_json(folder / "experiment.json", {
+    write_json(folder / "experiment.json", {
         "name": exp.name, "title": exp.title, "source": str(exp.source), "profile": exp.profile,
         "report": exp.report, "axes": exp.axes, "seeds": exp.seeds, "cv_folds": exp.cv_folds,
         "pretrain": exp.pretrain.settings if exp.pretrain else None, "audit": exp.audit,
@@ -678,7 +679,7 @@ def run_cell(exp: Experiment, cell: Cell, folder: Path, *, root=None, progress=F
         # A crash before the first checkpoint: nothing to resume, start again.
         (d / "metrics.jsonl").unlink()
     d.mkdir(parents=True, exist_ok=True)
-    _write_json(plan_path, settings)
+    write_json(plan_path, settings)
 
     started = time.perf_counter()
     if state in ("new", "partial"):
@@ -736,14 +737,14 @@ def _finish_cell(cell: Cell, d: Path, settings: dict, *, root, state: str, done_
     if test_set is not None:
         evaluation = evaluate(d / "best", test_set, out_dir=d / "eval")
         evaluation.update(set=what, epoch=meta["epoch"])
-        _write_json(d / "eval.json", evaluation)
+        write_json(d / "eval.json", evaluation)
     if cell.fold is not None:
         extra, what_test = evaluation_set(data, root=root, test=settings.get("test", True),
                                           load_options=load_options, progress=progress)
         if extra is not None:
             ev = evaluate(d / "best", extra, out_dir=d / "eval-test")
             ev.update(set=what_test, epoch=meta["epoch"])
-            _write_json(d / "eval-test.json", ev)
+            write_json(d / "eval-test.json", ev)
     history = read_metrics(d)
     info = {
         "name": cell.name,
@@ -770,7 +771,7 @@ def _finish_cell(cell: Cell, d: Path, settings: dict, *, root, state: str, done_
     from noisylab import __version__
 
     info["noisylab_version"] = __version__
-    _write_json(d / "cell.json", info)
+    write_json(d / "cell.json", info)
     return info
 
 
@@ -794,9 +795,3 @@ def device_description(setting: str = "auto") -> str:
 def _describe(settings: dict) -> str:
     return ", ".join(f"{k} {v}" for k, v in settings.items() if k not in ("seed",))
 
-
-def _write_json(path: Path, value) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(value, indent=1))
-    os.replace(tmp, path)

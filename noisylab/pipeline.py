@@ -16,6 +16,7 @@ from pathlib import Path
 
 from noisylab.checkpoints import check_compatible, epoch_stem, load_checkpoint
 from noisylab.errors import NoisylabError
+from noisylab.files import write_json
 from noisylab.recipes import recipe_for
 from noisylab.runs import audit_dir, default_run_dir, find_pretrained
 from noisylab.train import TrainConfig, TrainResult, check_resumable, train
@@ -166,7 +167,7 @@ def report_teacher_and_student(out_dir: Path, teacher_epoch: int, test_set) -> d
     figures = evaluate(members, test_set)
     record = {"members": figures["checkpoints"],
               **{k: float(figures[k]) for k in ("acc", "nll", "ece")}}
-    (Path(out_dir) / "teacher_student.json").write_text(json.dumps(record, indent=1) + "\n")
+    write_json(Path(out_dir) / "teacher_student.json", record)
     return record
 
 

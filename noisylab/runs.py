@@ -23,6 +23,15 @@ def _folder_name(data: str) -> str:
     return data.replace(":", "_").replace("/", "_")
 
 
+def evaluation_dir(first_checkpoint: str | os.PathLike, data: str, split: str,
+                   members: int = 1) -> Path:
+    """Where ``noisylab evaluate`` writes its figures by default: beside the (first) checkpoint,
+    in ``eval-<data>-<split>``, with ``-ensemble<N>`` when ``members`` checkpoints are scored."""
+    first = Path(first_checkpoint)
+    name = f"eval-{_folder_name(data)}-{split}" + (f"-ensemble{members}" if members > 1 else "")
+    return (first if first.is_dir() else first.parent) / name
+
+
 def audit_dir(data: str) -> Path:
     """Where the audit of a source is written by default: ``runs/audit-<data>``."""
     return runs_root() / f"audit-{_folder_name(data)}"

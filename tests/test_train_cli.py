@@ -158,13 +158,18 @@ def test_val_transition_option_and_loss_auto_choose_the_epoch_by_the_audits_matr
     assert "val_forward-nll" in result.history[0]
 
 
-def test_loss_auto_checks_the_options_before_it_audits(tmp_path, folder_data, monkeypatch):
+@pytest.fixture
+def audit_forbidden(monkeypatch):
+    """Make any audit from `train_on` fail the test: what it checks must come first."""
     import noisylab.pipeline as pipeline
 
     def no_audit(*args, **kwargs):
-        raise AssertionError("the audit ran before the options were checked")
+        raise AssertionError("the audit ran")
 
     monkeypatch.setattr(pipeline, "recommended_loss", no_audit)
+
+
+def test_loss_auto_checks_the_options_before_it_audits(tmp_path, folder_data, audit_forbidden):
     r = run("train", "--data", folder_data, "--epochs", "2", "--distill-epochs", "1",
             "--distill-votes", "3", "--out", tmp_path / "o")
     assert r.exit_code == 2, r.output
@@ -172,27 +177,17 @@ def test_loss_auto_checks_the_options_before_it_audits(tmp_path, folder_data, mo
     assert not (tmp_path / "o").exists()
 
 
-def test_resume_of_an_empty_folder_fails_before_the_audit(tmp_path, folder_data, monkeypatch):
-    import noisylab.pipeline as pipeline
-
-    def no_audit(*args, **kwargs):
-        raise AssertionError("the audit ran before the resume was checked")
-
-    monkeypatch.setattr(pipeline, "recommended_loss", no_audit)
+def test_resume_of_an_empty_folder_fails_before_the_audit(tmp_path, folder_data, audit_forbidden):
     r = run("train", "--data", folder_data, "--epochs", "1", "--resume", "--out", tmp_path / "o")
     assert r.exit_code == 2, r.output
     assert "nothing to resume in" in r.output and "Traceback" not in r.output
 
 
 def test_a_recipe_with_clean_labels_trains_its_own_loss_without_an_audit(
-        tmp_path, folder_data, monkeypatch):
+        tmp_path, folder_data, monkeypatch, audit_forbidden):
     import noisylab.pipeline as pipeline
     from noisylab.recipes import Recipe
 
-    def no_audit(*args, **kwargs):
-        raise AssertionError("audited")
-
-    monkeypatch.setattr(pipeline, "recommended_loss", no_audit)
     monkeypatch.setattr(pipeline, "recipe_for", lambda data: Recipe(loss="ce"))
     r = run("train", "--data", folder_data, "--arch", "lenet", "--epochs", "1", "--out",
             tmp_path / "o")
