@@ -231,6 +231,10 @@ def test_distill_votes_must_be_between_one_and_the_epochs():
         with pytest.raises(NoisylabError, match="--distill-votes must be between 1 and --epochs"):
             TrainConfig(**dict(FAST, epochs=3, distill_epochs=2, distill_votes=votes))
     assert TrainConfig(**dict(FAST, epochs=3, distill_epochs=2, distill_votes=3)).distill_votes == 3
+    # Without phase 2 the votes are unused, so a recipe's 3 do not stop a 2-epoch run.
+    assert TrainConfig(**dict(FAST, epochs=2, distill_epochs=0, distill_votes=3)).epochs == 2
+    with pytest.raises(NoisylabError, match="--distill-votes must be between 1"):
+        TrainConfig(**dict(FAST, epochs=2, distill_epochs=0, distill_votes=0))
 
 
 def test_distillation_into_another_architecture_records_it_and_resumes(tmp_path):
