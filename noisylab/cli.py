@@ -228,6 +228,10 @@ _LOSS_HELP = ("ce; complementary: scl-nl scl-exp fwd ure-ga pc; noise-robust: fo
 @click.option("--pseudo-label-view", type=click.Choice(["augmented", "clean"]), default=None,
               help="Whose predictions the pseudo-labels are: the augmented batch's, or the "
                    "un-augmented images' (FixMatch-style; default: recipe's, else augmented).")
+@click.option("--warm-start-epochs", type=click.IntRange(min=0), default=None,
+              help="In the first N epochs also fit the class each image's pixel-space "
+                   "neighbours vote for by their given labels, where the vote is clear "
+                   "(0: off; default: the recipe's, else 0).")
 @click.option("--distill-epochs", type=click.IntRange(min=0), default=None,
               help="Then relabel the training images with the model and train a fresh one on "
                    "those labels for N epochs (0: off; default: recipe's).")
@@ -239,7 +243,8 @@ _LOSS_HELP = ("ce; complementary: scl-nl scl-exp fwd ure-ga pc; noise-robust: fo
 @_PREPROCESS
 def train_cmd(data_name, root, init, loss, transition, val_transition, arch, epochs, batch_size,
               lr, seed, device, out, resume, freeze_features, no_augment, pseudo_label,
-              pseudo_label_view, distill_epochs, distill_arch, distill_votes, preprocess):
+              pseudo_label_view, warm_start_epochs, distill_epochs, distill_arch, distill_votes,
+              preprocess):
     """Train a CNN on the given labels of --data; checkpoints and metrics.jsonl go to --out."""
     from noisylab.pipeline import train_on
 
@@ -249,7 +254,7 @@ def train_cmd(data_name, root, init, loss, transition, val_transition, arch, epo
         arch=arch, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, device=device,
         freeze_features=freeze_features or None, augment=False if no_augment else None,
         pseudo_label=pseudo_label, pseudo_label_view=pseudo_label_view,
-        distill_epochs=distill_epochs, distill_arch=distill_arch, distill_votes=distill_votes,
+        warm_start_epochs=warm_start_epochs, distill_epochs=distill_epochs, distill_arch=distill_arch, distill_votes=distill_votes,
         transition=transition,
         val_transition=val_transition)
     best = result.best

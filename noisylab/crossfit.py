@@ -38,6 +38,7 @@ import torch
 
 from noisylab.losses import make_loss
 from noisylab.models import build_model
+from noisylab.neighbours import neighbour_label_frequency, pixel_features
 from noisylab.train import one_cycle, predict_logits, train_one_epoch
 
 FAMILIES = {"free": "ce", "complementary": "scl-nl"}
@@ -80,53 +81,6 @@ def given_label_probs(model: torch.nn.Module, images: torch.Tensor, *, family: s
 
 def _family_probs(p: np.ndarray, family: str) -> np.ndarray:
     return p if family == "free" else (1.0 - p) / (p.shape[1] - 1)
-
-
-@torch.no_grad()
-def neighbour_label_frequency(features: torch.Tensor, labels: np.ndarray, num_classes: int, *,
-                              k: int = 30, prior_count: float = 0.5,
-                              batch_size: int = 2000) -> np.ndarray:
-    """How often each given label occurs among each sample's ``k`` nearest neighbours.
-
-    Parameters
-    ----------
-    features : Tensor ``(N, D)``
-        Cosine similarity in this space defines the neighbours.
-    labels : ndarray ``(N,)``
-        Given labels. A sample's own label is never counted for it.
-    prior_count : float
-        Added to every class's count (so no label gets probability 0).
-
-    Returns
-    -------
-    ndarray ``(N, K)``
-        ``(count + prior_count) / (k + K * prior_count)``; rows sum to 1.
-    """
-    n = len(labels)
-    k = min(k, n - 1)
-    unit = torch.nn.functional.normalize(features.float(), dim=1)
-    onehot = torch.nn.functional.one_hot(torch.as_tensor(labels), num_classes).float()
-    out = torch.empty(n, num_classes)
-    for i in range(0, n, batch_size):
-        sim = unit[i:i + batch_size] @ unit.T
-        rows = torch.arange(sim.shape[0])
-        sim[rows, rows + i] = -2.0  # never one's own label
-        out[i:i + batch_size] = onehot[sim.topk(k, dim=1).indices].sum(1)
-    return ((out.double() + prior_count) / (k + num_classes * prior_count)).numpy()
-
-
-@torch.no_grad()
-def pixel_features(images: torch.Tensor, *, dims: int = 40, seed: int = 0) -> torch.Tensor:
-    """The first ``dims`` principal components of the raw pixels ``(N, 1, 28, 28)`` -> ``(N, dims)``.
-
-    Label-free: a representation in which near-duplicate images are neighbours before any model
-    is trained.
-    """
-    torch.manual_seed(seed)  # pca_lowrank is randomised
-    x = images.flatten(1).float().div_(255)
-    x -= x.mean(0)
-    _, _, v = torch.pca_lowrank(x, q=min(dims, *x.shape), center=False)
-    return x @ v
 
 
 #: Weights (fold model, its feature neighbours, pixel neighbours) tried when stacking.

@@ -478,6 +478,9 @@ def _check_values(settings: dict, prefix: str, fail) -> None:
     for key in ("epochs", "batch_size", "distill_votes"):
         if key in settings and settings[key] < 1:
             raise fail(f"{prefix}.{key} must be at least 1, got {settings[key]}")
+    if settings.get("warm_start_epochs", 0) < 0:
+        raise fail(f"{prefix}.warm_start_epochs must be 0 or more, got "
+                   f"{settings['warm_start_epochs']}")
 
 
 def _seed_list(value, fail, where: str = "cells.seeds") -> list[int]:

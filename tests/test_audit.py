@@ -102,7 +102,7 @@ def test_cli_unknown_dataset_is_one_line(tmp_path):
 
 
 def test_neighbour_frequency_never_counts_a_samples_own_label():
-    from noisylab.crossfit import neighbour_label_frequency
+    from noisylab.neighbours import neighbour_label_frequency
 
     # Two tight clusters; within each, the given labels are all 0 except one sample's 1.
     feats = torch.tensor([[1.0, 0.0]] * 5 + [[0.0, 1.0]] * 5) + 0.01 * torch.randn(10, 2)

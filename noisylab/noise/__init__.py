@@ -27,6 +27,7 @@ from noisylab.noise.diagnosis import (
 )
 from noisylab.noise.estimator import NoiseEstimator
 from noisylab.noise.issues import LabelIssues, label_issues, label_issues_from_posterior
+from noisylab.noise.neighbours import LABEL_KINDS, neighbour_vote
 from noisylab.noise.synthetic import (
     NOISE_KINDS,
     clean,
@@ -55,6 +56,7 @@ from noisylab.noise.transition import (
 
 __all__ = [
     "KINDS",
+    "LABEL_KINDS",
     "NOISE_KINDS",
     "RECOMMENDED_LOSS",
     "REGIMES",
@@ -79,6 +81,7 @@ __all__ = [
     "label_issues",
     "label_issues_from_posterior",
     "make_noise",
+    "neighbour_vote",
     "pair_flip",
     "permutation",
     "save_transition",

@@ -1,0 +1,108 @@
+"""Nearest neighbours of images, and what their given labels say before any model is trained.
+
+Neighbours are taken by cosine similarity, in a model's feature space or in a PCA of the raw
+pixels (label-free, so usable before training). The audit stacks the frequency of each given
+label among a sample's neighbours with its cross-fitted models (`noisylab.crossfit`); training
+can start from the class those labels vote for (`warm_start_labels`, the vote itself in the
+torch-free `noisylab.noise.neighbour_vote`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from noisylab.noise import neighbour_vote
+
+
+@torch.no_grad()
+def pixel_features(images: torch.Tensor, *, dims: int = 40, seed: int = 0) -> torch.Tensor:
+    """The first ``dims`` principal components of the raw pixels ``(N, 1, 28, 28)`` -> ``(N, dims)``.
+
+    Label-free: a representation in which near-duplicate images are neighbours before any model
+    is trained. The global random state is left as it was (training that calls this must
+    stay reproducible on resume).
+    """
+    x = images.flatten(1).float().div_(255)
+    x -= x.mean(0)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)  # pca_lowrank is randomised
+        _, _, v = torch.pca_lowrank(x, q=min(dims, *x.shape), center=False)
+    return x @ v
+
+
+@torch.no_grad()
+def neighbour_label_counts(features: torch.Tensor, labels: np.ndarray, num_classes: int, *,
+                           k: int = 30, batch_size: int = 2000) -> np.ndarray:
+    """How many of each sample's ``k`` nearest neighbours carry each given label.
+
+    Parameters
+    ----------
+    features : Tensor ``(N, D)``
+        Cosine similarity in this space defines the neighbours.
+    labels : ndarray ``(N,)``
+        Given labels. A sample is never its own neighbour.
+    k : int
+        Neighbours per sample (at most ``N - 1``).
+
+    Returns
+    -------
+    ndarray ``(N, K)`` of float64
+        Counts; each row sums to ``min(k, N - 1)``.
+    """
+    n = len(labels)
+    k = min(k, n - 1)
+    unit = torch.nn.functional.normalize(features.float(), dim=1)
+    onehot = torch.nn.functional.one_hot(torch.as_tensor(labels), num_classes).float()
+    out = torch.empty(n, num_classes)
+    for i in range(0, n, batch_size):
+        sim = unit[i:i + batch_size] @ unit.T
+        rows = torch.arange(sim.shape[0])
+        sim[rows, rows + i] = -2.0  # never one's own label
+        out[i:i + batch_size] = onehot[sim.topk(k, dim=1).indices].sum(1)
+    return out.double().numpy()
+
+
+def neighbour_label_frequency(features: torch.Tensor, labels: np.ndarray, num_classes: int, *,
+                              k: int = 30, prior_count: float = 0.5,
+                              batch_size: int = 2000) -> np.ndarray:
+    """`neighbour_label_counts` smoothed into frequencies.
+
+    Returns
+    -------
+    ndarray ``(N, K)``
+        ``(count + prior_count) / (k + K * prior_count)``; rows sum to 1, and ``prior_count``
+        keeps every label's probability above 0.
+    """
+    counts = neighbour_label_counts(features, labels, num_classes, k=k, batch_size=batch_size)
+    k = min(k, len(labels) - 1)
+    return (counts + prior_count) / (k + num_classes * prior_count)
+
+
+def warm_start_labels(images: torch.Tensor, labels: torch.Tensor, num_classes: int, *,
+                      kind: str, k: int = 100, min_margin: float = 4.0,
+                      seed: int = 0) -> torch.Tensor:
+    """The class an image's pixel-space neighbours vote for, where the vote is clear.
+
+    Parameters
+    ----------
+    images : Tensor ``(N, 1, 28, 28)`` uint8
+    labels : Tensor ``(N,)`` int64
+        Given labels (the only labels read).
+    kind : {"ordinary", "complementary"}
+        How the given labels are read (`noisylab.noise.neighbour_vote`).
+    k : int
+        Neighbours per image, in a 40-component PCA of the pixels.
+    min_margin : float
+        Labels by which the winner must lead for the vote to count.
+
+    Returns
+    -------
+    Tensor ``(N,)`` int64, on the CPU
+        The voted class, or -1 where the vote is not clear.
+    """
+    given = labels.cpu().numpy()
+    counts = neighbour_label_counts(pixel_features(images.cpu(), seed=seed), given, num_classes,
+                                    k=k)
+    voted, clear = neighbour_vote(counts, given, kind=kind, min_margin=min_margin)
+    return torch.from_numpy(np.where(clear, voted, -1))
