@@ -276,6 +276,7 @@ def train(
     model, optimizer, schedule = _fresh_model(config, num_classes, init_state, device,
                                               config.epochs * steps_per_epoch, log=log)
     fit_loss, y_target = loss_fn, y_fit
+
     # Where to start: a fresh run folder, or the last complete epoch of an interrupted run.
     history, best_score, start_epoch = [], None, 1
     metrics_path = out_dir / "metrics.jsonl"
@@ -304,7 +305,6 @@ def train(
             f"{100 * float((warm_start >= 0).float().mean()):.1f}% of the training images "
             f"({time.perf_counter() - started:.0f} s); fitted in the first "
             f"{config.warm_start_epochs} epoch(s)")
-
     meta = {"num_classes": num_classes,
             "class_names": list(train_set.classes), "config": asdict(config)}
 
