@@ -254,7 +254,8 @@ def train_cmd(data_name, root, init, loss, transition, val_transition, arch, epo
         arch=arch, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, device=device,
         freeze_features=freeze_features or None, augment=False if no_augment else None,
         pseudo_label=pseudo_label, pseudo_label_view=pseudo_label_view,
-        warm_start_epochs=warm_start_epochs, distill_epochs=distill_epochs, distill_arch=distill_arch, distill_votes=distill_votes,
+        warm_start_epochs=warm_start_epochs, distill_epochs=distill_epochs,
+        distill_arch=distill_arch, distill_votes=distill_votes,
         transition=transition,
         val_transition=val_transition)
     best = result.best

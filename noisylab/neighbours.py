@@ -75,8 +75,7 @@ def neighbour_label_frequency(features: torch.Tensor, labels: np.ndarray, num_cl
         keeps every label's probability above 0.
     """
     counts = neighbour_label_counts(features, labels, num_classes, k=k, batch_size=batch_size)
-    k = min(k, len(labels) - 1)
-    return (counts + prior_count) / (k + num_classes * prior_count)
+    return (counts + prior_count) / (counts.sum(1, keepdims=True) + num_classes * prior_count)
 
 
 def warm_start_labels(images: torch.Tensor, labels: torch.Tensor, num_classes: int, *,

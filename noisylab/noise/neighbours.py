@@ -63,11 +63,11 @@ def neighbour_vote(neighbour_counts: object, given_labels: object, *, kind: str,
     if not min_margin >= 0:
         raise NoisylabError(f"min_margin must be >= 0, got {min_margin}")
     # Score every class so that higher is better, and rule out what a complementary label rules out.
+    rows = np.arange(n)
     score = counts.copy() if kind == "ordinary" else -counts
     if kind == "complementary":
-        score[np.arange(n), given] = -np.inf
+        score[rows, given] = -np.inf
     order = np.argsort(-score, axis=1, kind="stable")
     top, second = order[:, 0], order[:, 1]
-    rows = np.arange(n)
     margin = score[rows, top] - score[rows, second]
     return top.astype(np.int64), margin >= min_margin
