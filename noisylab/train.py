@@ -166,7 +166,8 @@ class TrainConfig:
         # stop a shorter run without phase 2 (--epochs 2 --distill-epochs 0 on mnistTask3).
         if self.distill_votes < 1 or (self.distill_epochs and self.distill_votes > self.epochs):
             raise NoisylabError(f"--distill-votes must be between 1 and --epochs ({self.epochs}), "
-                                f"got {self.distill_votes}")
+                                f"got {self.distill_votes}; lower --distill-votes or pass "
+                                "--distill-epochs 0 (recipes set both)")
         check_architecture(self.arch, option="--arch")
         if self.distill_arch is not None:  # fail now, not after phase 1
             check_architecture(self.distill_arch, option="--distill-arch")

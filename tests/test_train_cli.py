@@ -174,6 +174,7 @@ def test_loss_auto_checks_the_options_before_it_audits(tmp_path, folder_data, au
             "--distill-votes", "3", "--out", tmp_path / "o")
     assert r.exit_code == 2, r.output
     assert "--distill-votes must be between 1 and --epochs (2), got 3" in r.output
+    assert "lower --distill-votes or pass --distill-epochs 0" in r.output
     assert not (tmp_path / "o").exists()
     r = run("train", "--data", folder_data, "--epochs", "2", "--warm-start-epochs", "3",
             "--out", tmp_path / "o")
