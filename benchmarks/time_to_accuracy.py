@@ -26,7 +26,7 @@ from noisylab.losses import PseudoLabel, make_loss
 from noisylab.metrics import accuracy
 from noisylab.models import build_model
 from noisylab.neighbours import warm_start_labels
-from noisylab.train import predict_logits, train_one_epoch
+from noisylab.train import PRECISIONS, autocast_dtype, predict_logits, train_one_epoch
 
 
 @dataclass(frozen=True)
@@ -66,7 +66,8 @@ CASES = {
 }
 
 
-def run(name: str, root: str, target: float, limit: float, device: torch.device) -> dict:
+def run(name: str, root: str, target: float, limit: float, device: torch.device,
+        precision: str = "auto") -> dict:
     case = CASES[name]
     from noisylab.data import load
 
@@ -102,7 +103,8 @@ def run(name: str, root: str, target: float, limit: float, device: torch.device)
             warm = epoch + c / chunks < case.warm_start_epochs
             train_one_epoch(model, loss_fn, opt, sched, x[part], y[part], generator=gen,
                             batch_size=case.batch_size, augment=case.augment,
-                            warm_start=warm_start[part] if warm else None, progress=False)
+                            warm_start=warm_start[part] if warm else None,
+                            precision=precision, progress=False)
             t_pause = time.perf_counter()
             acc = accuracy(predict_logits(model, x_test).cpu().numpy(), y_test)
             paused += time.perf_counter() - t_pause
@@ -124,15 +126,18 @@ def main() -> None:
     ap.add_argument("--target", type=float, default=0.99)
     ap.add_argument("--limit", type=float, default=900.0, help="Give up after this many seconds.")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--precision", default="auto", choices=PRECISIONS,
+                    help="Forward-pass precision (auto: bfloat16 where the hardware has it).")
     args = ap.parse_args()
     device = torch.device(args.device)
     if device.type == "cpu":
         torch.set_num_threads(os.cpu_count() or 1)
     rows = []
     for case in args.which.split(","):
-        r = run(case, args.root, args.target, args.limit, device)
+        r = run(case, args.root, args.target, args.limit, device, args.precision)
         rows.append((case, r))
     name = torch.cuda.get_device_name() if device.type == "cuda" else f"cpu x{os.cpu_count()}"
+    name += f", {'bfloat16' if autocast_dtype(args.precision, device) else 'float32'} forward"
     print(f"\ntime to {100 * args.target:.1f}% MNIST test accuracy ({name}):")
     for case, r in rows:
         what = CASES[case].describe()

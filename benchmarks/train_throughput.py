@@ -6,12 +6,14 @@
     transforms (RandomAffine, ToTensor) to a PIL image per item.
 (c) compute bound: forward + backward + step on one fixed random batch, no data handling.
 
-Same model, batch size, optimiser, augmentation strength and precision (bfloat16 autocast on
-CUDA, as the loop uses) in all three. (a) and (c) alternate for ``--rounds`` rounds and each keeps
+Same model, batch size, optimiser, augmentation strength and precision in all three
+(``--precision``, as `noisylab.train.autocast_dtype` reads it: auto is bfloat16 autocast where
+the device computes it in hardware). (a) and (c) alternate for ``--rounds`` rounds and each keeps
 its best. Prints img/s and the ratios a/b and a/c.
 
     python benchmarks/train_throughput.py [--root ../shared/data] [--arch lenet] [--steps 150]
                                           [--rounds 3] [--device cpu|cuda]
+                                          [--precision auto|fp32|bf16]
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from torchvision import transforms
 
 from noisylab.losses import make_loss
 from noisylab.models import build_model
-from noisylab.train import train_one_epoch
+from noisylab.train import PRECISIONS, autocast_dtype, train_one_epoch
 
 
 class PILDataset(torch.utils.data.Dataset):
@@ -66,10 +68,12 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2, help="DataLoader workers for (b).")
     ap.add_argument("--rounds", type=int, default=3, help="Alternating rounds of (c) and (a).")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--precision", default="auto", choices=PRECISIONS)
     args = ap.parse_args()
     torch.set_num_threads(os.cpu_count() or 1)
     device = torch.device(args.device)
-    autocast = dict(device_type=device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
+    dtype = autocast_dtype(args.precision, device)
+    autocast = dict(device_type=device.type, dtype=dtype, enabled=dtype is not None)
 
     def sync() -> None:
         if device.type == "cuda":
@@ -112,11 +116,12 @@ def main() -> None:
         model, opt, sched = fresh(args.arch, 1e-3, steps, device)
         gen = torch.Generator().manual_seed(0)
         train_one_epoch(model, loss_fn, opt, sched, images[: 20 * bs], labels[: 20 * bs],
-                        generator=gen, batch_size=bs, augment=True, progress=False)  # warm-up
+                        generator=gen, batch_size=bs, augment=True, precision=args.precision,
+                        progress=False)  # warm-up
         sync()
         start = time.perf_counter()
         train_one_epoch(model, loss_fn, opt, sched, images, labels, generator=gen,
-                        batch_size=bs, augment=True, progress=False)
+                        batch_size=bs, augment=True, precision=args.precision, progress=False)
         sync()
         return steps * bs / (time.perf_counter() - start)
 
@@ -151,7 +156,7 @@ def main() -> None:
 
     where = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     print(f"model {args.arch}, batch {bs}, {steps} steps, {torch.get_num_threads()} threads, "
-          f"device {where}")
+          f"device {where}, {'bfloat16' if dtype else 'float32'} forward")
     print(f"(a) noisylab loop           {results['a']:8.0f} img/s")
     print(f"(b) DataLoader + PIL        {results['b']:8.0f} img/s  ({args.workers} workers)")
     print(f"(c) compute bound           {results['c']:8.0f} img/s")

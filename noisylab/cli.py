@@ -218,6 +218,9 @@ _LOSS_HELP = ("ce; complementary: scl-nl scl-exp fwd ure-ga pc; noise-robust: fo
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
               show_default=True)
+@click.option("--precision", type=click.Choice(["auto", "fp32", "bf16"]), default="auto",
+              show_default=True, help="Of the forward pass in training; auto: bfloat16 where "
+              "the device computes it in hardware (CUDA, CPUs with AVX512-BF16 or AMX).")
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="Run folder (default: runs/<data>[-pretrained][-<loss>]).")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last epoch.")
@@ -242,7 +245,7 @@ _LOSS_HELP = ("ce; complementary: scl-nl scl-exp fwd ure-ga pc; noise-robust: fo
                    "probabilities averaged (default: the recipe's, else 1).")
 @_PREPROCESS
 def train_cmd(data_name, root, init, loss, transition, val_transition, arch, epochs, batch_size,
-              lr, seed, device, out, resume, freeze_features, no_augment, pseudo_label,
+              lr, seed, device, precision, out, resume, freeze_features, no_augment, pseudo_label,
               pseudo_label_view, warm_start_epochs, distill_epochs, distill_arch, distill_votes,
               preprocess):
     """Train a CNN on the given labels of --data; checkpoints and metrics.jsonl go to --out."""
@@ -252,7 +255,7 @@ def train_cmd(data_name, root, init, loss, transition, val_transition, arch, epo
         data_name, root=root, init=init, loss=loss, out=out, resume=resume, progress=_progress(),
         log=click.echo, load_options={"preprocess": preprocess} if preprocess else None,
         arch=arch, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, device=device,
-        freeze_features=freeze_features or None, augment=False if no_augment else None,
+        precision=precision, freeze_features=freeze_features or None, augment=False if no_augment else None,
         pseudo_label=pseudo_label, pseudo_label_view=pseudo_label_view,
         warm_start_epochs=warm_start_epochs, distill_epochs=distill_epochs,
         distill_arch=distill_arch, distill_votes=distill_votes,

@@ -459,6 +459,7 @@ def _check_values(settings: dict, prefix: str, fail) -> None:
     """Names checked before anything slow happens: losses, architectures, preprocessing."""
     from noisylab.losses import LOSSES, PSEUDO_LABEL_VIEWS
     from noisylab.models import ARCHITECTURES
+    from noisylab.train import PRECISIONS
 
     loss = settings.get("loss")
     if loss is not None and loss != "auto" and loss not in LOSSES:
@@ -471,6 +472,8 @@ def _check_values(settings: dict, prefix: str, fail) -> None:
     if view is not None and view not in PSEUDO_LABEL_VIEWS:
         raise fail(f"{prefix}.pseudo_label_view {view!r} is unknown; known: "
                    f"{', '.join(PSEUDO_LABEL_VIEWS)}")
+    if settings.get("precision") not in (None, *PRECISIONS):
+        raise fail(f"{prefix}.precision must be one of {', '.join(PRECISIONS)}")
     if settings.get("preprocess") not in (None, "fit", "keep-size"):
         raise fail(f"{prefix}.preprocess must be \"fit\" or \"keep-size\"")
     if settings.get("test_split") not in (None, "train", "test"):

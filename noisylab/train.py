@@ -53,6 +53,8 @@ from noisylab.models import build_model, check_architecture, load_model, normali
 from noisylab.neighbours import warm_start_labels
 from noisylab.runs import read_metrics
 
+PRECISIONS = ("auto", "fp32", "bf16")
+
 
 @dataclass
 class TrainConfig:
@@ -72,6 +74,10 @@ class TrainConfig:
         Seeds the split, the model initialisation, the batch order and the augmentation.
     device : str
         ``"auto"`` (CUDA when present), ``"cpu"`` or ``"cuda"``.
+    precision : {"auto", "fp32", "bf16"}
+        Of the training forward pass (`autocast_dtype`): ``"auto"`` is bfloat16 where the device
+        computes it in hardware (CUDA; CPUs with AVX512-BF16 or AMX), else float32. On this
+        project's 2-core CPU it trains lenet at 4,100 images/s against 1,550 (README, "Speed").
     val_fraction : float
         Share of the given labels held out to choose the best epoch.
     augment : bool
@@ -138,6 +144,7 @@ class TrainConfig:
     weight_decay: float = 5e-4
     seed: int = 0
     device: str = "auto"
+    precision: str = "auto"
     val_fraction: float = 0.1
     augment: bool = True
     elastic: float = 0.0
@@ -179,6 +186,9 @@ class TrainConfig:
         if not self.elastic >= 0:
             raise NoisylabError(f"elastic must be 0 or more pixels, got {self.elastic}")
         check_pseudo_label_view(self.pseudo_label_view)  # fail now, not when phase 1 starts
+        if self.precision not in PRECISIONS:
+            raise NoisylabError(f"unknown precision {self.precision!r}; use "
+                                f"{', '.join(PRECISIONS)}")
         if not 0 < self.val_fraction < 0.5:
             raise NoisylabError(f"the validation fraction must be in (0, 0.5), got {self.val_fraction}")
 
@@ -247,6 +257,8 @@ def train(
     device = _pick_device(config.device)
     if device.type == "cpu":
         torch.set_num_threads(os.cpu_count() or 1)
+    forward = "bfloat16" if autocast_dtype(config.precision, device) else "float32"
+    log(f"device {device.type}, {forward} forward pass (--precision {config.precision})")
     torch.manual_seed(config.seed)
     num_classes = len(train_set.classes)
 
@@ -323,7 +335,7 @@ def train(
             model, fit_loss, optimizer, schedule, x_fit, y_target, generator=gen,
             batch_size=config.batch_size, augment=config.augment, elastic=config.elastic,
             warm_start=warm_start if epoch <= config.warm_start_epochs else None,
-            desc=f"epoch {epoch}/{total_epochs}", progress=progress,
+            precision=config.precision, desc=f"epoch {epoch}/{total_epochs}", progress=progress,
             on_bad_loss=lambda value, step, epoch=epoch: NoisylabError(
                 f"the loss became {value} at epoch {epoch}, step {step}; lower --lr (now "
                 f"{config.lr}); checkpoints of earlier epochs in {out_dir} are intact"))
@@ -395,8 +407,8 @@ def one_cycle(optimizer, max_lr: float, total_steps: int):
 
 def train_one_epoch(model, loss_fn, optimizer, schedule, images, labels, *, generator,
                     batch_size: int, augment: bool, elastic: float = 0.0,
-                    warm_start: torch.Tensor | None = None, desc: str = "",
-                    progress: bool = True,
+                    warm_start: torch.Tensor | None = None, precision: str = "auto",
+                    desc: str = "", progress: bool = True,
                     on_bad_loss: Callable[[float, int], Exception] | None = None) -> float:
     """One pass over ``images`` ``(N, 1, 28, 28)`` uint8 in a random order; the mean loss.
 
@@ -406,14 +418,16 @@ def train_one_epoch(model, loss_fn, optimizer, schedule, images, labels, *, gene
     A loss that `needs_clean_view` (pseudo-labels from the un-augmented images) also gets
     their logits, from a forward pass without gradients, as ``target_logits``. ``warm_start``
     ``(N,)`` int64, if given, adds a cross-entropy towards those classes (-1: none), summed
-    over the images that have one and divided by the batch size.
+    over the images that have one and divided by the batch size. ``precision`` is that of the
+    forward pass (see `autocast_dtype`); weights, optimiser and loss stay in float32.
     """
     model.train()
     device = images.device
     steps = len(images) // batch_size
     order = torch.randperm(len(images), generator=generator).to(device)
     clean_view = augment and getattr(loss_fn, "needs_clean_view", False)
-    autocast = dict(device_type=device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
+    dtype = autocast_dtype(precision, device)
+    autocast = dict(device_type=device.type, dtype=dtype, enabled=dtype is not None)
     total = 0.0
     bar = tqdm(range(steps), desc=desc, disable=not progress, leave=False, unit="batch")
     for step in bar:
@@ -443,6 +457,31 @@ def train_one_epoch(model, loss_fn, optimizer, schedule, images, labels, *, gene
         if step % 20 == 0:
             bar.set_postfix(loss=f"{loss.item():.4f}")
     return total / max(steps, 1)
+
+
+def native_bf16(device: torch.device) -> bool:
+    """Whether ``device`` computes bfloat16 in hardware: CUDA, or a CPU with AVX512-BF16 or AMX
+    (elsewhere torch emulates it, slower than float32)."""
+    if device.type == "cuda":
+        return True
+    try:  # private helpers of torch.cpu; absent on some builds
+        return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+    except AttributeError:
+        return False
+
+
+def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    """The dtype the forward pass autocasts to for ``precision``, or None for float32.
+
+    ``"auto"`` is bfloat16 where the device has it in hardware (`native_bf16`), else float32;
+    ``"bf16"`` asks for it anyway and ``"fp32"`` never. bfloat16 keeps float32's range, so
+    no loss scaling is needed.
+    """
+    if precision not in PRECISIONS:
+        raise NoisylabError(f"unknown precision {precision!r}; use {', '.join(PRECISIONS)}")
+    if precision == "fp32" or (precision == "auto" and not native_bf16(device)):
+        return None
+    return torch.bfloat16
 
 
 def _fresh_model(config: TrainConfig, num_classes: int, init_state: dict | None,

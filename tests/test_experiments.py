@@ -80,6 +80,8 @@ def test_cross_validation_makes_a_cell_per_fold():
     ({"cells": {"data": "digits", "arch": ["lenet", "resnet"]}}, "cells.arch 'resnet' is unknown"),
     ({"cells": {"data": "digits", "distill_arch": "resnet"}}, "cells.distill_arch 'resnet' is unknown"),
     ({"cells": {"data": "digits", "distill_votes": 0}}, "cells.distill_votes must be at least 1"),
+    ({"cells": {"data": "digits", "precision": "fp16"}},
+     "cells.precision must be one of auto, fp32, bf16"),
     ({"cells": {"data": "digits", "warm_start_epochs": -1}},
      "cells.warm_start_epochs must be 0 or more, got -1"),
     ({"cells": {"data": "digits", "method": [{"name": "pl", "pseudo_label_view": "weak"}]}},
