@@ -77,7 +77,8 @@ class TrainConfig:
     precision : {"auto", "fp32", "bf16"}
         Of the training forward pass (`autocast_dtype`): ``"auto"`` is bfloat16 where the device
         computes it in hardware (CUDA; CPUs with AVX512-BF16 or AMX), else float32. On this
-        project's 2-core CPU it trains lenet at 4,100 images/s against 1,550 (README, "Speed").
+        project's 2-core CPU (AVX512-BF16) it about halves lenet's time per epoch (README,
+        "Speed").
     val_fraction : float
         Share of the given labels held out to choose the best epoch.
     augment : bool
