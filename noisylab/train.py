@@ -76,9 +76,9 @@ class TrainConfig:
         ``"auto"`` (CUDA when present), ``"cpu"`` or ``"cuda"``.
     precision : {"auto", "fp32", "bf16"}
         Of the training forward pass (`autocast_dtype`): ``"auto"`` is bfloat16 where the device
-        computes it in hardware (CUDA; CPUs with AVX512-BF16 or AMX), else float32. On this
-        project's 2-core CPU (AVX512-BF16) it about halves lenet's time per epoch (README,
-        "Speed").
+        computes it in hardware (CUDA from Ampere on; CPUs with AVX512-BF16 or AMX), else
+        float32. On this project's 2-core CPU (AVX512-BF16) it about halves lenet's time per
+        epoch (README, "Speed").
     val_fraction : float
         Share of the given labels held out to choose the best epoch.
     augment : bool
@@ -461,10 +461,10 @@ def train_one_epoch(model, loss_fn, optimizer, schedule, images, labels, *, gene
 
 
 def native_bf16(device: torch.device) -> bool:
-    """Whether ``device`` computes bfloat16 in hardware: CUDA, or a CPU with AVX512-BF16 or AMX
-    (elsewhere torch emulates it, slower than float32)."""
-    if device.type == "cuda":
-        return True
+    """Whether ``device`` computes bfloat16 in hardware: a CUDA GPU from Ampere on, or a CPU with
+    AVX512-BF16 or AMX (elsewhere torch emulates it, slower than float32)."""
+    if device.type == "cuda":  # a T4 or V100 would emulate it
+        return torch.cuda.is_bf16_supported(including_emulation=False)
     try:  # private helpers of torch.cpu; absent on some builds
         return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
     except AttributeError:

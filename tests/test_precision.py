@@ -40,8 +40,15 @@ def test_unknown_precisions_are_clear_errors():
         TrainConfig(**dict(FAST, precision="half"))
 
 
-def test_cuda_counts_as_native_and_a_torch_without_the_cpu_probes_means_float32(monkeypatch):
-    assert native_bf16(torch.device("cuda"))
+@pytest.mark.parametrize("gpu_has_it", [True, False])
+def test_cuda_asks_the_gpu_and_a_torch_without_the_cpu_probes_means_float32(monkeypatch,
+                                                                            gpu_has_it):
+    asked = []
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported",
+                        lambda including_emulation=True: asked.append(including_emulation)
+                        or gpu_has_it)
+    assert native_bf16(torch.device("cuda")) is gpu_has_it
+    assert asked == [False]  # emulated bfloat16 is slower than float32: it does not count
     monkeypatch.delattr(torch.cpu, "_is_avx512_bf16_supported")
     assert native_bf16(CPU) is False
 
