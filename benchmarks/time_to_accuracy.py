@@ -10,6 +10,7 @@ clock is paused while it is measured, and nothing is chosen with it. The clock i
 loading (warm cache) and model set-up.
 
     python benchmarks/time_to_accuracy.py [--root ../shared/data] [--which a,b] [--target 0.99]
+                                          [--precision auto|fp32|bf16]
 """
 
 from __future__ import annotations
@@ -26,7 +27,13 @@ from noisylab.losses import PseudoLabel, make_loss
 from noisylab.metrics import accuracy
 from noisylab.models import build_model
 from noisylab.neighbours import warm_start_labels
-from noisylab.train import PRECISIONS, autocast_dtype, predict_logits, train_one_epoch
+from noisylab.train import (
+    PRECISIONS,
+    autocast_dtype,
+    fastest_precision,
+    predict_logits,
+    train_one_epoch,
+)
 
 
 @dataclass(frozen=True)
@@ -126,10 +133,12 @@ def main() -> None:
     ap.add_argument("--target", type=float, default=0.99)
     ap.add_argument("--limit", type=float, default=900.0, help="Give up after this many seconds.")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    ap.add_argument("--precision", default="auto", choices=PRECISIONS,
-                    help="Forward-pass precision (auto: bfloat16 where the hardware has it).")
+    ap.add_argument("--precision", choices=PRECISIONS,
+                    help="Forward-pass precision (default: bf16 where the hardware has it, else "
+                         "fp32; training's own default, auto, keeps CPUs in fp32).")
     args = ap.parse_args()
     device = torch.device(args.device)
+    args.precision = args.precision or fastest_precision(device)
     if device.type == "cpu":
         torch.set_num_threads(os.cpu_count() or 1)
     rows = []

@@ -7,8 +7,8 @@
 (c) compute bound: forward + backward + step on one fixed random batch, no data handling.
 
 Same model, batch size, optimiser, augmentation strength and precision in all three
-(``--precision``, as `noisylab.train.autocast_dtype` reads it: auto is bfloat16 autocast where
-the device computes it in hardware). (a) and (c) alternate for ``--rounds`` rounds and each keeps
+(``--precision``; by default bfloat16 autocast where the device computes it in hardware, else
+float32). (a) and (c) alternate for ``--rounds`` rounds and each keeps
 its best. Prints img/s and the ratios a/b and a/c.
 
     python benchmarks/train_throughput.py [--root ../shared/data] [--arch lenet] [--steps 150]
@@ -30,7 +30,7 @@ from torchvision import transforms
 
 from noisylab.losses import make_loss
 from noisylab.models import build_model
-from noisylab.train import PRECISIONS, autocast_dtype, train_one_epoch
+from noisylab.train import PRECISIONS, autocast_dtype, fastest_precision, train_one_epoch
 
 
 class PILDataset(torch.utils.data.Dataset):
@@ -68,10 +68,12 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2, help="DataLoader workers for (b).")
     ap.add_argument("--rounds", type=int, default=3, help="Alternating rounds of (c) and (a).")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    ap.add_argument("--precision", default="auto", choices=PRECISIONS)
+    ap.add_argument("--precision", choices=PRECISIONS,
+                    help="Forward-pass precision (default: bf16 where the hardware has it).")
     args = ap.parse_args()
     torch.set_num_threads(os.cpu_count() or 1)
     device = torch.device(args.device)
+    args.precision = args.precision or fastest_precision(device)
     dtype = autocast_dtype(args.precision, device)
     autocast = dict(device_type=device.type, dtype=dtype, enabled=dtype is not None)
 

@@ -75,10 +75,10 @@ class TrainConfig:
     device : str
         ``"auto"`` (CUDA when present), ``"cpu"`` or ``"cuda"``.
     precision : {"auto", "fp32", "bf16"}
-        Of the training forward pass (`autocast_dtype`): ``"auto"`` is bfloat16 where the device
-        computes it in hardware (CUDA from Ampere on; CPUs with AVX512-BF16 or AMX), else
-        float32. On this project's 2-core CPU (AVX512-BF16) it about halves lenet's time per
-        epoch (README, "Speed").
+        Of the training forward pass (`autocast_dtype`): ``"auto"`` is bfloat16 on a CUDA GPU
+        from Ampere on, else float32. ``"bf16"`` on this project's 2-core CPU (AVX512-BF16)
+        about halves lenet's time per epoch, but ended runs of the same seed up to 0.15 pp
+        lower (README, "--precision").
     val_fraction : float
         Share of the given labels held out to choose the best epoch.
     augment : bool
@@ -259,7 +259,9 @@ def train(
     if device.type == "cpu":
         torch.set_num_threads(os.cpu_count() or 1)
     forward = "bfloat16" if autocast_dtype(config.precision, device) else "float32"
-    log(f"device {device.type}, {forward} forward pass (--precision {config.precision})")
+    emulated = " (emulated here: slower than float32)" if (
+        forward == "bfloat16" and not native_bf16(device)) else ""
+    log(f"device {device.type}, {forward} forward pass (--precision {config.precision}){emulated}")
     torch.manual_seed(config.seed)
     num_classes = len(train_set.classes)
 
@@ -474,15 +476,24 @@ def native_bf16(device: torch.device) -> bool:
 def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     """The dtype the forward pass autocasts to for ``precision``, or None for float32.
 
-    ``"auto"`` is bfloat16 where the device has it in hardware (`native_bf16`), else float32;
+    ``"auto"`` is bfloat16 on a CUDA GPU that has it in hardware (`native_bf16`), else float32;
     ``"bf16"`` asks for it anyway and ``"fp32"`` never. bfloat16 keeps float32's range, so
-    no loss scaling is needed.
+    no loss scaling is needed. ``"auto"`` leaves CPUs in float32 even where they compute
+    bfloat16 natively: on this project's CPU it was faster but its runs ended up to 0.15 pp
+    below float32's of the same seed (README, "--precision").
     """
     if precision not in PRECISIONS:
         raise NoisylabError(f"unknown precision {precision!r}; use {', '.join(PRECISIONS)}")
-    if precision == "fp32" or (precision == "auto" and not native_bf16(device)):
+    if precision == "fp32" or (precision == "auto" and not (device.type == "cuda"
+                                                            and native_bf16(device))):
         return None
     return torch.bfloat16
+
+
+def fastest_precision(device: torch.device) -> str:
+    """``"bf16"`` where ``device`` computes it in hardware, else ``"fp32"``: what the speed
+    benchmarks use unless told otherwise."""
+    return "bf16" if native_bf16(device) else "fp32"
 
 
 def _fresh_model(config: TrainConfig, num_classes: int, init_state: dict | None,

@@ -16,21 +16,35 @@ from noisylab.cli import cli
 from noisylab.errors import NoisylabError
 from noisylab.losses import make_loss
 from noisylab.models import build_model
-from noisylab.train import TrainConfig, autocast_dtype, native_bf16, train_one_epoch
+from noisylab.train import (
+    TrainConfig,
+    autocast_dtype,
+    fastest_precision,
+    native_bf16,
+    train_one_epoch,
+)
 
 CPU = torch.device("cpu")
 
 
-@pytest.mark.parametrize("native, precision, expected", [
-    (True, "auto", torch.bfloat16),
-    (False, "auto", None),
-    (True, "fp32", None),
-    (False, "bf16", torch.bfloat16),  # asked for: given, even where it is emulated
+@pytest.mark.parametrize("device, native, precision, expected", [
+    ("cuda", True, "auto", torch.bfloat16),
+    ("cuda", False, "auto", None),
+    ("cpu", True, "auto", None),  # native, but it cost accuracy on the CPU: asked for only
+    ("cpu", True, "bf16", torch.bfloat16),
+    ("cuda", True, "fp32", None),
+    ("cpu", False, "bf16", torch.bfloat16),  # asked for: given, even where it is emulated
 ])
-def test_auto_means_bfloat16_only_where_the_hardware_has_it(monkeypatch, native, precision,
-                                                            expected):
+def test_auto_means_bfloat16_only_on_a_gpu_that_has_it(monkeypatch, device, native, precision,
+                                                       expected):
     monkeypatch.setattr(train_module, "native_bf16", lambda device: native)
-    assert autocast_dtype(precision, CPU) is expected
+    assert autocast_dtype(precision, torch.device(device)) is expected
+
+
+@pytest.mark.parametrize("native, expected", [(True, "bf16"), (False, "fp32")])
+def test_the_benchmarks_take_bfloat16_wherever_it_is_native(monkeypatch, native, expected):
+    monkeypatch.setattr(train_module, "native_bf16", lambda device: native)
+    assert fastest_precision(CPU) == expected
 
 
 def test_unknown_precisions_are_clear_errors():
@@ -71,13 +85,11 @@ def test_training_runs_in_the_precision_asked_for(monkeypatch):
     assert not torch.equal(fp32, bf16)  # bfloat16 rounding changes every step
     assert torch.isfinite(bf16).all() and abs(bf16_loss - fp32_loss) < 0.1
     assert torch.equal(_one_epoch("bf16")[1], bf16)  # and is as repeatable as float32
-    monkeypatch.setattr(train_module, "native_bf16", lambda device: False)
-    assert torch.equal(_one_epoch("auto")[1], fp32)
     monkeypatch.setattr(train_module, "native_bf16", lambda device: True)
-    assert torch.equal(_one_epoch("auto")[1], bf16)
+    assert torch.equal(_one_epoch("auto")[1], fp32)  # on a CPU, auto is float32 even so
 
 
-def test_the_cli_records_the_precision_and_refuses_unknown_ones(tmp_path):
+def test_the_cli_records_the_precision_and_refuses_unknown_ones(tmp_path, monkeypatch):
     data = tmp_path / "d"
     for c in "ab":
         (data / c).mkdir(parents=True)
@@ -93,3 +105,7 @@ def test_the_cli_records_the_precision_and_refuses_unknown_ones(tmp_path):
     assert r.exit_code == 0, r.output
     assert "float32 forward pass (--precision fp32)" in r.output
     assert json.loads((tmp_path / "run" / "last.json").read_text())["config"]["precision"] == "fp32"
+    monkeypatch.setattr(train_module, "native_bf16", lambda device: False)
+    r = CliRunner().invoke(cli, [*args, "--precision", "bf16", "--out", str(tmp_path / "run2")])
+    assert r.exit_code == 0, r.output
+    assert "bfloat16 forward pass (--precision bf16) (emulated here: slower than float32)" in r.output
