@@ -46,7 +46,8 @@ RECIPES: dict[str, Recipe] = {
     # 99.17% against 98.99% pretrained. A 12-epoch student of the scratch one ended at 99.39%,
     # a 15-epoch one at 99.30% (README). Labels voted by the teacher's last three epochs made
     # better students on five of six seeds of a GPU screen (TrainConfig.distill_votes). With
-    # them, three seeds on this CPU: 99.33-99.39% from scratch, 99.20-99.37% pretrained.
+    # them, three seeds on this CPU: 99.33-99.39% from scratch, 99.20-99.37% pretrained, all in
+    # float32, which --precision auto keeps on a CPU (bf16: seed 0 kept 99.22%, README).
     "mnistTask3": Recipe(train=dict(arch="cnn-s", epochs=12, distill_epochs=12,
                                     distill_arch="lenet", distill_votes=3, lr=3e-3,
                                     pseudo_label=1.0, pseudo_label_view="clean"),
