@@ -8,8 +8,8 @@
 
 Same model, batch size, optimiser, augmentation strength and precision in all three
 (``--precision``; by default bfloat16 autocast where the device computes it in hardware, else
-float32). (a) and (c) alternate for ``--rounds`` rounds and each keeps
-its best. Prints img/s and the ratios a/b and a/c.
+float32). (a) and (c) alternate for ``--rounds`` rounds and each keeps its best. Prints img/s
+and the ratios a/b and a/c.
 
     python benchmarks/train_throughput.py [--root ../shared/data] [--arch lenet] [--steps 150]
                                           [--rounds 3] [--device cpu|cuda]

@@ -484,10 +484,9 @@ def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     """
     if precision not in PRECISIONS:
         raise NoisylabError(f"unknown precision {precision!r}; use {', '.join(PRECISIONS)}")
-    if precision == "fp32" or (precision == "auto" and not (device.type == "cuda"
-                                                            and native_bf16(device))):
-        return None
-    return torch.bfloat16
+    wanted = precision == "bf16" or (precision == "auto" and device.type == "cuda"
+                                     and native_bf16(device))
+    return torch.bfloat16 if wanted else None
 
 
 def fastest_precision(device: torch.device) -> str:
