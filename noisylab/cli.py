@@ -244,11 +244,15 @@ _LOSS_HELP = ("ce; complementary: scl-nl scl-exp fwd ure-ga pc; noise-robust: fo
 @click.option("--distill-votes", type=click.IntRange(min=1), default=None,
               help="How many of the first phase's last epochs make those labels, their "
                    "probabilities averaged (default: the recipe's, else 1).")
+@click.option("--distill-ensemble/--no-distill-ensemble", default=None,
+              help="Make the run's model the teacher (the first phase's last epoch) and the "
+                   "kept student together, their probabilities averaged (default: the "
+                   "recipe's; on for mnistTask3).")
 @_PREPROCESS
 def train_cmd(data_name, root, init, loss, transition, val_transition, arch, epochs, batch_size,
               lr, seed, device, precision, out, resume, freeze_features, no_augment, pseudo_label,
               pseudo_label_view, warm_start_epochs, distill_epochs, distill_arch, distill_votes,
-              preprocess):
+              distill_ensemble, preprocess):
     """Train a CNN on the given labels of --data; checkpoints and metrics.jsonl go to --out."""
     from noisylab.pipeline import train_on
 
@@ -259,7 +263,7 @@ def train_cmd(data_name, root, init, loss, transition, val_transition, arch, epo
         precision=precision, freeze_features=freeze_features or None, augment=False if no_augment else None,
         pseudo_label=pseudo_label, pseudo_label_view=pseudo_label_view,
         warm_start_epochs=warm_start_epochs, distill_epochs=distill_epochs,
-        distill_arch=distill_arch, distill_votes=distill_votes,
+        distill_arch=distill_arch, distill_votes=distill_votes, distill_ensemble=distill_ensemble,
         transition=transition,
         val_transition=val_transition)
     best = result.best
@@ -268,11 +272,13 @@ def train_cmd(data_name, root, init, loss, transition, val_transition, arch, epo
         line += f": test acc {100 * best['test_acc']:.2f}%, NLL {best['test_nll']:.4f}, " \
                 f"ECE {best['test_ece']:.4f}"
     click.echo(line)
-    pair = result.teacher_student
-    if pair:
-        click.echo(f"teacher and student together (reported only): test acc "
-                   f"{100 * pair['acc']:.2f}%, NLL {pair['nll']:.4f}, ECE {pair['ece']:.4f} "
-                   f"(noisylab evaluate {' '.join(pair['members'])})")
+    if result.model:
+        line = f"the run's model: {' and '.join(result.model)} together"
+        if result.model_test:
+            t = result.model_test
+            line += (f": test acc {100 * t['acc']:.2f}%, NLL {t['nll']:.4f}, ECE {t['ece']:.4f}"
+                     f" (noisylab evaluate {result.out_dir} scores it)")
+        click.echo(line)
     click.echo(f"run folder: {result.out_dir}")
 
 
@@ -290,7 +296,9 @@ def evaluate_cmd(checkpoints, data_name, root, split, preprocess, out, as_json):
     """Accuracy, NLL, ECE and per-class precision/recall/F1 of CHECKPOINT on labelled data.
 
     Several checkpoints (e.g. the run folders of three seeds) are scored as an ensemble: their
-    class probabilities are averaged.
+    class probabilities are averaged. A run folder whose model is several of its checkpoints
+    (its model.json: a mnistTask3 run's teacher and student) means them all; RUN/best is the
+    kept checkpoint alone.
     """
     import json
 

@@ -10,6 +10,7 @@ import numpy as np
 from noisylab import metrics, plots
 from noisylab.errors import NoisylabError
 from noisylab.models import load_model
+from noisylab.runs import run_model
 from noisylab.train import predict_logits
 
 
@@ -20,9 +21,10 @@ def evaluate(checkpoint, dataset, *, out_dir: str | os.PathLike | None = None,
     Parameters
     ----------
     checkpoint : path or sequence of paths
-        A checkpoint or run folder (see `noisylab.checkpoints.load_checkpoint`). Several make an
-        ensemble: their class probabilities are averaged (on trainPart1's 5 folds, three seeds
-        of cnn-m scored 88.99% against 88.36% for one on average).
+        A checkpoint or run folder (see `noisylab.checkpoints.load_checkpoint`); a run folder
+        whose model is several of its checkpoints means them all (`noisylab.runs.run_model`).
+        Several make an ensemble: their class probabilities are averaged (on trainPart1's 5
+        folds, three seeds of cnn-m scored 88.99% against 88.36% for one on average).
     dataset : LabeledImages
         Images and the labels to score against (clean labels: this is for reporting).
     out_dir : path, optional
@@ -36,7 +38,8 @@ def evaluate(checkpoint, dataset, *, out_dir: str | os.PathLike | None = None,
         ``confidence``, ``accuracy``, ``count`` lists, see `noisylab.metrics.reliability`; None
         for an empty bin), ``checkpoints`` (the files read), ``figures`` (paths written).
     """
-    paths = [checkpoint] if isinstance(checkpoint, (str, os.PathLike)) else list(checkpoint)
+    given = [checkpoint] if isinstance(checkpoint, (str, os.PathLike)) else list(checkpoint)
+    paths = [member for path in given for member in run_model(path)]
     if not paths:
         raise NoisylabError("no checkpoint to evaluate; name at least one")
     probs, read = 0.0, []

@@ -725,7 +725,8 @@ def run_cell(exp: Experiment, cell: Cell, folder: Path, *, root=None, progress=F
 
 def _finish_cell(cell: Cell, d: Path, settings: dict, *, root, state: str, done_epochs: int,
                  started: float, progress: bool) -> dict:
-    """Evaluate the cell's ``best`` checkpoint and write ``eval.json`` and ``cell.json``."""
+    """Evaluate the cell's model (its ``best`` checkpoint, or those its ``model.json`` names)
+    and write ``eval.json`` and ``cell.json``."""
     from noisylab.evaluate import evaluate
     from noisylab.pipeline import evaluation_set
     from noisylab.runs import read_metrics
@@ -741,14 +742,14 @@ def _finish_cell(cell: Cell, d: Path, settings: dict, *, root, state: str, done_
         test_data=(test_data, settings.get("test_split", "test")) if test_data else None,
         fold=cell.fold, fold_seed=cell.cv_seed, load_options=load_options, progress=progress)
     if test_set is not None:
-        evaluation = evaluate(d / "best", test_set, out_dir=d / "eval")
+        evaluation = evaluate(d, test_set, out_dir=d / "eval")
         evaluation.update(set=what, epoch=meta["epoch"])
         write_json(d / "eval.json", evaluation)
     if cell.fold is not None:
         extra, what_test = evaluation_set(data, root=root, test=settings.get("test", True),
                                           load_options=load_options, progress=progress)
         if extra is not None:
-            ev = evaluate(d / "best", extra, out_dir=d / "eval-test")
+            ev = evaluate(d, extra, out_dir=d / "eval-test")
             ev.update(set=what_test, epoch=meta["epoch"])
             write_json(d / "eval-test.json", ev)
     history = read_metrics(d)

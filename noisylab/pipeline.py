@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import fields
 from pathlib import Path
 
-from noisylab.checkpoints import check_compatible, epoch_stem, load_checkpoint
+from noisylab.checkpoints import check_compatible, load_checkpoint
 from noisylab.errors import NoisylabError
 from noisylab.files import write_json
 from noisylab.recipes import recipe_for
@@ -143,32 +143,25 @@ def train_on(
         + f" -> {out}")
     result = train(train_set, config, out_dir=out, test_set=test_set, init_state=init_state,
                    resume=resume, progress=progress, log=log)
-    if test_set is not None and config.distill_epochs and result.best_epoch > config.epochs:
-        result.teacher_student = report_teacher_and_student(result.out_dir, config.epochs,
-                                                            test_set)
+    if test_set is not None and result.model:
+        result.model_test = score_run_model(result.out_dir, test_set, what)
     return result
 
 
-def report_teacher_and_student(out_dir: Path, teacher_epoch: int, test_set) -> dict:
-    """Test figures of a distillation run's teacher and kept student together, for the record.
+def score_run_model(out_dir: Path, test_set, what: str) -> dict:
+    """Test figures of a run's model made of several checkpoints (``model.json``), added there.
 
-    Their class probabilities are averaged (`noisylab.evaluate.evaluate`). Reported only, never
-    used to choose: the noisy-label validation cannot tell the three apart (on mnistTask3 their
-    forward NLLs lie within one standard error). On the MNIST test set, the pair beat the
-    student in all 9 mnistTask3 runs of the clean-view recipe measured (+0.04 to +0.18 pp),
-    but in only 3 of 8 of the earlier recipe's, whose teachers were weaker.
-
-    Writes ``out_dir/teacher_student.json`` and returns its content: ``members`` (checkpoint
-    paths) and ``acc``, ``nll``, ``ece`` on ``test_set``.
+    Returns ``{"set": what, "acc", "nll", "ece"}`` on ``test_set`` (`noisylab.evaluate.evaluate`
+    averages the members' class probabilities).
     """
     from noisylab.evaluate import evaluate
+    from noisylab.runs import MODEL_FILE
 
-    members = [Path(out_dir) / epoch_stem(teacher_epoch), Path(out_dir) / "best"]
-    figures = evaluate(members, test_set)
-    record = {"members": figures["checkpoints"],
-              **{k: float(figures[k]) for k in ("acc", "nll", "ece")}}
-    write_json(Path(out_dir) / "teacher_student.json", record)
-    return record
+    figures = evaluate(out_dir, test_set)
+    test = {"set": what, **{k: float(figures[k]) for k in ("acc", "nll", "ece")}}
+    path = Path(out_dir) / MODEL_FILE
+    write_json(path, {**json.loads(path.read_text()), "test": test})
+    return test
 
 
 def evaluation_set(data: str, *, root=None, test: bool = True,

@@ -1,4 +1,5 @@
-"""Run folders: where runs go by default, finding the Part-1 model, reading a run's metrics."""
+"""Run folders: where runs go by default, finding the Part-1 model, reading a run's metrics, and
+which checkpoints make a run's model."""
 
 from __future__ import annotations
 
@@ -8,6 +9,10 @@ from pathlib import Path
 
 from noisylab.checkpoints import Checkpoint, load_checkpoint
 from noisylab.errors import NoisylabError
+from noisylab.files import write_json
+
+#: In a run folder: the checkpoints that together are the run's model, when they are several.
+MODEL_FILE = "model.json"
 
 #: The datasets whose runs ``--init pretrained`` means, most specific first per class count.
 PRETRAINED_SOURCES = ("trainPart1-digits", "trainPart1")
@@ -88,3 +93,47 @@ def read_metrics(run_dir: str | os.PathLike) -> list[dict]:
         return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     except json.JSONDecodeError as err:
         raise NoisylabError(f"{path} is not valid JSON lines ({err.msg}, line {err.lineno})") from None
+
+
+def write_run_model(run_dir: str | os.PathLike, members: list[str], *, why: str) -> Path:
+    """Record that a run's model is several of its checkpoints together (``model.json``).
+
+    Parameters
+    ----------
+    run_dir : path
+        The run folder.
+    members : list of str
+        Checkpoint names in the folder (e.g. ``["epoch-012", "best"]``), whose class
+        probabilities are averaged.
+    why : str
+        A few words for the reader of the file.
+    """
+    path = Path(run_dir) / MODEL_FILE
+    write_json(path, {"members": list(members), "combine": "mean of class probabilities",
+                      "why": why})
+    return path
+
+
+def run_model(path: str | os.PathLike) -> list[Path]:
+    """The checkpoints that make the model ``path`` names, to average.
+
+    A run folder with a ``model.json`` (`write_run_model`) means its members; any other path
+    (a run folder without one, which means its ``best``, or a checkpoint) means itself.
+
+    Raises
+    ------
+    NoisylabError
+        ``model.json`` is unreadable or names no checkpoint.
+    """
+    path = Path(path)
+    record = path / MODEL_FILE
+    if not (path.is_dir() and record.is_file()):
+        return [path]
+    try:
+        members = json.loads(record.read_text())["members"]
+        if not members or not all(isinstance(m, str) for m in members):
+            raise ValueError("no checkpoint names in 'members'")
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise NoisylabError(f"{record} is unreadable ({err}); name the checkpoints to use "
+                            f"instead, e.g. {path / 'best'}") from None
+    return [path / m for m in members]

@@ -51,7 +51,7 @@ from noisylab.losses import (
 )
 from noisylab.models import build_model, check_architecture, load_model, normalise, transfer_weights
 from noisylab.neighbours import warm_start_labels
-from noisylab.runs import read_metrics
+from noisylab.runs import MODEL_FILE, read_metrics, write_run_model
 
 PRECISIONS = ("auto", "fp32", "bf16")
 
@@ -121,6 +121,14 @@ class TrainConfig:
         Architecture of the phase-2 student; None for ``arch``. A bigger teacher makes better
         labels, and a smaller student learns them in less time. The initial weights (e.g.
         pretrained) go to a student of their own architecture only; another starts at random.
+    distill_ensemble : bool
+        Make the run's model the teacher (the last phase-1 epoch) and the kept student together,
+        their class probabilities averaged (``model.json``, `noisylab.runs.run_model`), when the
+        kept epoch is a student's. The noisy-label validation cannot tell the three apart; the
+        pair is an ensemble of two networks that learnt differently. In 14 mnistTask3 runs with
+        the clean-view teacher on this CPU (seeds 0-3, scratch and pretrained, some with
+        variants of phase 2) the pair beat the student every time, by 0.04-0.19 pp: 99.32-99.46%
+        MNIST test accuracy against 99.20-99.37% (README, "The teacher and the student together").
     transition : list of list of float, optional
         ``T[i, j] = P(given = j | true = i)`` for the ``forward`` and ``fwd`` losses.
     val_transition : list of list of float or str, optional
@@ -156,6 +164,7 @@ class TrainConfig:
     distill_epochs: int = 0
     distill_votes: int = 1
     distill_arch: str | None = None
+    distill_ensemble: bool = False
     transition: list | str | None = None
     val_transition: list | str | None = None
     init: str = "scratch"
@@ -203,14 +212,16 @@ class TrainConfig:
 class TrainResult:
     """What a finished run produced: its folder, best epoch and the per-epoch history.
 
-    ``teacher_student`` is filled by `noisylab.pipeline.train_on` after a distillation run with
-    a test set: the test figures of the teacher and the kept student together (see there).
+    ``model`` names the checkpoints that are the run's model when they are several (see
+    `TrainConfig.distill_ensemble`), else None: the model is ``best``. ``model_test`` is filled
+    by `noisylab.pipeline.train_on` when there is such a model and a test set: its figures.
     """
 
     out_dir: Path
     best_epoch: int
     history: list[dict] = field(default_factory=list)
-    teacher_student: dict | None = None
+    model: list[str] | None = None
+    model_test: dict | None = None
 
     @property
     def best(self) -> dict:
@@ -388,7 +399,8 @@ def train(
         log(_epoch_line(record, total_epochs))
 
     best_epoch = max((m["epoch"] for m in history if m["best_so_far"]), default=0)
-    return TrainResult(out_dir=out_dir, best_epoch=best_epoch, history=history)
+    members = _run_model_members(config, best_epoch, out_dir)
+    return TrainResult(out_dir=out_dir, best_epoch=best_epoch, history=history, model=members)
 
 
 # ---------------------------------------------------------------------------------- helpers
@@ -541,6 +553,19 @@ def _start_distillation(config, num_classes, init_state, device, steps_per_epoch
     log(f"distillation: {len(targets)} training images relabelled by the {which}; a fresh "
         f"{arch} trains {config.distill_epochs} epochs on those labels")
     return model, optimizer, schedule, make_loss("ce", num_classes=num_classes).to(device), targets
+
+
+def _run_model_members(config: TrainConfig, best_epoch: int, out_dir: Path) -> list[str] | None:
+    """Record the run's model in ``model.json`` when it is the teacher and the student together
+    (`TrainConfig.distill_ensemble`); return its members, or None when the model is ``best``."""
+    stale = out_dir / MODEL_FILE  # from an earlier end of a resumed run
+    if not (config.distill_ensemble and config.distill_epochs and best_epoch > config.epochs):
+        stale.unlink(missing_ok=True)
+        return None
+    members = [epoch_stem(config.epochs), "best"]
+    write_run_model(out_dir, members, why=f"the teacher (epoch {config.epochs}) and the student "
+                    f"kept on validation (epoch {best_epoch}), averaged: --distill-ensemble")
+    return members
 
 
 def _bad_loss(value: float, step: int) -> Exception:

@@ -405,3 +405,16 @@ def test_val_transition_chooses_the_epoch_by_forward_nll_and_still_records_the_l
         if m["val_forward-nll"] <= best[0] + best[1]:
             kept = m["epoch"]
     assert result.best_epoch == kept and all(m["val_se"] >= 0 for m in result.history)
+
+
+def test_the_teacher_joins_the_model_only_when_a_student_was_kept(tmp_path):
+    from noisylab.train import _run_model_members
+
+    cfg = TrainConfig(**dict(FAST, epochs=3, distill_epochs=2, distill_ensemble=True))
+    assert _run_model_members(cfg, 5, tmp_path) == ["epoch-003", "best"]
+    assert json.loads((tmp_path / "model.json").read_text())["members"] == ["epoch-003", "best"]
+    # A resumed run that ends keeping a teacher epoch drops the earlier record: `best` alone.
+    assert _run_model_members(cfg, 3, tmp_path) is None
+    assert not (tmp_path / "model.json").exists()
+    off = TrainConfig(**dict(FAST, epochs=3, distill_epochs=2))
+    assert _run_model_members(off, 5, tmp_path) is None and not (tmp_path / "model.json").exists()

@@ -10,6 +10,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from noisylab.cli import cli
+from noisylab.errors import NoisylabError
 
 
 @pytest.fixture
@@ -204,23 +205,54 @@ def test_a_recipe_with_clean_labels_trains_its_own_loss_without_an_audit(
     assert r.exit_code == 1 and isinstance(r.exception, AssertionError)
 
 
-def test_a_distillation_run_reports_its_teacher_and_student_together(tmp_path, folder_data):
+def test_a_distillation_ensemble_is_the_runs_model(tmp_path, folder_data):
     from noisylab.evaluate import evaluate
     from noisylab.pipeline import evaluation_set, train_on
 
     common = dict(loss="ce", test_data=(folder_data, "train"), arch="lenet", epochs=2,
-                  batch_size=32, progress=False, log=lambda m: None)
-    result = train_on(folder_data, out=tmp_path / "d", distill_epochs=2, **common)
+                  batch_size=32, distill_epochs=2, progress=False, log=lambda m: None)
+    result = train_on(folder_data, out=tmp_path / "d", distill_ensemble=True, **common)
     assert result.best_epoch > 2  # a student epoch was kept
-    pair = json.loads((tmp_path / "d" / "teacher_student.json").read_text())
-    assert pair == result.teacher_student
-    assert [p.rsplit("/", 1)[-1] for p in pair["members"]] == ["epoch-002.json", "best.json"]
+    assert result.model == ["epoch-002", "best"]
+    record = json.loads((tmp_path / "d" / "model.json").read_text())
+    assert record["members"] == result.model and record["test"] == result.model_test
     test, _ = evaluation_set(folder_data, test_data=(folder_data, "train"), progress=False)
-    assert pair["nll"] == pytest.approx(evaluate(
-        [tmp_path / "d" / "epoch-002", tmp_path / "d" / "best"], test)["nll"])
+    pair = evaluate([tmp_path / "d" / "epoch-002", tmp_path / "d" / "best"], test)
+    assert result.model_test["nll"] == pytest.approx(pair["nll"])
+    # The run folder means the pair; its `best` means the student alone.
+    assert evaluate(tmp_path / "d", test)["nll"] == pytest.approx(pair["nll"])
+    student = evaluate(tmp_path / "d" / "best", test)
+    assert len(student["checkpoints"]) == 1 and student["nll"] != pytest.approx(pair["nll"])
+    r = run("evaluate", tmp_path / "d", "--data", folder_data, "--split", "train")
+    assert r.exit_code == 0, r.output
+    assert "ensemble of 2" in r.output and "epoch-002.json" in r.output
 
     plain = train_on(folder_data, out=tmp_path / "p", **common)
-    assert plain.teacher_student is None and not (tmp_path / "p" / "teacher_student.json").exists()
+    assert plain.model is None and plain.model_test is None
+    assert not (tmp_path / "p" / "model.json").exists()
+    assert len(evaluate(tmp_path / "p", test)["checkpoints"]) == 1
+
+
+def test_the_train_command_names_the_runs_model(tmp_path, folder_data):
+    r = run("train", "--data", folder_data, "--loss", "ce", "--arch", "lenet", "--epochs", "2",
+            "--batch-size", "32", "--distill-epochs", "2", "--distill-ensemble",
+            "--out", tmp_path / "d")
+    assert r.exit_code == 0, r.output
+    assert "the run's model: epoch-002 and best together" in r.output
+
+
+def test_an_unreadable_model_file_is_one_clear_error(tmp_path):
+    from noisylab.runs import run_model
+
+    (tmp_path / "model.json").write_text('{"members": []}')
+    with pytest.raises(NoisylabError, match="model.json is unreadable .* e.g. .*best"):
+        run_model(tmp_path)
+    (tmp_path / "model.json").write_text("{not json")
+    with pytest.raises(NoisylabError, match="model.json is unreadable"):
+        run_model(tmp_path)
+    (tmp_path / "model.json").write_text('{"members": ["epoch-001", "best"]}')
+    assert run_model(tmp_path) == [tmp_path / "epoch-001", tmp_path / "best"]
+    assert run_model(tmp_path / "best") == [tmp_path / "best"]
 
 
 def test_pseudo_label_view_choices_are_the_losses_own():
