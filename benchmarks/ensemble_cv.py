@@ -8,6 +8,7 @@ probabilities averaged, as ``noisylab evaluate A B C`` does).
 
     python benchmarks/ensemble_cv.py "runs/task1-quick/fit_f{k}_s0" "runs/x/f{k}_s1" ...
         [--root ../shared/data] [--data trainPart1] [--folds 5] [--cv-seed 0] [--preprocess fit]
+        [--tta N]
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ def main() -> None:
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--cv-seed", type=int, default=0)
     ap.add_argument("--preprocess", default="fit")
+    ap.add_argument("--tta", type=int, default=1, help="views of each image (test-time augmentation)")
     args = ap.parse_args()
 
     rows = {m: [] for m in args.members} | {"ensemble": []}
@@ -38,9 +40,10 @@ def main() -> None:
                                      load_options={"preprocess": args.preprocess}, progress=False)
         runs = [m.format(k=k) for m in args.members]
         for m, run in zip(args.members, runs, strict=True):
-            rows[m].append(evaluate(run, held_out)["acc"])
-        rows["ensemble"].append(evaluate(runs, held_out)["acc"])
-    print(f"{args.data}, {args.folds} folds (cv seed {args.cv_seed}), held-out accuracy:")
+            rows[m].append(evaluate(run, held_out, views=args.tta)["acc"])
+        rows["ensemble"].append(evaluate(runs, held_out, views=args.tta)["acc"])
+    print(f"{args.data}, {args.folds} folds (cv seed {args.cv_seed}), {args.tta} view(s) an "
+          "image, held-out accuracy:")
     for name, accs in rows.items():
         print(f"  {name:<44} " + " ".join(f"{100 * a:6.2f}" for a in accs)
               + f"   mean {100 * np.mean(accs):.2f}%")

@@ -291,8 +291,11 @@ def train_cmd(data_name, root, init, loss, transition, val_transition, arch, epo
 @_PREPROCESS
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="Folder for confusion.png and reliability.png (default: beside the checkpoint).")
+@click.option("--tta", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Test-time augmentation: average the probabilities of N views of each image "
+                   "(as given, then N-1 seeded random rotations, scalings and shifts).")
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
-def evaluate_cmd(checkpoints, data_name, root, split, preprocess, out, as_json):
+def evaluate_cmd(checkpoints, data_name, root, split, preprocess, out, tta, as_json):
     """Accuracy, NLL, ECE and per-class precision/recall/F1 of CHECKPOINT on labelled data.
 
     Several checkpoints (e.g. the run folders of three seeds) are scored as an ensemble: their
@@ -307,13 +310,14 @@ def evaluate_cmd(checkpoints, data_name, root, split, preprocess, out, as_json):
 
     dataset = _load(data_name, root, split, preprocess=preprocess)
     out = out or evaluation_dir(checkpoints[0], data_name, split, members=len(checkpoints))
-    r = evaluate(checkpoints, dataset, out_dir=out)
+    r = evaluate(checkpoints, dataset, out_dir=out, views=tta)
     if as_json:
         click.echo(json.dumps({k: v for k, v in r.items() if k != "confusion"}, indent=1))
         return
     what = (r["checkpoints"][0] if len(r["checkpoints"]) == 1 else
             f"ensemble of {len(r['checkpoints'])} ({', '.join(r['checkpoints'])})")
-    click.echo(f"{what} on {data_name} {split} ({r['n']} images)")
+    click.echo(f"{what} on {data_name} {split} ({r['n']} images"
+               + (f", {tta} views each" if tta > 1 else "") + ")")
     click.echo(f"accuracy {100 * r['acc']:.2f}%   NLL {r['nll']:.4f}   ECE {r['ece']:.4f}")
     click.echo(f"{'class':>6} {'precision':>9} {'recall':>7} {'f1':>6} {'support':>7}")
     for name, c in r["per_class"].items():

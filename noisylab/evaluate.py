@@ -14,8 +14,29 @@ from noisylab.runs import run_model
 from noisylab.train import predict_logits
 
 
+def predict_probs(model, images, *, views: int = 1, seed: int = 0):
+    """Class probabilities ``(N, K)`` of a model for uint8 images ``(N, 1, 28, 28)``.
+
+    With ``views > 1``, test-time augmentation: the mean over the images as given and
+    ``views - 1`` seeded random affine warps of them (`noisylab.augment.random_affine`, the
+    training augmentation's rotation, scale and shift), so the same call gives the same figures.
+    """
+    import torch
+
+    from noisylab.augment import random_affine
+
+    if views < 1:
+        raise NoisylabError(f"test-time augmentation needs at least 1 view, got {views}")
+    probs = predict_logits(model, images).softmax(1)
+    generator = torch.Generator().manual_seed(seed)
+    for _ in range(views - 1):
+        warped = random_affine(images.float(), generator).round_().clamp_(0, 255).to(torch.uint8)
+        probs += predict_logits(model, warped).softmax(1)
+    return probs / views
+
+
 def evaluate(checkpoint, dataset, *, out_dir: str | os.PathLike | None = None,
-             device: str = "cpu") -> dict:
+             device: str = "cpu", views: int = 1) -> dict:
     """Accuracy, NLL, ECE and per-class scores of a checkpoint, or an ensemble, on ``dataset``.
 
     Parameters
@@ -29,6 +50,8 @@ def evaluate(checkpoint, dataset, *, out_dir: str | os.PathLike | None = None,
         Images and the labels to score against (clean labels: this is for reporting).
     out_dir : path, optional
         Where to write ``confusion.png`` and ``reliability.png``.
+    views : int
+        Views of each image whose probabilities are averaged (`predict_probs`); 1 for none.
 
     Returns
     -------
@@ -36,7 +59,8 @@ def evaluate(checkpoint, dataset, *, out_dir: str | os.PathLike | None = None,
         ``acc``, ``nll``, ``ece``, ``per_class`` (name -> precision, recall, f1, support),
         ``confusion`` ``(K, K)`` list (rows true, columns predicted), ``reliability`` (per-bin
         ``confidence``, ``accuracy``, ``count`` lists, see `noisylab.metrics.reliability`; None
-        for an empty bin), ``checkpoints`` (the files read), ``figures`` (paths written).
+        for an empty bin), ``checkpoints`` (the files read), ``views`` (per image), ``figures``
+        (paths written).
     """
     given = [checkpoint] if isinstance(checkpoint, (str, os.PathLike)) else list(checkpoint)
     paths = [member for path in given for member in run_model(path)]
@@ -51,7 +75,7 @@ def evaluate(checkpoint, dataset, *, out_dir: str | os.PathLike | None = None,
                 f"{ckpt.path} predicts {len(classes)} classes ({', '.join(classes[:5])}...), the "
                 f"data has {len(dataset.classes)} ({', '.join(dataset.classes[:5])}...); evaluate "
                 "it on data with the same classes")
-        probs = probs + predict_logits(model, dataset.images.to(device)).softmax(1).cpu().numpy()
+        probs = probs + predict_probs(model, dataset.images.to(device), views=views).cpu().numpy()
         read.append(str(ckpt.path))
     probs = probs / len(paths)
     labels = dataset.labels.numpy()
@@ -60,7 +84,7 @@ def evaluate(checkpoint, dataset, *, out_dir: str | os.PathLike | None = None,
     scores = metrics.per_class_scores(confusion)
     conf, acc, count = metrics.reliability(probs, labels)
     result = {**metrics.summary(probs, labels), "n": int(len(labels)),
-              "checkpoints": read,
+              "checkpoints": read, "views": views,
               "per_class": {c: {s: float(scores[s][i]) for s in scores} for i, c in enumerate(classes)},
               "confusion": confusion.tolist(),
               "reliability": {"confidence": _listed(conf), "accuracy": _listed(acc),

@@ -125,6 +125,43 @@ def test_evaluate_refuses_a_tampered_checkpoint(tmp_path, folder_data):
     assert run("evaluate", out / "last", "--data", folder_data).exit_code == 0
 
 
+def test_test_time_augmentation_averages_seeded_views(tmp_path, folder_data):
+    import torch
+
+    from noisylab.evaluate import evaluate, predict_probs
+    from noisylab.models import load_model
+    from noisylab.train import predict_logits
+
+    out = tmp_path / "run"
+    assert run("train", "--data", folder_data, "--loss", "ce", "--arch", "lenet", "--epochs", "1",
+               "--batch-size", "32", "--out", out).exit_code == 0
+    model, _ = load_model(out / "best")
+    images = torch.randint(0, 256, (20, 1, 28, 28), dtype=torch.uint8,
+                           generator=torch.Generator().manual_seed(0))
+    plain = predict_logits(model, images).softmax(1)
+    assert torch.allclose(predict_probs(model, images), plain)
+    four = predict_probs(model, images, views=4)
+    assert torch.allclose(four.sum(1), torch.ones(20))
+    assert not torch.allclose(four, plain)  # the warped views count
+    assert torch.equal(four, predict_probs(model, images, views=4))  # and are seeded
+    with pytest.raises(NoisylabError, match="at least 1 view"):
+        predict_probs(model, images, views=0)
+
+    r = run("evaluate", out, "--data", folder_data, "--split", "train", "--tta", "4", "--json")
+    assert r.exit_code == 0, r.output
+    figures = json.loads(r.output)
+    assert figures["views"] == 4
+    assert figures["nll"] != pytest.approx(evaluate(out, _folder(folder_data))["nll"])
+    r = run("evaluate", out, "--data", folder_data, "--tta", "0")
+    assert r.exit_code == 2 and "--tta" in r.output and "Traceback" not in r.output
+
+
+def _folder(name: str):
+    from noisylab.data import load
+
+    return load(name, split="train", progress=False)
+
+
 def _uniform_complementary_t(k: int, keep: float) -> list:
     t = np.full((k, k), (1 - keep) / (k - 1))
     np.fill_diagonal(t, keep)
