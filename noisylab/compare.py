@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 
 from noisylab.errors import NoisylabError
-from noisylab.runs import read_metrics
+from noisylab.runs import MODEL_FILE, read_metrics
 
 #: Columns of the table: (key, header).
 COLUMNS = (("run", "run"), ("data", "data"), ("init", "init"), ("loss", "loss"),
@@ -56,7 +56,8 @@ def _is_run(p: Path) -> bool:
 
 def summarize(run_dir: str | os.PathLike) -> dict:
     """One run's row: data, init, loss, epochs done/planned, best epoch, chosen-epoch test
-    accuracy / NLL / ECE (``eval.json`` when the run has one, else the metrics record of the best
+    accuracy / NLL / ECE (``eval.json`` when the run has one, else the test figures of its
+    ``model.json`` when its model is several checkpoints, else the metrics record of the best
     epoch), last-epoch test accuracy and seconds (``cell.json``'s wall time, else the summed
     epoch times). Missing figures are None."""
     d = Path(run_dir)
@@ -67,6 +68,8 @@ def summarize(run_dir: str | os.PathLike) -> dict:
                   if (d / "best.json").exists() else None)
     record = next((r for r in history if r["epoch"] == best_epoch), {})
     ev = json.loads((d / "eval.json").read_text()) if (d / "eval.json").exists() else None
+    if ev is None and (d / MODEL_FILE).exists():  # a pair's figures (TrainConfig.distill_ensemble)
+        ev = json.loads((d / MODEL_FILE).read_text()).get("test")
     cell = json.loads((d / "cell.json").read_text()) if (d / "cell.json").exists() else None
     chosen = ({"acc": ev["acc"], "nll": ev["nll"], "ece": ev["ece"]} if ev else
               {k: record.get(f"test_{k}") for k in ("acc", "nll", "ece")})

@@ -243,6 +243,7 @@ def test_a_recipe_with_clean_labels_trains_its_own_loss_without_an_audit(
 
 
 def test_a_distillation_ensemble_is_the_runs_model(tmp_path, folder_data):
+    from noisylab.compare import summarize
     from noisylab.evaluate import evaluate
     from noisylab.pipeline import evaluation_set, train_on
 
@@ -264,8 +265,12 @@ def test_a_distillation_ensemble_is_the_runs_model(tmp_path, folder_data):
     assert r.exit_code == 0, r.output
     assert "ensemble of 2" in r.output and "epoch-002.json" in r.output
 
+    # `noisylab compare` shows the run's model, not the student alone.
+    assert summarize(tmp_path / "d")["nll"] == pytest.approx(pair["nll"])
+
     plain = train_on(folder_data, out=tmp_path / "p", **common)
     assert plain.model is None and plain.model_test is None
+    assert summarize(tmp_path / "p")["nll"] == plain.best["test_nll"]
     assert not (tmp_path / "p" / "model.json").exists()
     assert len(evaluate(tmp_path / "p", test)["checkpoints"]) == 1
 
