@@ -60,7 +60,11 @@ RECIPES: dict[str, Recipe] = {
     # same folds did no better: 87.78%, with a worse NLL (0.375 vs 0.345) and ECE (0.053 vs 0.030).
     # Its labels are clean, but an audit cannot tell an 88%-accurate model's errors from label
     # noise: it called them symmetric noise (10.9%) and chose gce. ce is what was measured.
-    "trainPart1": Recipe(train=dict(arch="cnn-m", epochs=30, lr=3e-3, batch_size=64),
+    # AdamW's weight decay 0.5 (instead of the library's 5e-4) on the same folds, seeds 0-2:
+    # 88.79/88.51/88.99% against 88.35/88.19/88.55%, the 3-seed ensemble 89.35% against 88.99%
+    # (8 test-time views: 89.48% against 89.15%); NLL the same, ECE worse (0.045 vs 0.033).
+    "trainPart1": Recipe(train=dict(arch="cnn-m", epochs=30, lr=3e-3, batch_size=64,
+                                    weight_decay=0.5),
                          load=dict(preprocess="fit"), test=("trainPart1", "test"), loss="ce"),
     # Digits have no case to tell apart, and MNIST-style fitting matches MNIST for transfer.
     # cnn-s: the architecture both MNIST recipes train first, so `--init pretrained` finds it.
