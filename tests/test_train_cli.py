@@ -130,6 +130,7 @@ def test_test_time_augmentation_averages_seeded_views(tmp_path, folder_data):
 
     from noisylab.evaluate import evaluate, predict_probs
     from noisylab.models import load_model
+    from noisylab.pipeline import evaluation_set
     from noisylab.train import predict_logits
 
     out = tmp_path / "run"
@@ -151,15 +152,10 @@ def test_test_time_augmentation_averages_seeded_views(tmp_path, folder_data):
     assert r.exit_code == 0, r.output
     figures = json.loads(r.output)
     assert figures["views"] == 4
-    assert figures["nll"] != pytest.approx(evaluate(out, _folder(folder_data))["nll"])
+    train_split, _ = evaluation_set(folder_data, test_data=(folder_data, "train"), progress=False)
+    assert figures["nll"] != pytest.approx(evaluate(out, train_split)["nll"])
     r = run("evaluate", out, "--data", folder_data, "--tta", "0")
     assert r.exit_code == 2 and "--tta" in r.output and "Traceback" not in r.output
-
-
-def _folder(name: str):
-    from noisylab.data import load
-
-    return load(name, split="train", progress=False)
 
 
 def _uniform_complementary_t(k: int, keep: float) -> list:
