@@ -8,7 +8,10 @@ probabilities averaged, as ``noisylab evaluate A B C`` does).
 
     python benchmarks/ensemble_cv.py "runs/task1-quick/fit_f{k}_s0" "runs/x/f{k}_s1" ...
         [--root ../shared/data] [--data trainPart1] [--folds 5] [--cv-seed 0] [--preprocess fit]
-        [--tta N]
+        [--tta N] [--writer-size]
+
+``--writer-size`` also scores every model with `noisylab.writer_size.WriterSize` fitted on the
+fold's training images (their ink boxes and the writers their file names give), and prints both.
 """
 
 from __future__ import annotations
@@ -18,8 +21,10 @@ import os
 
 import numpy as np
 
+from noisylab.data import load
 from noisylab.evaluate import evaluate
-from noisylab.pipeline import evaluation_set
+from noisylab.pipeline import fold_split
+from noisylab.writer_size import WriterSize
 
 
 def main() -> None:
@@ -31,26 +36,42 @@ def main() -> None:
     ap.add_argument("--cv-seed", type=int, default=0)
     ap.add_argument("--preprocess", default="fit")
     ap.add_argument("--tta", type=int, default=1, help="views of each image (test-time augmentation)")
+    ap.add_argument("--writer-size", action="store_true",
+                    help="also score with the writer-relative size of each character")
     args = ap.parse_args()
 
+    full = load(args.data, root=args.root, progress=False, preprocess=args.preprocess)
     rows = {m: [] for m in args.members} | {"ensemble": []}
+    sized = {m: [] for m in rows}
     for k in range(1, args.folds + 1):
-        held_out, _ = evaluation_set(args.data, root=args.root, fold=(k, args.folds),
-                                     fold_seed=args.cv_seed,
-                                     load_options={"preprocess": args.preprocess}, progress=False)
+        train_folds, held_out = fold_split(full, (k, args.folds), seed=args.cv_seed)
+        by_size = None
+        if args.writer_size:
+            by_size = WriterSize.fit(train_folds.boxes, train_folds.ids,
+                                     train_folds.labels.numpy(), train_folds.classes)
         runs = [m.format(k=k) for m in args.members]
-        for m, run in zip(args.members, runs, strict=True):
-            rows[m].append(evaluate(run, held_out, views=args.tta)["acc"])
-        rows["ensemble"].append(evaluate(runs, held_out, views=args.tta)["acc"])
+        for name, model in [*zip(args.members, runs, strict=True), ("ensemble", runs)]:
+            figures = evaluate(model, held_out, views=args.tta, writer_size=by_size)
+            if by_size is None:
+                rows[name].append(figures["acc"])
+            else:
+                rows[name].append(figures["writer_size"]["acc_glyph"])
+                sized[name].append(figures["acc"])
     print(f"{args.data}, {args.folds} folds (cv seed {args.cv_seed}), {args.tta} view(s) an "
           "image, held-out accuracy:")
     for name, accs in rows.items():
         print(f"  {name:<44} " + " ".join(f"{100 * a:6.2f}" for a in accs)
               + f"   mean {100 * np.mean(accs):.2f}%")
-    members = np.mean([rows[m] for m in args.members], axis=0)
-    gain = np.asarray(rows["ensemble"]) - members
-    print(f"ensemble - mean member: {100 * gain.mean():+.2f} pp "
-          f"(better in {(gain > 0).sum()} of {args.folds} folds)")
+        if sized[name]:
+            print(f"  {'  + writer size':<44} " + " ".join(f"{100 * a:6.2f}" for a in sized[name])
+                  + f"   mean {100 * np.mean(sized[name]):.2f}%")
+    for what, table in [("", rows), ("with the writer's size, ", sized)]:
+        if not table["ensemble"]:
+            continue
+        members = np.mean([table[m] for m in args.members], axis=0)
+        gain = np.asarray(table["ensemble"]) - members
+        print(f"{what}ensemble - mean member: {100 * gain.mean():+.2f} pp "
+              f"(better in {(gain > 0).sum()} of {args.folds} folds)")
 
 
 if __name__ == "__main__":

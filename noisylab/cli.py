@@ -249,17 +249,21 @@ _LOSS_HELP = ("ce; complementary: scl-nl scl-exp fwd ure-ga pc; noise-robust: fo
                    "kept student together, their probabilities averaged (default: the "
                    "recipe's; on for mnistTask3).")
 @_PREPROCESS
+@click.option("--writer-size/--no-writer-size", default=True, show_default=True,
+              help="For photos whose file names name their writers (trainPart1's imgCCC-WWW.png), "
+                   "also fit the capital-vs-small size model relative to each writer's hand and "
+                   "save it as writer_size.json, which evaluate uses.")
 def train_cmd(data_name, root, init, loss, transition, val_transition, arch, epochs, batch_size,
               lr, seed, device, precision, out, resume, freeze_features, no_augment, pseudo_label,
               pseudo_label_view, warm_start_epochs, distill_epochs, distill_arch, distill_votes,
-              distill_ensemble, preprocess):
+              distill_ensemble, preprocess, writer_size):
     """Train a CNN on the given labels of --data; checkpoints and metrics.jsonl go to --out."""
     from noisylab.pipeline import train_on
 
     result = train_on(
         data_name, root=root, init=init, loss=loss, out=out, resume=resume, progress=_progress(),
         log=click.echo, load_options={"preprocess": preprocess} if preprocess else None,
-        arch=arch, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, device=device,
+        writer_size=writer_size, arch=arch, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, device=device,
         precision=precision, freeze_features=freeze_features or None, augment=False if no_augment else None,
         pseudo_label=pseudo_label, pseudo_label_view=pseudo_label_view,
         warm_start_epochs=warm_start_epochs, distill_epochs=distill_epochs,
@@ -279,6 +283,11 @@ def train_cmd(data_name, root, init, loss, transition, val_transition, arch, epo
             line += (f": test acc {100 * t['acc']:.2f}%, NLL {t['nll']:.4f}, ECE {t['ece']:.4f}"
                      f" (noisylab evaluate {result.out_dir} scores it)")
         click.echo(line)
+    if result.writer_size_test:
+        t = result.writer_size_test
+        click.echo(f"with the writer's size: test acc {100 * t['acc']:.2f}%, NLL {t['nll']:.4f}, "
+                   f"ECE {t['ece']:.4f} ({t['changed']} predictions changed; "
+                   f"{100 * t['acc_glyph']:.2f}% without)")
     click.echo(f"run folder: {result.out_dir}")
 
 
@@ -294,8 +303,12 @@ def train_cmd(data_name, root, init, loss, transition, val_transition, arch, epo
 @click.option("--tta", type=click.IntRange(min=1), default=1, show_default=True,
               help="Test-time augmentation: average the probabilities of N views of each image "
                    "(as given, then N-1 seeded random rotations, scalings and shifts).")
+@click.option("--writer-size/--no-writer-size", default=True, show_default=True,
+              help="Tell a letter's capital from its small form by the character's size relative "
+                   "to its writer's other characters, when the run has a writer_size.json (trainPart1 "
+                   "runs) and the images' file names name their writers (imgCCC-WWW.png).")
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
-def evaluate_cmd(checkpoints, data_name, root, split, preprocess, out, tta, as_json):
+def evaluate_cmd(checkpoints, data_name, root, split, preprocess, out, tta, writer_size, as_json):
     """Accuracy, NLL, ECE and per-class precision/recall/F1 of CHECKPOINT on labelled data.
 
     Several checkpoints (e.g. the run folders of three seeds) are scored as an ensemble: their
@@ -305,12 +318,15 @@ def evaluate_cmd(checkpoints, data_name, root, split, preprocess, out, tta, as_j
     """
     import json
 
+    from noisylab import writer_size as ws
     from noisylab.evaluate import evaluate
     from noisylab.runs import evaluation_dir
 
     dataset = _load(data_name, root, split, preprocess=preprocess)
     out = out or evaluation_dir(checkpoints[0], data_name, split, members=len(checkpoints))
-    r = evaluate(checkpoints, dataset, out_dir=out, views=tta)
+    size_file = ws.find(checkpoints) if writer_size and dataset.boxes is not None else None
+    size_model = ws.WriterSize.load(size_file) if size_file else None
+    r = evaluate(checkpoints, dataset, out_dir=out, views=tta, writer_size=size_model)
     if as_json:
         click.echo(json.dumps({k: v for k, v in r.items() if k != "confusion"}, indent=1))
         return
@@ -319,6 +335,11 @@ def evaluate_cmd(checkpoints, data_name, root, split, preprocess, out, tta, as_j
     click.echo(f"{what} on {data_name} {split} ({r['n']} images"
                + (f", {tta} views each" if tta > 1 else "") + ")")
     click.echo(f"accuracy {100 * r['acc']:.2f}%   NLL {r['nll']:.4f}   ECE {r['ece']:.4f}")
+    if size_model is not None:
+        s = r["writer_size"]
+        click.echo(f"  with the writer's size ({size_file}): {s['images']} of {r['n']} images had "
+                   f"a writer reference, {s['changed']} predictions changed; without it "
+                   f"{100 * s['acc_glyph']:.2f}%")
     click.echo(f"{'class':>6} {'precision':>9} {'recall':>7} {'f1':>6} {'support':>7}")
     for name, c in r["per_class"].items():
         click.echo(f"{name:>6} {c['precision']:9.3f} {c['recall']:7.3f} {c['f1']:6.3f} "

@@ -36,7 +36,7 @@ def predict_probs(model, images, *, views: int = 1, seed: int = 0):
 
 
 def evaluate(checkpoint, dataset, *, out_dir: str | os.PathLike | None = None,
-             device: str = "cpu", views: int = 1) -> dict:
+             device: str = "cpu", views: int = 1, writer_size=None) -> dict:
     """Accuracy, NLL, ECE and per-class scores of a checkpoint, or an ensemble, on ``dataset``.
 
     Parameters
@@ -52,6 +52,9 @@ def evaluate(checkpoint, dataset, *, out_dir: str | os.PathLike | None = None,
         Where to write ``confusion.png`` and ``reliability.png``.
     views : int
         Views of each image whose probabilities are averaged (`predict_probs`); 1 for none.
+    writer_size : noisylab.writer_size.WriterSize, optional
+        Re-split each letter's capital and small probabilities by the writer-relative size of
+        the character (`WriterSize.adjust`); needs ``dataset.boxes``.
 
     Returns
     -------
@@ -60,7 +63,8 @@ def evaluate(checkpoint, dataset, *, out_dir: str | os.PathLike | None = None,
         ``confusion`` ``(K, K)`` list (rows true, columns predicted), ``reliability`` (per-bin
         ``confidence``, ``accuracy``, ``count`` lists, see `noisylab.metrics.reliability`; None
         for an empty bin), ``checkpoints`` (the files read), ``views`` (per image), ``figures``
-        (paths written).
+        (paths written); with ``writer_size``, ``writer_size`` (``images`` with a writer
+        reference, ``changed`` predictions, ``acc_glyph`` the accuracy without it).
     """
     given = [checkpoint] if isinstance(checkpoint, (str, os.PathLike)) else list(checkpoint)
     paths = [member for path in given for member in run_model(path)]
@@ -79,6 +83,14 @@ def evaluate(checkpoint, dataset, *, out_dir: str | os.PathLike | None = None,
         read.append(str(ckpt.path))
     probs = probs / len(paths)
     labels = dataset.labels.numpy()
+    by_size = None
+    if writer_size is not None:
+        if dataset.boxes is None:
+            raise NoisylabError(f"{dataset.source.split(':')[0]} has no ink boxes, which the "
+                                "writer's size needs; score it without --writer-size")
+        glyph_acc = float((probs.argmax(1) == labels).mean())
+        probs, by_size = writer_size.adjust(probs, dataset.boxes, dataset.ids)
+        by_size["acc_glyph"] = glyph_acc
     k = len(classes)
     confusion = metrics.confusion_matrix(labels, probs.argmax(1), k)
     scores = metrics.per_class_scores(confusion)
@@ -90,6 +102,8 @@ def evaluate(checkpoint, dataset, *, out_dir: str | os.PathLike | None = None,
               "reliability": {"confidence": _listed(conf), "accuracy": _listed(acc),
                               "count": count.astype(int).tolist()},
               "figures": []}
+    if by_size is not None:
+        result["writer_size"] = by_size
     if out_dir is not None:
         out_dir = Path(out_dir)
         with np.errstate(invalid="ignore"):

@@ -20,6 +20,7 @@ from noisylab.files import write_json
 from noisylab.recipes import recipe_for
 from noisylab.runs import audit_dir, default_run_dir, find_pretrained
 from noisylab.train import TrainConfig, TrainResult, check_resumable, train
+from noisylab.writer_size import FILE as WRITER_SIZE_FILE
 
 _CONFIG_FIELDS = {f.name for f in fields(TrainConfig)}
 
@@ -40,6 +41,7 @@ def train_on(
     progress: bool = True,
     log: Callable[[str], None] = print,
     load_options: dict | None = None,
+    writer_size: bool = True,
     **overrides,
 ) -> TrainResult:
     """Train on a named source with its recipe, overridden by any given options.
@@ -76,6 +78,11 @@ def train_on(
         Where ``loss="auto"`` finds (or writes) the audit; default ``runs/audit-<data>``.
     load_options : dict, optional
         Options for `noisylab.data.load`, over the recipe's.
+    writer_size : bool
+        When the training images are photos whose file names name their writers (trainPart1),
+        also fit `noisylab.writer_size.WriterSize` on them and save it in the run folder, where
+        ``noisylab evaluate`` finds it; with a test set, report the kept model's test figures
+        with it (`TrainResult.writer_size_test`).
     **overrides
         `noisylab.train.TrainConfig` fields (``epochs``, ``lr``, ``arch``, ...); None means
         "the recipe's value".
@@ -145,7 +152,36 @@ def train_on(
                    resume=resume, progress=progress, log=log)
     if test_set is not None and result.model:
         result.model_test = score_run_model(result.out_dir, test_set, what)
+    if writer_size and train_set.boxes is not None:
+        result.writer_size_test = fit_writer_size(train_set, result.out_dir, test_set, log=log)
+    else:  # a file left by an earlier run in this folder would no longer match its model
+        (Path(result.out_dir) / WRITER_SIZE_FILE).unlink(missing_ok=True)
     return result
+
+
+def fit_writer_size(train_set, out_dir: Path, test_set=None, *, log=print) -> dict | None:
+    """Fit and save the run's `noisylab.writer_size.WriterSize`; score the run with it.
+
+    Returns ``{"acc", "nll", "ece", "acc_glyph", "images", "changed"}`` on ``test_set`` (None
+    without one, or when the training file names name no writers: then nothing is saved).
+    """
+    from noisylab.evaluate import evaluate
+    from noisylab.writer_size import FILE, WriterSize
+
+    try:
+        model = WriterSize.fit(train_set.boxes, train_set.ids, train_set.labels.numpy(),
+                               train_set.classes)
+    except NoisylabError as err:
+        (Path(out_dir) / FILE).unlink(missing_ok=True)
+        log(f"no writer-size model: {err}")
+        return None
+    path = model.save(Path(out_dir) / FILE)
+    log(f"writer-size model: {len(model.reference)} writers' reference boxes, "
+        f"{len(model.pairs)} letters' capital/small size models -> {path}")
+    if test_set is None or test_set.boxes is None:
+        return None
+    figures = evaluate(out_dir, test_set, writer_size=model)
+    return {**{k: float(figures[k]) for k in ("acc", "nll", "ece")}, **figures["writer_size"]}
 
 
 def score_run_model(out_dir: Path, test_set, what: str) -> dict:

@@ -216,6 +216,8 @@ class TrainResult:
     ``model`` names the checkpoints that are the run's model when they are several (see
     `TrainConfig.distill_ensemble`), else None: the model is ``best``. ``model_test`` is filled
     by `noisylab.pipeline.train_on` when there is such a model and a test set: its figures.
+    ``writer_size_test``, also filled there, holds the test figures with the run's
+    `noisylab.writer_size.WriterSize`, when it has one.
     """
 
     out_dir: Path
@@ -223,6 +225,7 @@ class TrainResult:
     history: list[dict] = field(default_factory=list)
     model: list[str] | None = None
     model_test: dict | None = None
+    writer_size_test: dict | None = None
 
     @property
     def best(self) -> dict:
@@ -598,7 +601,8 @@ def predict_logits(model: torch.nn.Module, images: torch.Tensor, *, batch_size: 
 
 
 def stratified_split(labels: np.ndarray, fraction: float, seed: int):
-    """Indices ``(fit, val)`` holding out ``fraction`` of each given label, seeded.
+    """Indices ``(fit, val)`` holding out ``fraction`` of each given label (at least one of a
+    label with two or more images), seeded.
 
     Parameters
     ----------
@@ -610,7 +614,9 @@ def stratified_split(labels: np.ndarray, fraction: float, seed: int):
     for c in np.unique(labels):
         members = np.flatnonzero(labels == c)
         rng.shuffle(members)
-        val.append(members[: int(round(fraction * len(members)))])
+        # At least one of any label with two or more, so small data still gets a validation split.
+        take = int(round(fraction * len(members)))
+        val.append(members[: max(take, 1) if len(members) >= 2 else take])
     val = np.sort(np.concatenate(val)) if val else np.array([], dtype=int)
     fit = np.setdiff1d(np.arange(len(labels)), val)
     return torch.from_numpy(fit), torch.from_numpy(val)

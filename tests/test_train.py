@@ -319,6 +319,11 @@ def test_stratified_split_holds_out_each_label():
     fit, val = stratified_split(labels, 0.1, seed=0)
     assert len(set(fit.tolist()) & set(val.tolist())) == 0 and len(fit) + len(val) == 200
     assert np.bincount(labels[val.numpy()]).tolist() == [4] * 5
+    # A label with few images still gives one (0.1 of 4 rounds to 0); a lone image stays in fit.
+    labels = np.array([0, 0, 0, 0, 1, 1, 2])
+    fit, val = stratified_split(labels, 0.1, seed=0)
+    assert np.bincount(labels[val.numpy()], minlength=3).tolist() == [1, 1, 0]
+    assert labels[fit.numpy()].tolist() == [0, 0, 0, 1, 2]
 
 
 def test_evaluate_writes_figures_and_per_class_scores(tmp_path):

@@ -36,6 +36,10 @@ class LabeledImages:
     meta : Mapping
         Extra facts about the load: ``split``, ``preprocess``, ``cache`` (``"hit"``,
         ``"written"``, ``"off"``...), ``cache_file``, ``skipped`` (files that could not be read).
+    boxes : np.ndarray or None
+        float32 ``(N, 4)``: for photos (trainPart1), each image's ink box on the original page,
+        ``(top, bottom, left, right)`` as fractions of the page's height and width; the size
+        that cropping to the ink threw away (see `noisylab.writer_size`). None for other sources.
     """
 
     images: torch.Tensor
@@ -45,6 +49,7 @@ class LabeledImages:
     source: str
     path: Path | None = None
     meta: Mapping = field(default_factory=dict)
+    boxes: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         n = self.images.shape[0] if self.images.ndim else -1
@@ -58,6 +63,8 @@ class LabeledImages:
             )
         if len(self.ids) != n:
             raise ValueError(f"ids must have {n} entries, got {len(self.ids)}")
+        if self.boxes is not None and self.boxes.shape != (n, 4):
+            raise ValueError(f"boxes must be (N, 4) = ({n}, 4), got {self.boxes.shape}")
         if n and (int(self.labels.min()) < 0 or int(self.labels.max()) >= len(self.classes)):
             raise ValueError(f"labels must lie in 0..{len(self.classes) - 1}")
 
@@ -95,7 +102,9 @@ class LabeledImages:
                 idx = torch.nonzero(idx).flatten()
             idx = idx.to(torch.int64).reshape(-1)
         ids = tuple(self.ids[i] for i in idx.tolist())
-        return replace(self, images=self.images[idx], labels=self.labels[idx], ids=ids)
+        boxes = None if self.boxes is None else self.boxes[idx.numpy()]
+        return replace(self, images=self.images[idx], labels=self.labels[idx], ids=ids,
+                       boxes=boxes)
 
     def class_counts(self) -> dict[str, int]:
         """Number of images per given label, ``{class name: count}`` in class order (zeros included)."""
@@ -104,9 +113,12 @@ class LabeledImages:
 
 
 def from_arrays(arrays: dict, *, source: str, path: Path | None, meta: dict) -> LabeledImages:
-    """`LabeledImages` from numpy ``images`` uint8 ``(N, 28, 28)``, ``labels`` ``(N,)``, ``ids``, ``classes``."""
+    """`LabeledImages` from numpy ``images`` uint8 ``(N, 28, 28)``, ``labels`` ``(N,)``, ``ids``,
+    ``classes`` and, when present, ``boxes`` ``(N, 4)``."""
     images = torch.from_numpy(np.ascontiguousarray(arrays["images"], dtype=np.uint8)).unsqueeze(1)
     labels = torch.from_numpy(np.asarray(arrays["labels"], dtype=np.int64))
     ids = tuple(str(i) for i in np.asarray(arrays["ids"]).tolist())
     classes = tuple(str(c) for c in np.asarray(arrays["classes"]).tolist())
-    return LabeledImages(images, labels, classes, ids, source, path, dict(meta))
+    boxes = arrays.get("boxes")
+    boxes = None if boxes is None else np.asarray(boxes, dtype=np.float32)
+    return LabeledImages(images, labels, classes, ids, source, path, dict(meta), boxes)

@@ -23,7 +23,7 @@ import numpy as np
 from noisylab.data.base import DataWarning
 from noisylab.errors import NoisylabError
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 """Bump when decoding or preprocessing changes what a cached array holds."""
 
 
@@ -63,7 +63,8 @@ def read(path: Path) -> dict | None:
         return None
 
 
-def write(path: Path, *, images: np.ndarray, labels: np.ndarray, ids, classes, meta: dict) -> bool:
+def write(path: Path, *, images: np.ndarray, labels: np.ndarray, ids, classes, meta: dict,
+          boxes: np.ndarray | None = None) -> bool:
     """Store one entry atomically; drop stale entries for the same file and options.
 
     Returns False (after one warning) when the cache folder is not writable.
@@ -73,6 +74,7 @@ def write(path: Path, *, images: np.ndarray, labels: np.ndarray, ids, classes, m
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.stem + ".", suffix=".tmp")
         try:
             with os.fdopen(fd, "wb") as f:
+                extra = {} if boxes is None else {"boxes": np.asarray(boxes, np.float32)}
                 np.savez(
                     f,
                     images=images,
@@ -80,6 +82,7 @@ def write(path: Path, *, images: np.ndarray, labels: np.ndarray, ids, classes, m
                     ids=np.asarray(ids, dtype=str),
                     classes=np.asarray(classes, dtype=str),
                     meta=np.asarray(json.dumps(meta)),
+                    **extra,
                 )
                 f.flush()
                 os.fsync(f.fileno())
@@ -115,7 +118,8 @@ def load_or_decode(
     """Read a cache entry, or run ``decode()`` and store what it returns.
 
     ``decode()`` returns ``{"images": uint8 (N, 28, 28), "labels": int64 (N,), "ids": (N,),
-    "classes": (K,), "meta": {"skipped": [[file, reason], ...], ...}}``.
+    "classes": (K,), "meta": {"skipped": [[file, reason], ...], ...}}`` and, for photos,
+    ``"boxes": float32 (N, 4)``.
 
     Returns
     -------
@@ -138,6 +142,7 @@ def load_or_decode(
             ids=arrays["ids"],
             classes=arrays["classes"],
             meta=arrays["meta"],
+            boxes=arrays.get("boxes"),
         )
         state = "written" if ok else "off"
     skipped = arrays["meta"].get("skipped", [])

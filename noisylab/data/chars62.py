@@ -42,7 +42,7 @@ from noisylab.data.preprocess import (
     ImageDecodeError,
     ink_box_size,
     open_image,
-    photo_to_mnist,
+    photo_to_mnist_and_box,
 )
 from noisylab.data.roots import first_existing, not_found
 from noisylab.errors import NoisylabError
@@ -139,7 +139,7 @@ def load_chars62(
     -------
     LabeledImages
         ``images`` uint8 ``(N, 1, 28, 28)``; ``classes`` `CLASSES` (or `DIGITS`); ``ids`` the
-        file names (``img001-001.png``).
+        file names (``img001-001.png``); ``boxes`` each photo's ink box on its page.
     """
     name = "trainPart1-digits" if digits_only else "trainPart1"
     if preprocess not in PREPROCESS_MODES:
@@ -163,9 +163,9 @@ def load_chars62(
     def decode() -> dict:
         with Archive(path) as archive:
             rels, labels = _class_files(archive, digits_only)
-            fn = partial(photo_to_mnist, preprocess=preprocess, reference=float(reference))
+            fn = partial(photo_to_mnist_and_box, preprocess=preprocess, reference=float(reference))
             n_workers = workers or default_workers(len(rels), heavy=True)
-            images, kept, skipped, _ = decode_files(
+            images, kept, skipped, _, boxes = decode_files(
                 archive,
                 rels,
                 fn,
@@ -184,6 +184,7 @@ def load_chars62(
             return {
                 "images": images,
                 "labels": labels_arr,
+                "boxes": boxes,
                 "ids": [rels[i].rsplit("/", 1)[-1] for i in kept],
                 "classes": list(classes),
                 "meta": {"skipped": [list(s) for s in skipped], "files": len(rels)},
@@ -236,6 +237,7 @@ def _digits_of(full: dict) -> dict:
     return {
         "images": full["images"][keep],
         "labels": full["labels"][keep],
+        "boxes": full["boxes"][keep],
         "ids": full["ids"][keep].tolist(),
         "classes": list(DIGITS),
         "meta": {"skipped": skipped, "files": int(len(keep) + len(skipped))},

@@ -29,25 +29,35 @@ def _archive_in_worker(path: str) -> Archive:
     return _OPEN[path]
 
 
-def _decode_one(fn: Callable, data: bytes, rel: str, kinds: Counter) -> np.ndarray:
-    """``fn``'s image; a ``(image, kind)`` answer is counted in ``kinds``."""
+def _decode_one(fn: Callable, data: bytes, rel: str, kinds: Counter, boxes: np.ndarray,
+                i: int) -> np.ndarray:
+    """``fn``'s image. A ``(image, kind)`` answer is counted in ``kinds``; an ``(image, box)``
+    answer (a 4-tuple of floats) is stored in ``boxes[i]``."""
     out = fn(data, name=rel)
     if isinstance(out, tuple):
-        out, kind = out
-        kinds[kind] += 1
+        out, tag = out
+        if isinstance(tag, str):
+            kinds[tag] += 1
+        else:
+            boxes[i] = tag
     return out
+
+
+def _no_boxes(n: int) -> np.ndarray:
+    return np.full((n, 4), np.nan, np.float32)
 
 
 def _decode_with(archive: Archive, rels: list[str], fn: Callable):
     out = np.zeros((len(rels), 28, 28), np.uint8)
     failures = []
     kinds: Counter = Counter()
+    boxes = _no_boxes(len(rels))
     for i, rel in enumerate(rels):
         try:
-            out[i] = _decode_one(fn, archive.read(rel), rel, kinds)
+            out[i] = _decode_one(fn, archive.read(rel), rel, kinds, boxes, i)
         except ImageDecodeError as err:
             failures.append((i, str(err)))
-    return out, failures, kinds
+    return out, failures, kinds, boxes
 
 
 def _decode_chunk(path: str, rels: list[str], fn: Callable) -> tuple[np.ndarray, list]:
@@ -86,10 +96,11 @@ def decode_files(
     progress: bool = True,
     desc: str = "decoding",
     strict: bool = False,
-) -> tuple[np.ndarray, list[int], list[tuple[str, str]], dict[str, int]]:
+) -> tuple[np.ndarray, list[int], list[tuple[str, str]], dict[str, int], np.ndarray]:
     """Decode ``rels`` with ``fn(bytes, name=rel) -> uint8 (28, 28)``.
 
-    ``fn`` may answer ``(image, kind)`` instead; the kinds are counted.
+    ``fn`` may answer ``(image, kind)`` instead, ``kind`` a str: the kinds are counted; or
+    ``(image, box)``, ``box`` 4 floats: they are returned per image.
 
     Returns
     -------
@@ -100,7 +111,9 @@ def decode_files(
     skipped : list of (str, str)
         ``(rel, reason)`` for every file ``fn`` could not read.
     kinds : dict
-        ``{kind: count}`` when ``fn`` tags its answers, else empty.
+        ``{kind: count}`` when ``fn`` tags its answers with kinds, else empty.
+    boxes : np.ndarray
+        float32 ``(M, 4)``: the boxes ``fn`` answered, NaN where it gave none.
 
     Raises
     ------
@@ -111,6 +124,7 @@ def decode_files(
     images = np.zeros((n, 28, 28), np.uint8)
     failures: list[tuple[int, str]] = []
     kinds: Counter = Counter()
+    boxes = _no_boxes(n)
     bar = tqdm(total=n, desc=desc, unit="img", file=sys.stderr, disable=not progress, leave=False)
     try:
         if workers <= 1 or n < 2 * workers:
@@ -119,7 +133,8 @@ def decode_files(
                 chunk = rels[start : start + step]
                 for i, rel in enumerate(chunk):
                     try:
-                        images[start + i] = _decode_one(fn, archive.read(rel), rel, kinds)
+                        images[start + i] = _decode_one(fn, archive.read(rel), rel, kinds, boxes,
+                                                        start + i)
                     except ImageDecodeError as err:
                         failures.append((start + i, str(err)))
                         if strict:
@@ -143,9 +158,10 @@ def decode_files(
                 }
                 for fut in as_completed(futures):
                     s = futures[fut]
-                    arr, fails, chunk_kinds = fut.result()
+                    arr, fails, chunk_kinds, chunk_boxes = fut.result()
                     kinds.update(chunk_kinds)
                     images[s : s + len(arr)] = arr
+                    boxes[s : s + len(arr)] = chunk_boxes
                     failures.extend((s + i, why) for i, why in fails)
                     bar.update(len(arr))
     finally:
@@ -160,4 +176,6 @@ def decode_files(
     bad = {i for i, _ in failures}
     kept = [i for i in range(n) if i not in bad]
     skipped = [(rels[i], why) for i, why in failures]
-    return images[kept] if bad else images, kept, skipped, dict(kinds)
+    if bad:
+        images, boxes = images[kept], boxes[kept]
+    return images, kept, skipped, dict(kinds), boxes

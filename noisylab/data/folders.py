@@ -110,7 +110,7 @@ def load_tree(
                 any_to_mnist, preprocess=preprocess, reference=float(reference), with_kind=True
             )
             n_workers = workers or default_workers(len(rels), heavy=_is_heavy(archive, rels))
-            images, kept, skipped, kinds = decode_files(
+            images, kept, skipped, kinds, _ = decode_files(
                 archive,
                 rels,
                 fn,

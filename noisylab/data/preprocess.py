@@ -75,6 +75,13 @@ class Ink:
         y0, y1, x0, x1 = self.box
         return (y1 - y0) / self.factor, (x1 - x0) / self.factor
 
+    @property
+    def box_on_page(self) -> tuple[float, float, float, float]:
+        """Ink box ``(top, bottom, left, right)`` as fractions of the page's height and width."""
+        h, w = self.ink.shape
+        y0, y1, x0, x1 = self.box
+        return y0 / h, y1 / h, x0 / w, x1 / w
+
 
 def open_image(data: bytes, name: str = "image") -> Image.Image:
     """Decode bytes into a loaded PIL image, or raise `ImageDecodeError` saying why."""
@@ -278,9 +285,21 @@ def photo_to_mnist(
     reference: float = KEEP_SIZE_REFERENCE,
 ) -> np.ndarray:
     """Bytes of a dark-ink-on-light photo or scan -> MNIST-style uint8 ``(28, 28)``."""
+    return photo_to_mnist_and_box(data, name=name, preprocess=preprocess, reference=reference)[0]
+
+
+def photo_to_mnist_and_box(
+    data: bytes,
+    *,
+    name: str = "image",
+    preprocess: str = "fit",
+    reference: float = KEEP_SIZE_REFERENCE,
+) -> tuple[np.ndarray, tuple[float, float, float, float]]:
+    """`photo_to_mnist`'s image and the ink box on the page (`Ink.box_on_page`), which the
+    28x28 image no longer tells (see `noisylab.writer_size`)."""
     gray, factor, canvas = working_gray(open_image(data, name))
     ink = find_ink(gray, factor=factor, canvas=canvas, name=name)
-    return ink_to_mnist(ink, preprocess=preprocess, reference=reference)
+    return ink_to_mnist(ink, preprocess=preprocess, reference=reference), ink.box_on_page
 
 
 CONVERSIONS = ("as is", "resized to 28x28", "photo: inverted, cropped, fit")

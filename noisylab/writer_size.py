@@ -1,0 +1,271 @@
+"""Telling ``c`` from ``C`` by the size of the character relative to its writer's hand.
+
+Cropping a photo to its ink and fitting it to 20 px (what MNIST did, and trainPart1's recipe)
+throws away the size of the character, which is what tells ``c`` from ``C``, ``o`` from ``O``
+or ``s`` from ``S``. Size on the page tells little, because people write at different sizes; a
+character's ink box *relative to the median box of the same writer's other characters* tells a
+lot (measured on trainPart1's look-alike pairs: 88% of cases right from the box alone, against
+77% on the page: ``benchmarks/case_by_size.py``).
+
+`WriterSize` holds what a model needs for that, fitted on the training images alone:
+
+- each writer's reference: the median of `box_features` over the writer's training images;
+- for each letter whose two cases are both classes, a logistic regression of "capital or small"
+  on the features minus the writer's reference, with balanced class weights, so that its
+  decision value estimates the log-likelihood ratio ``log p(size | capital) / p(size | small)``.
+
+`WriterSize.adjust` multiplies a glyph model's odds between the two cases of each letter by
+that ratio (the two experts are close to independent given the class, as the fitted glyph
+carries no size), keeping the pair's total probability. Images whose writer is unknown, or not
+named, keep the glyph model's probabilities.
+
+The writer comes from the file name: Chars74K's photos, which trainPart1 is, are named
+``imgCCC-WWW.png``, ``WWW`` being one of its 55 writers (only ``WWW`` is read; ``CCC`` is the
+class and is never used). A writer not seen in training gets the median of their images in
+the set being scored, when it holds at least `MIN_REFERENCE` of them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from noisylab.errors import NoisylabError
+
+FILE = "writer_size.json"
+"""The fitted model's file in a run folder."""
+
+WRITER_PATTERN = r"^img\d+-(\d+)\.[A-Za-z]+$"
+"""A file name whose first group is the writer (Chars74K: ``img011-042.png`` is writer 042)."""
+
+MIN_REFERENCE = 10
+"""Fewest images of a writer that make their reference box."""
+
+FEATURES = ("log height", "log width", "top", "bottom", "left", "right")
+"""The columns of `box_features`."""
+
+
+def writers_of(ids, pattern: str = WRITER_PATTERN) -> list[str | None]:
+    """The writer named by each file name in ``ids`` (``(N,)`` str), None where none is named."""
+    rx = re.compile(pattern)
+    found = [rx.match(str(i).rsplit("/", 1)[-1]) for i in ids]
+    return [m.group(1) if m else None for m in found]
+
+
+def box_features(boxes: np.ndarray) -> np.ndarray:
+    """``(N, 6)`` `FEATURES` of ink boxes ``(N, 4)`` = (top, bottom, left, right), page fractions."""
+    boxes = np.asarray(boxes, dtype=np.float64)
+    height = np.maximum(boxes[:, 1] - boxes[:, 0], 1e-4)
+    width = np.maximum(boxes[:, 3] - boxes[:, 2], 1e-4)
+    return np.column_stack([np.log(height), np.log(width), boxes])
+
+
+def case_pairs(classes) -> list[tuple[int, int]]:
+    """``(capital, small)`` class indices of every letter whose two cases are both classes."""
+    index = {c: k for k, c in enumerate(classes)}
+    return [(index[c], index[c.lower()]) for c in classes
+            if len(c) == 1 and c.isupper() and c.lower() in index]
+
+
+def _medians(features: np.ndarray, writers: list[str | None]) -> dict[str, np.ndarray]:
+    """``{writer: (6,) median features}`` of writers with at least `MIN_REFERENCE` images."""
+    out = {}
+    for w in sorted({w for w in writers if w is not None}):
+        rows = [i for i, v in enumerate(writers) if v == w]
+        if len(rows) >= MIN_REFERENCE:
+            out[w] = np.median(features[rows], axis=0)
+    return out
+
+
+@dataclass
+class WriterSize:
+    """Per-writer reference boxes and one capital-vs-small size model per letter.
+
+    Attributes
+    ----------
+    classes : tuple of str
+        ``(K,)`` the classes of the glyph model this adjusts.
+    reference : dict
+        ``{writer: (6,) array}``, the median `box_features` of the writer's training images.
+    pairs : list of dict
+        One per letter: ``capital``, ``small`` (class indices), and the logistic regression on
+        standardised writer-relative features: ``mean``, ``scale``, ``coef`` (each ``(6,)``)
+        and ``intercept``.
+    pattern : str
+        How a file name names its writer.
+    """
+
+    classes: tuple[str, ...]
+    reference: dict[str, np.ndarray]
+    pairs: list[dict] = field(default_factory=list)
+    pattern: str = WRITER_PATTERN
+
+    @classmethod
+    def fit(cls, boxes: np.ndarray, ids, labels: np.ndarray, classes,
+            pattern: str = WRITER_PATTERN) -> WriterSize:
+        """Fit on training images.
+
+        Parameters
+        ----------
+        boxes : np.ndarray
+            ``(N, 4)`` ink boxes (`noisylab.data.LabeledImages.boxes`).
+        ids : sequence of str
+            ``(N,)`` file names, which name the writers.
+        labels : np.ndarray
+            ``(N,)`` int class indices (clean labels).
+        classes : sequence of str
+            ``(K,)`` class names.
+
+        Raises
+        ------
+        NoisylabError
+            When the names give no writer with `MIN_REFERENCE` images, or no letter has both
+            cases among the classes.
+        """
+        from sklearn.linear_model import LogisticRegression
+
+        classes = tuple(classes)
+        labels = np.asarray(labels)
+        features = box_features(boxes)
+        writers = writers_of(ids, pattern)
+        reference = _medians(features, writers)
+        if not any(writers):
+            raise NoisylabError(
+                f"file names like {str(ids[0])!r} do not name writers as {pattern!r} expects")
+        if not reference:
+            most = max(writers.count(w) for w in set(writers) if w is not None)
+            raise NoisylabError(f"no writer has the {MIN_REFERENCE} images a reference box needs "
+                                f"(the most: {most})")
+        pairs_found = case_pairs(classes)
+        if not pairs_found:
+            raise NoisylabError("no letter has both its cases among the classes; the writer's "
+                                "size has nothing to tell apart")
+        known = np.array([w in reference for w in writers])
+        relative = np.zeros_like(features)
+        relative[known] = features[known] - np.stack([reference[w] for w in writers if w in reference])
+        pairs = []
+        for capital, small in pairs_found:
+            rows = known & np.isin(labels, [capital, small])
+            y = labels[rows] == capital
+            if y.all() or not y.any():
+                continue  # one case never seen with a known writer: nothing to learn
+            x = relative[rows]
+            mean, scale = x.mean(0), x.std(0) + 1e-9
+            lr = LogisticRegression(class_weight="balanced").fit((x - mean) / scale, y)
+            pairs.append({"capital": capital, "small": small, "mean": mean, "scale": scale,
+                          "coef": lr.coef_[0].copy(), "intercept": float(lr.intercept_[0])})
+        return cls(classes, reference, pairs, pattern)
+
+    def references_for(self, boxes: np.ndarray, ids) -> tuple[np.ndarray, np.ndarray]:
+        """Each image's writer reference: ``(N, 6)`` features and a ``(N,)`` bool "has one".
+
+        A writer seen in training uses the training median; another uses the median of their
+        images here, when there are at least `MIN_REFERENCE`.
+        """
+        features = box_features(boxes)
+        writers = writers_of(ids, self.pattern)
+        here = _medians(features, [w if w not in self.reference else None for w in writers])
+        table = {**here, **self.reference}
+        ref = np.zeros_like(features)
+        has = np.zeros(len(writers), bool)
+        for i, w in enumerate(writers):
+            if w in table:
+                ref[i], has[i] = table[w], True
+        return ref, has
+
+    def log_ratios(self, boxes: np.ndarray, ids) -> tuple[np.ndarray, np.ndarray]:
+        """``(N, P)`` size log-likelihood ratio, capital over small, per image and pair (0 where
+        the writer has no reference), and the ``(N,)`` bool "has a reference"."""
+        ref, has = self.references_for(boxes, ids)
+        relative = box_features(boxes) - ref
+        out = np.zeros((len(relative), len(self.pairs)))
+        for j, p in enumerate(self.pairs):
+            z = (relative - p["mean"]) / p["scale"]
+            out[:, j] = z @ p["coef"] + p["intercept"]
+        out[~has] = 0.0
+        return out, has
+
+    def adjust(self, probs: np.ndarray, boxes: np.ndarray, ids) -> tuple[np.ndarray, dict]:
+        """A glyph model's class probabilities with the writer's size taken into account.
+
+        Parameters
+        ----------
+        probs : np.ndarray
+            ``(N, K)`` class probabilities, in `classes`' order.
+        boxes : np.ndarray
+            ``(N, 4)`` the images' ink boxes.
+        ids : sequence of str
+            ``(N,)`` their file names.
+
+        Returns
+        -------
+        probs : np.ndarray
+            ``(N, K)``: for each letter, the capital and small probabilities re-split by
+            ``odds' = odds * exp(log ratio)``, their sum kept; other classes unchanged.
+        info : dict
+            ``images`` (how many had a writer reference), ``changed`` (predictions changed).
+        """
+        probs = np.asarray(probs, dtype=np.float64)
+        if probs.shape[1] != len(self.classes):
+            raise NoisylabError(f"the writer-size model is for {len(self.classes)} classes, the "
+                                f"predictions have {probs.shape[1]}")
+        ratios, has = self.log_ratios(boxes, ids)
+        out = probs.copy()
+        for j, p in enumerate(self.pairs):
+            cap, small = probs[:, p["capital"]], probs[:, p["small"]]
+            total = cap + small
+            odds = np.log(np.maximum(cap, 1e-12)) - np.log(np.maximum(small, 1e-12)) + ratios[:, j]
+            out[:, p["capital"]] = total / (1.0 + np.exp(-odds))
+            out[:, p["small"]] = total - out[:, p["capital"]]
+        changed = int((out.argmax(1) != probs.argmax(1)).sum())
+        return out, {"images": int(has.sum()), "changed": changed}
+
+    def to_dict(self) -> dict:
+        """JSON-ready contents."""
+        return {"classes": list(self.classes), "pattern": self.pattern,
+                "features": list(FEATURES),
+                "reference": {w: v.tolist() for w, v in self.reference.items()},
+                "pairs": [{k: (v.tolist() if isinstance(v, np.ndarray) else v)
+                           for k, v in p.items()} for p in self.pairs]}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> WriterSize:
+        """Inverse of `to_dict`."""
+        pairs = [{**p, **{k: np.asarray(p[k], dtype=np.float64) for k in ("mean", "scale", "coef")}}
+                 for p in d["pairs"]]
+        reference = {w: np.asarray(v, dtype=np.float64) for w, v in d["reference"].items()}
+        return cls(tuple(d["classes"]), reference, pairs, d["pattern"])
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write `to_dict` as JSON, atomically."""
+        from noisylab.files import write_json
+
+        path = Path(path)
+        write_json(path, self.to_dict())
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> WriterSize:
+        """Read a saved model; an unreadable file is one `NoisylabError` naming it."""
+        path = Path(path)
+        try:
+            return cls.from_dict(json.loads(path.read_text()))
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            raise NoisylabError(
+                f"{path} is not a readable writer-size model ({type(err).__name__}: {err}); delete "
+                f"it and train again, or pass --no-writer-size") from None
+
+
+def find(run_dirs) -> Path | None:
+    """The first `FILE` among the run folders (or checkpoints' folders) named, or None."""
+    for d in run_dirs:
+        d = Path(d)
+        for folder in (d, d.parent):
+            if (folder / FILE).is_file():
+                return folder / FILE
+    return None

@@ -1,0 +1,211 @@
+"""`noisylab.writer_size`: capital or small by the size relative to the writer's hand."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from noisylab.errors import NoisylabError
+from noisylab.writer_size import (
+    FILE,
+    MIN_REFERENCE,
+    WriterSize,
+    box_features,
+    case_pairs,
+    find,
+    writers_of,
+)
+
+CLASSES = ("0", "1", "C", "O", "c", "o")  # two letters with both cases, two digits
+
+
+def hands(n_writers: int, per_class: int, seed: int = 0, first_writer: int = 1):
+    """Synthetic ink boxes of writers who write at very different sizes.
+
+    Writer ``w``'s hand has a scale in 0.4..1.1, the same in every call; capitals and digits are 0.5 of the page high times
+    it, small letters 0.32 times it (plus 5% noise). On the page the sizes of ``c`` and ``C``
+    overlap; relative to the writer they do not.
+
+    Returns ``(boxes (N, 4), ids (N,), labels (N,))``.
+    """
+    rng = np.random.default_rng(seed)
+    boxes, ids, labels = [], [], []
+    for w in range(first_writer, first_writer + n_writers):
+        scale = np.random.default_rng(1000 + w).uniform(0.4, 1.1)  # a writer's hand is theirs
+        for k, c in enumerate(CLASSES):
+            for m in range(per_class):
+                h = (0.32 if c.islower() else 0.5) * scale * rng.lognormal(0, 0.05)
+                top = rng.uniform(0.05, 0.9 - h)
+                left = rng.uniform(0.05, 0.5)
+                boxes.append((top, top + h, left, left + 0.8 * h))
+                ids.append(f"img{10 * k + m:03d}-{w:03d}.png")  # only the writer is read
+                labels.append(k)
+    return np.array(boxes), ids, np.array(labels)
+
+
+@pytest.fixture
+def fitted():
+    boxes, ids, labels = hands(30, 2, seed=0)
+    return WriterSize.fit(boxes, ids, labels, CLASSES)
+
+
+def test_writers_are_read_from_chars74k_names_only():
+    assert writers_of(["img011-042.png", "train/Sample001/img001-007.png", "image_000123.jpg",
+                       "img011-042.jpg.png"]) == ["042", "007", None, None]
+
+
+def test_case_pairs_of_the_62_classes_are_the_26_letters():
+    from noisylab.data.chars62 import CLASSES as C62
+    from noisylab.data.chars62 import DIGITS
+
+    pairs = case_pairs(C62)
+    assert len(pairs) == 26
+    assert (C62.index("C"), C62.index("c")) in pairs
+    assert case_pairs(DIGITS) == []
+
+
+def test_box_features_are_log_size_and_position():
+    f = box_features(np.array([[0.1, 0.6, 0.2, 0.45]]))
+    np.testing.assert_allclose(f, [[np.log(0.5), np.log(0.25), 0.1, 0.6, 0.2, 0.45]])
+
+
+def test_the_writers_size_tells_the_case_that_the_page_size_does_not(fitted):
+    boxes, ids, labels = hands(30, 1, seed=0)  # the same writers, fresh characters
+    ratios, has = fitted.log_ratios(boxes, ids)
+    assert has.all()
+    for j, pair in enumerate(fitted.pairs):
+        rows = np.isin(labels, [pair["capital"], pair["small"]])
+        right = (ratios[rows, j] > 0) == (labels[rows] == pair["capital"])
+        assert right.mean() > 0.95
+    # On the page alone, height overlaps across writers: no threshold gets c/C 95% right.
+    c, big = CLASSES.index("c"), CLASSES.index("C")
+    h = boxes[:, 1] - boxes[:, 0]
+    rows = np.isin(labels, [c, big])
+    best = max(((h[rows] > t) == (labels[rows] == big)).mean() for t in np.unique(h[rows]))
+    assert best < 0.95
+
+
+def test_adjust_resplits_each_letters_pair_and_keeps_the_rest(fitted):
+    boxes, ids, labels = hands(30, 1, seed=1)
+    n = len(labels)
+    probs = np.full((n, len(CLASSES)), 0.1)
+    probs[:, [CLASSES.index("C"), CLASSES.index("c")]] = 0.3  # the glyph cannot tell c from C
+    out, info = fitted.adjust(probs, boxes, ids)
+    np.testing.assert_allclose(out.sum(1), 1.0)
+    np.testing.assert_allclose(out[:, :2], probs[:, :2])  # digits untouched
+    np.testing.assert_allclose(out[:, 2] + out[:, 4], 0.6)
+    cc = np.isin(labels, [CLASSES.index("C"), CLASSES.index("c")])
+    assert (out[cc].argmax(1) == labels[cc]).mean() > 0.95
+    assert info["images"] == n and info["changed"] > 0
+
+
+def test_unknown_writers_use_their_own_images_when_there_are_enough(fitted):
+    few = MIN_REFERENCE - 1
+    boxes, ids, labels = hands(2, 1, seed=2, first_writer=900)
+    # Writer 900 has 6 images here (< MIN_REFERENCE): no reference, no change.
+    assert len(CLASSES) <= few
+    ratios, has = fitted.log_ratios(boxes, ids)
+    assert not has.any() and not ratios.any()
+    probs = np.full((len(ids), len(CLASSES)), 1 / len(CLASSES))
+    out, info = fitted.adjust(probs, boxes, ids)
+    np.testing.assert_allclose(out, probs)
+    assert info == {"images": 0, "changed": 0}
+    # With more images of one new writer, their own median is the reference.
+    many_boxes, many_ids, _ = hands(1, 2, seed=3, first_writer=901)
+    _, has = fitted.log_ratios(many_boxes, many_ids)
+    assert has.all()
+    # Names without a writer are left alone.
+    _, has = fitted.log_ratios(many_boxes, [f"x{i}.png" for i in range(len(many_ids))])
+    assert not has.any()
+
+
+def test_fit_needs_writers_in_the_names():
+    boxes, ids, labels = hands(3, 1)
+    with pytest.raises(NoisylabError, match="do not name writers"):
+        WriterSize.fit(boxes, [f"photo{i}.png" for i in range(len(ids))], labels, CLASSES)
+    with pytest.raises(NoisylabError, match=r"no writer has the 10 images .* \(the most: 6\)"):
+        WriterSize.fit(boxes, ids, labels, CLASSES)
+    boxes, ids, labels = hands(3, 2)
+    with pytest.raises(NoisylabError, match="no letter has both its cases"):
+        WriterSize.fit(boxes, ids, labels % 2, ("0", "1"))
+
+
+def test_a_saved_model_gives_the_same_answers(fitted, tmp_path):
+    boxes, ids, _ = hands(30, 1, seed=4)
+    path = fitted.save(tmp_path / "run" / FILE)
+    again = WriterSize.load(path)
+    np.testing.assert_allclose(again.log_ratios(boxes, ids)[0], fitted.log_ratios(boxes, ids)[0])
+    assert find([tmp_path / "elsewhere", tmp_path / "run"]) == path
+    assert find([tmp_path / "run" / "best"]) == path  # a checkpoint inside the run
+    assert find([tmp_path / "elsewhere"]) is None
+    path.write_text(json.dumps({"classes": []}))
+    with pytest.raises(NoisylabError, match="not a readable writer-size model"):
+        WriterSize.load(path)
+
+
+def test_loaded_photos_carry_their_ink_boxes(make_chars62, real_cache):
+    from noisylab.data import load
+
+    root = make_chars62(per_class=2)
+    d = load("trainPart1", root=root, progress=False)
+    assert d.boxes.shape == (len(d), 4) and d.boxes.dtype == np.float32
+    assert ((d.boxes >= 0) & (d.boxes <= 1)).all()
+    height = d.boxes[:, 1] - d.boxes[:, 0]
+    big, small = d.classes.index("C"), d.classes.index("c")
+    labels = d.labels.numpy()
+    assert height[labels == big].min() > 2 * height[labels == small].max()
+    # A cache hit, a subset and the digits keep them.
+    again = load("trainPart1", root=root, progress=False)
+    assert again.meta["cache"] == "hit"
+    np.testing.assert_array_equal(again.boxes, d.boxes)
+    np.testing.assert_array_equal(d.subset([3, 1]).boxes, d.boxes[[3, 1]])
+    digits = load("trainPart1-digits", root=root, progress=False)
+    np.testing.assert_array_equal(digits.boxes, d.boxes[labels < 10])
+
+
+def run(*args):
+    from noisylab.cli import cli
+
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+def test_train_saves_it_and_evaluate_uses_it(make_chars62, real_cache, tmp_path):
+    root = make_chars62(per_class=4)  # writers 001..004, 62 images each
+    make_chars62(split="test", per_class=2, root=root)  # writers 001, 002: known from training
+    out = tmp_path / "run"
+    r = run("train", "--data", "trainPart1", "--root", root, "--arch", "lenet", "--epochs", "1",
+            "--out", out)
+    assert r.exit_code == 0, r.output
+    assert "writer-size model: 4 writers' reference boxes, 26 letters'" in r.output
+    assert "with the writer's size: test acc" in r.output
+    saved = WriterSize.load(out / FILE)
+    assert sorted(saved.reference) == ["001", "002", "003", "004"]
+
+    r = run("evaluate", out, "--data", "trainPart1", "--split", "test", "--root", root, "--json")
+    assert r.exit_code == 0, r.output
+    figures = json.loads(r.output)
+    assert figures["writer_size"]["images"] == 124
+    r = run("evaluate", out, "--data", "trainPart1", "--split", "test", "--root", root)
+    assert "with the writer's size" in r.output and "124 of 124 images" in r.output
+    r = run("evaluate", out, "--data", "trainPart1", "--split", "test", "--root", root,
+            "--no-writer-size", "--json")
+    assert "writer_size" not in json.loads(r.output)
+
+    # A damaged file is one line naming it and the way out; the run is left as it was.
+    (out / FILE).write_text("{")
+    r = run("evaluate", out, "--data", "trainPart1", "--split", "test", "--root", root)
+    assert r.exit_code == 2 and "Traceback" not in r.output
+    assert str(out / FILE) in r.output and "--no-writer-size" in r.output
+    assert (out / "best.safetensors").exists()
+
+    # Retraining into the folder without it removes the file that no longer matches.
+    other = tmp_path / "run2"
+    (other).mkdir()
+    (other / FILE).write_text("{}")
+    r = run("train", "--data", "trainPart1", "--root", root, "--arch", "lenet", "--epochs", "1",
+            "--no-writer-size", "--out", other)
+    assert r.exit_code == 0, r.output
+    assert not (other / FILE).exists()
