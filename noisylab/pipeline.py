@@ -177,7 +177,7 @@ def fit_writer_size(train_set, out_dir: Path, test_set=None, *, log=print) -> di
         return None
     path = model.save(Path(out_dir) / FILE)
     log(f"writer-size model: {len(model.reference)} writers' reference boxes, "
-        f"{len(model.pairs)} letters' capital/small size models -> {path}")
+        f"{len(model.groups)} look-alike groups' size models -> {path}")
     if test_set is None or test_set.boxes is None:
         return None
     figures = evaluate(out_dir, test_set, writer_size=model)

@@ -10,14 +10,15 @@ lot (measured on trainPart1's look-alike pairs: 88% of cases right from the box 
 `WriterSize` holds what a model needs for that, fitted on the training images alone:
 
 - each writer's reference: the median of `box_features` over the writer's training images;
-- for each letter whose two cases are both classes, a logistic regression of "capital or small"
-  on the features minus the writer's reference, with balanced class weights, so that its
-  decision value estimates the log-likelihood ratio ``log p(size | capital) / p(size | small)``.
+- for each group of look-alike classes (`lookalike_groups`: a letter's two cases, joined with
+  the digits of the same shape, e.g. ``0 O o``), a multinomial logistic regression of the class
+  on the features minus the writer's reference, with balanced class weights, so that its log
+  probabilities estimate the log-likelihoods ``log p(size | class)`` up to a constant.
 
-`WriterSize.adjust` multiplies a glyph model's odds between the two cases of each letter by
-that ratio (the two experts are close to independent given the class, as the fitted glyph
-carries no size), keeping the pair's total probability. Images whose writer is unknown, or not
-named, keep the glyph model's probabilities.
+`WriterSize.adjust` multiplies a glyph model's probabilities within each group by those
+likelihoods (the two experts are close to independent given the class, as the fitted glyph
+carries no size) and renormalises them to the group's total. Images whose writer is unknown, or
+not named, keep the glyph model's probabilities.
 
 The writer comes from the file name: Chars74K's photos, which trainPart1 is, are named
 ``imgCCC-WWW.png``, ``WWW`` being one of its 55 writers (only ``WWW`` is read; ``CCC`` is the
@@ -65,11 +66,38 @@ def box_features(boxes: np.ndarray) -> np.ndarray:
     return np.column_stack([np.log(height), np.log(width), boxes])
 
 
+LOOKALIKES = (("0", "O"), ("1", "I"), ("1", "l"), ("2", "Z"), ("5", "S"), ("8", "B"),
+              ("9", "g"), ("9", "q"))
+"""Digits that share a letter's shape, joined to that letter's group by `lookalike_groups`."""
+
+
 def case_pairs(classes) -> list[tuple[int, int]]:
     """``(capital, small)`` class indices of every letter whose two cases are both classes."""
     index = {c: k for k, c in enumerate(classes)}
     return [(index[c], index[c.lower()]) for c in classes
             if len(c) == 1 and c.isupper() and c.lower() in index]
+
+
+def lookalike_groups(classes) -> list[list[int]]:
+    """Class indices that size may tell apart: the letters' case pairs joined through
+    `LOOKALIKES` (for the 62 classes: ``0 O o``, ``1 I L i l``, ``2 Z z``, ``5 S s``, ``8 B b``,
+    ``9 G Q g q`` and the other 20 letters' pairs), each sorted; only groups of two or more."""
+    index = {c: k for k, c in enumerate(classes)}
+    parent = list(range(len(classes)))
+
+    def root(k: int) -> int:
+        while parent[k] != k:
+            k = parent[k]
+        return k
+
+    links = case_pairs(classes) + [(index[a], index[b]) for a, b in LOOKALIKES
+                                   if a in index and b in index]
+    for a, b in links:
+        parent[root(a)] = root(b)
+    groups: dict[int, list[int]] = {}
+    for k in range(len(classes)):
+        groups.setdefault(root(k), []).append(k)
+    return sorted(g for g in groups.values() if len(g) > 1)
 
 
 def _medians(features: np.ndarray, writers: list[str | None]) -> dict[str, np.ndarray]:
@@ -84,7 +112,7 @@ def _medians(features: np.ndarray, writers: list[str | None]) -> dict[str, np.nd
 
 @dataclass
 class WriterSize:
-    """Per-writer reference boxes and one capital-vs-small size model per letter.
+    """Per-writer reference boxes and one size model per group of look-alike classes.
 
     Attributes
     ----------
@@ -92,17 +120,18 @@ class WriterSize:
         ``(K,)`` the classes of the glyph model this adjusts.
     reference : dict
         ``{writer: (6,) array}``, the median `box_features` of the writer's training images.
-    pairs : list of dict
-        One per letter: ``capital``, ``small`` (class indices), and the logistic regression on
-        standardised writer-relative features: ``mean``, ``scale``, ``coef`` (each ``(6,)``)
-        and ``intercept``.
+    groups : list of dict
+        One per `lookalike_groups` group: ``classes`` (``(G,)`` class indices) and the
+        logistic regression on standardised writer-relative features: ``mean``, ``scale``
+        (``(6,)``), ``coef`` (``(G, 6)``) and ``intercept`` (``(G,)``); its log-softmax is the
+        class's log-likelihood up to a constant.
     pattern : str
         How a file name names its writer.
     """
 
     classes: tuple[str, ...]
     reference: dict[str, np.ndarray]
-    pairs: list[dict] = field(default_factory=list)
+    groups: list[dict] = field(default_factory=list)
     pattern: str = WRITER_PATTERN
 
     @classmethod
@@ -124,8 +153,8 @@ class WriterSize:
         Raises
         ------
         NoisylabError
-            When the names give no writer with `MIN_REFERENCE` images, or no letter has both
-            cases among the classes.
+            When the names give no writer with `MIN_REFERENCE` images, or no two classes are
+            look-alikes.
         """
         from sklearn.linear_model import LogisticRegression
 
@@ -141,25 +170,30 @@ class WriterSize:
             most = max(writers.count(w) for w in set(writers) if w is not None)
             raise NoisylabError(f"no writer has the {MIN_REFERENCE} images a reference box needs "
                                 f"(the most: {most})")
-        pairs_found = case_pairs(classes)
-        if not pairs_found:
-            raise NoisylabError("no letter has both its cases among the classes; the writer's "
-                                "size has nothing to tell apart")
+        found = lookalike_groups(classes)
+        if not found:
+            raise NoisylabError("no letter has both its cases (or a look-alike digit) among the "
+                                "classes; the writer's size has nothing to tell apart")
         known = np.array([w in reference for w in writers])
         relative = np.zeros_like(features)
         relative[known] = features[known] - np.stack([reference[w] for w in writers if w in reference])
-        pairs = []
-        for capital, small in pairs_found:
-            rows = known & np.isin(labels, [capital, small])
-            y = labels[rows] == capital
-            if y.all() or not y.any():
-                continue  # one case never seen with a known writer: nothing to learn
+        groups = []
+        for members in found:
+            rows = known & np.isin(labels, members)
+            seen = sorted(set(labels[rows].tolist()))
+            if len(seen) < 2:
+                continue  # fewer than two of the group seen with a known writer: nothing to learn
             x = relative[rows]
             mean, scale = x.mean(0), x.std(0) + 1e-9
-            lr = LogisticRegression(class_weight="balanced").fit((x - mean) / scale, y)
-            pairs.append({"capital": capital, "small": small, "mean": mean, "scale": scale,
-                          "coef": lr.coef_[0].copy(), "intercept": float(lr.intercept_[0])})
-        return cls(classes, reference, pairs, pattern)
+            lr = LogisticRegression(class_weight="balanced", max_iter=1000).fit(
+                (x - mean) / scale, labels[rows])
+            coef, intercept = lr.coef_, lr.intercept_
+            if len(seen) == 2:  # a binary fit holds the second class's logit only
+                coef = np.vstack([np.zeros_like(coef[0]), coef[0]])
+                intercept = np.array([0.0, intercept[0]])
+            groups.append({"classes": seen, "mean": mean, "scale": scale, "coef": coef,
+                           "intercept": intercept})
+        return cls(classes, reference, groups, pattern)
 
     def references_for(self, boxes: np.ndarray, ids) -> tuple[np.ndarray, np.ndarray]:
         """Each image's writer reference: ``(N, 6)`` features and a ``(N,)`` bool "has one".
@@ -178,15 +212,17 @@ class WriterSize:
                 ref[i], has[i] = table[w], True
         return ref, has
 
-    def log_ratios(self, boxes: np.ndarray, ids) -> tuple[np.ndarray, np.ndarray]:
-        """``(N, P)`` size log-likelihood ratio, capital over small, per image and pair (0 where
-        the writer has no reference), and the ``(N,)`` bool "has a reference"."""
+    def log_likelihoods(self, boxes: np.ndarray, ids) -> tuple[np.ndarray, np.ndarray]:
+        """``(N, K)`` size log-likelihood of each class (up to a constant per image and group;
+        0 outside the groups and where the writer has no reference), and the ``(N,)`` bool
+        "has a reference"."""
         ref, has = self.references_for(boxes, ids)
         relative = box_features(boxes) - ref
-        out = np.zeros((len(relative), len(self.pairs)))
-        for j, p in enumerate(self.pairs):
-            z = (relative - p["mean"]) / p["scale"]
-            out[:, j] = z @ p["coef"] + p["intercept"]
+        out = np.zeros((len(relative), len(self.classes)))
+        for g in self.groups:
+            logits = ((relative - g["mean"]) / g["scale"]) @ g["coef"].T + g["intercept"]
+            logits -= logits.max(1, keepdims=True)
+            out[:, g["classes"]] = logits - np.log(np.exp(logits).sum(1, keepdims=True))
         out[~has] = 0.0
         return out, has
 
@@ -205,8 +241,8 @@ class WriterSize:
         Returns
         -------
         probs : np.ndarray
-            ``(N, K)``: for each letter, the capital and small probabilities re-split by
-            ``odds' = odds * exp(log ratio)``, their sum kept; other classes unchanged.
+            ``(N, K)``: within each group, ``p'(c) ∝ p(c) * p(size | c)``, the group's total
+            kept; other classes unchanged.
         info : dict
             ``images`` (how many had a writer reference), ``changed`` (predictions changed).
         """
@@ -214,14 +250,14 @@ class WriterSize:
         if probs.shape[1] != len(self.classes):
             raise NoisylabError(f"the writer-size model is for {len(self.classes)} classes, the "
                                 f"predictions have {probs.shape[1]}")
-        ratios, has = self.log_ratios(boxes, ids)
+        loglik, has = self.log_likelihoods(boxes, ids)
         out = probs.copy()
-        for j, p in enumerate(self.pairs):
-            cap, small = probs[:, p["capital"]], probs[:, p["small"]]
-            total = cap + small
-            odds = np.log(np.maximum(cap, 1e-12)) - np.log(np.maximum(small, 1e-12)) + ratios[:, j]
-            out[:, p["capital"]] = total / (1.0 + np.exp(-odds))
-            out[:, p["small"]] = total - out[:, p["capital"]]
+        for g in self.groups:
+            c = g["classes"]
+            total = probs[:, c].sum(1, keepdims=True)
+            score = np.log(np.maximum(probs[:, c], 1e-12)) + loglik[:, c]
+            weight = np.exp(score - score.max(1, keepdims=True))
+            out[:, c] = total * weight / weight.sum(1, keepdims=True)
         changed = int((out.argmax(1) != probs.argmax(1)).sum())
         return out, {"images": int(has.sum()), "changed": changed}
 
@@ -230,16 +266,17 @@ class WriterSize:
         return {"classes": list(self.classes), "pattern": self.pattern,
                 "features": list(FEATURES),
                 "reference": {w: v.tolist() for w, v in self.reference.items()},
-                "pairs": [{k: (v.tolist() if isinstance(v, np.ndarray) else v)
-                           for k, v in p.items()} for p in self.pairs]}
+                "groups": [{k: (v.tolist() if isinstance(v, np.ndarray) else v)
+                            for k, v in g.items()} for g in self.groups]}
 
     @classmethod
     def from_dict(cls, d: dict) -> WriterSize:
         """Inverse of `to_dict`."""
-        pairs = [{**p, **{k: np.asarray(p[k], dtype=np.float64) for k in ("mean", "scale", "coef")}}
-                 for p in d["pairs"]]
+        arrays = ("mean", "scale", "coef", "intercept")
+        groups = [{"classes": [int(c) for c in g["classes"]],
+                   **{k: np.asarray(g[k], dtype=np.float64) for k in arrays}} for g in d["groups"]]
         reference = {w: np.asarray(v, dtype=np.float64) for w, v in d["reference"].items()}
-        return cls(tuple(d["classes"]), reference, pairs, d["pattern"])
+        return cls(tuple(d["classes"]), reference, groups, d["pattern"])
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write `to_dict` as JSON, atomically."""

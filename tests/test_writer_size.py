@@ -16,6 +16,7 @@ from noisylab.writer_size import (
     box_features,
     case_pairs,
     find,
+    lookalike_groups,
     writers_of,
 )
 
@@ -67,6 +68,16 @@ def test_case_pairs_of_the_62_classes_are_the_26_letters():
     assert case_pairs(DIGITS) == []
 
 
+def test_lookalike_groups_join_the_case_pairs_through_digits():
+    from noisylab.data.chars62 import CLASSES as C62
+
+    named = ["".join(C62[k] for k in g) for g in lookalike_groups(C62)]
+    assert len(named) == 24  # 26 letters' pairs; I-l and G-q each join two of them
+    for g in ("0Oo", "1ILil", "2Zz", "5Ss", "8Bb", "9GQgq", "Cc", "Xx"):
+        assert g in named
+    assert lookalike_groups(CLASSES) == [[0, 3, 5], [2, 4]]  # 1 has no look-alike here
+
+
 def test_box_features_are_log_size_and_position():
     f = box_features(np.array([[0.1, 0.6, 0.2, 0.45]]))
     np.testing.assert_allclose(f, [[np.log(0.5), np.log(0.25), 0.1, 0.6, 0.2, 0.45]])
@@ -74,11 +85,12 @@ def test_box_features_are_log_size_and_position():
 
 def test_the_writers_size_tells_the_case_that_the_page_size_does_not(fitted):
     boxes, ids, labels = hands(30, 1, seed=0)  # the same writers, fresh characters
-    ratios, has = fitted.log_ratios(boxes, ids)
+    loglik, has = fitted.log_likelihoods(boxes, ids)
     assert has.all()
-    for j, pair in enumerate(fitted.pairs):
-        rows = np.isin(labels, [pair["capital"], pair["small"]])
-        right = (ratios[rows, j] > 0) == (labels[rows] == pair["capital"])
+    for big, small in [("C", "c"), ("O", "o")]:
+        big, small = CLASSES.index(big), CLASSES.index(small)
+        rows = np.isin(labels, [big, small])
+        right = (loglik[rows, big] > loglik[rows, small]) == (labels[rows] == big)
         assert right.mean() > 0.95
     # On the page alone, height overlaps across writers: no threshold gets c/C 95% right.
     c, big = CLASSES.index("c"), CLASSES.index("C")
@@ -88,15 +100,16 @@ def test_the_writers_size_tells_the_case_that_the_page_size_does_not(fitted):
     assert best < 0.95
 
 
-def test_adjust_resplits_each_letters_pair_and_keeps_the_rest(fitted):
+def test_adjust_resplits_each_group_and_keeps_the_rest(fitted):
     boxes, ids, labels = hands(30, 1, seed=1)
     n = len(labels)
     probs = np.full((n, len(CLASSES)), 0.1)
     probs[:, [CLASSES.index("C"), CLASSES.index("c")]] = 0.3  # the glyph cannot tell c from C
     out, info = fitted.adjust(probs, boxes, ids)
     np.testing.assert_allclose(out.sum(1), 1.0)
-    np.testing.assert_allclose(out[:, :2], probs[:, :2])  # digits untouched
-    np.testing.assert_allclose(out[:, 2] + out[:, 4], 0.6)
+    np.testing.assert_allclose(out[:, 1], probs[:, 1])  # "1" is in no group here
+    np.testing.assert_allclose(out[:, 2] + out[:, 4], 0.6)  # C c
+    np.testing.assert_allclose(out[:, [0, 3, 5]].sum(1), 0.3)  # 0 O o
     cc = np.isin(labels, [CLASSES.index("C"), CLASSES.index("c")])
     assert (out[cc].argmax(1) == labels[cc]).mean() > 0.95
     assert info["images"] == n and info["changed"] > 0
@@ -107,18 +120,18 @@ def test_unknown_writers_use_their_own_images_when_there_are_enough(fitted):
     boxes, ids, labels = hands(2, 1, seed=2, first_writer=900)
     # Writer 900 has 6 images here (< MIN_REFERENCE): no reference, no change.
     assert len(CLASSES) <= few
-    ratios, has = fitted.log_ratios(boxes, ids)
-    assert not has.any() and not ratios.any()
+    loglik, has = fitted.log_likelihoods(boxes, ids)
+    assert not has.any() and not loglik.any()
     probs = np.full((len(ids), len(CLASSES)), 1 / len(CLASSES))
     out, info = fitted.adjust(probs, boxes, ids)
     np.testing.assert_allclose(out, probs)
     assert info == {"images": 0, "changed": 0}
     # With more images of one new writer, their own median is the reference.
     many_boxes, many_ids, _ = hands(1, 2, seed=3, first_writer=901)
-    _, has = fitted.log_ratios(many_boxes, many_ids)
+    _, has = fitted.log_likelihoods(many_boxes, many_ids)
     assert has.all()
     # Names without a writer are left alone.
-    _, has = fitted.log_ratios(many_boxes, [f"x{i}.png" for i in range(len(many_ids))])
+    _, has = fitted.log_likelihoods(many_boxes, [f"x{i}.png" for i in range(len(many_ids))])
     assert not has.any()
 
 
@@ -129,7 +142,7 @@ def test_fit_needs_writers_in_the_names():
     with pytest.raises(NoisylabError, match=r"no writer has the 10 images .* \(the most: 6\)"):
         WriterSize.fit(boxes, ids, labels, CLASSES)
     boxes, ids, labels = hands(3, 2)
-    with pytest.raises(NoisylabError, match="no letter has both its cases"):
+    with pytest.raises(NoisylabError, match="no letter has both its cases"):  # 0, 1: no pair
         WriterSize.fit(boxes, ids, labels % 2, ("0", "1"))
 
 
@@ -137,7 +150,8 @@ def test_a_saved_model_gives_the_same_answers(fitted, tmp_path):
     boxes, ids, _ = hands(30, 1, seed=4)
     path = fitted.save(tmp_path / "run" / FILE)
     again = WriterSize.load(path)
-    np.testing.assert_allclose(again.log_ratios(boxes, ids)[0], fitted.log_ratios(boxes, ids)[0])
+    np.testing.assert_allclose(again.log_likelihoods(boxes, ids)[0],
+                               fitted.log_likelihoods(boxes, ids)[0])
     assert find([tmp_path / "elsewhere", tmp_path / "run"]) == path
     assert find([tmp_path / "run" / "best"]) == path  # a checkpoint inside the run
     assert find([tmp_path / "elsewhere"]) is None
@@ -179,7 +193,7 @@ def test_train_saves_it_and_evaluate_uses_it(make_chars62, real_cache, tmp_path)
     r = run("train", "--data", "trainPart1", "--root", root, "--arch", "lenet", "--epochs", "1",
             "--out", out)
     assert r.exit_code == 0, r.output
-    assert "writer-size model: 4 writers' reference boxes, 26 letters'" in r.output
+    assert "writer-size model: 4 writers' reference boxes, 24 look-alike groups'" in r.output
     assert "with the writer's size: test acc" in r.output
     saved = WriterSize.load(out / FILE)
     assert sorted(saved.reference) == ["001", "002", "003", "004"]
