@@ -251,8 +251,9 @@ _LOSS_HELP = ("ce; complementary: scl-nl scl-exp fwd ure-ga pc; noise-robust: fo
 @_PREPROCESS
 @click.option("--writer-size/--no-writer-size", default=True, show_default=True,
               help="For photos whose file names name their writers (trainPart1's imgCCC-WWW.png), "
-                   "also fit the capital-vs-small size model relative to each writer's hand and "
-                   "save it as writer_size.json, which evaluate uses.")
+                   "also fit the size models that tell look-alikes (c C, 0 O o) apart by the "
+                   "character's size relative to its writer's hand, and save them as "
+                   "writer_size.json, which evaluate uses.")
 def train_cmd(data_name, root, init, loss, transition, val_transition, arch, epochs, batch_size,
               lr, seed, device, precision, out, resume, freeze_features, no_augment, pseudo_label,
               pseudo_label_view, warm_start_epochs, distill_epochs, distill_arch, distill_votes,
@@ -263,8 +264,8 @@ def train_cmd(data_name, root, init, loss, transition, val_transition, arch, epo
     result = train_on(
         data_name, root=root, init=init, loss=loss, out=out, resume=resume, progress=_progress(),
         log=click.echo, load_options={"preprocess": preprocess} if preprocess else None,
-        writer_size=writer_size, arch=arch, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, device=device,
-        precision=precision, freeze_features=freeze_features or None, augment=False if no_augment else None,
+        writer_size=writer_size, arch=arch, epochs=epochs, batch_size=batch_size, lr=lr,
+        seed=seed, device=device, precision=precision, freeze_features=freeze_features or None, augment=False if no_augment else None,
         pseudo_label=pseudo_label, pseudo_label_view=pseudo_label_view,
         warm_start_epochs=warm_start_epochs, distill_epochs=distill_epochs,
         distill_arch=distill_arch, distill_votes=distill_votes, distill_ensemble=distill_ensemble,
@@ -304,8 +305,8 @@ def train_cmd(data_name, root, init, loss, transition, val_transition, arch, epo
               help="Test-time augmentation: average the probabilities of N views of each image "
                    "(as given, then N-1 seeded random rotations, scalings and shifts).")
 @click.option("--writer-size/--no-writer-size", default=True, show_default=True,
-              help="Tell a letter's capital from its small form by the character's size relative "
-                   "to its writer's other characters, when the run has a writer_size.json (trainPart1 "
+              help="Tell look-alikes (c C, 0 O o) apart by the character's size relative to its "
+                   "writer's other characters, when the run has a writer_size.json (trainPart1 "
                    "runs) and the images' file names name their writers (imgCCC-WWW.png).")
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
 def evaluate_cmd(checkpoints, data_name, root, split, preprocess, out, tta, writer_size, as_json):

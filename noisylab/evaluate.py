@@ -53,8 +53,9 @@ def evaluate(checkpoint, dataset, *, out_dir: str | os.PathLike | None = None,
     views : int
         Views of each image whose probabilities are averaged (`predict_probs`); 1 for none.
     writer_size : noisylab.writer_size.WriterSize, optional
-        Re-split each letter's capital and small probabilities by the writer-relative size of
-        the character (`WriterSize.adjust`); needs ``dataset.boxes``.
+        Re-split the probabilities within each group of look-alike classes (``c C``,
+        ``0 O o``) by the character's size relative to its writer (`WriterSize.adjust`); needs
+        ``dataset.boxes``.
 
     Returns
     -------

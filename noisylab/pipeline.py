@@ -21,6 +21,7 @@ from noisylab.recipes import recipe_for
 from noisylab.runs import audit_dir, default_run_dir, find_pretrained
 from noisylab.train import TrainConfig, TrainResult, check_resumable, train
 from noisylab.writer_size import FILE as WRITER_SIZE_FILE
+from noisylab.writer_size import lookalike_groups
 
 _CONFIG_FIELDS = {f.name for f in fields(TrainConfig)}
 
@@ -79,7 +80,8 @@ def train_on(
     load_options : dict, optional
         Options for `noisylab.data.load`, over the recipe's.
     writer_size : bool
-        When the training images are photos whose file names name their writers (trainPart1),
+        When the training images are photos whose file names name their writers and some
+        classes are look-alikes (trainPart1; not its digits),
         also fit `noisylab.writer_size.WriterSize` on them and save it in the run folder, where
         ``noisylab evaluate`` finds it; with a test set, report the kept model's test figures
         with it (`TrainResult.writer_size_test`).
@@ -152,7 +154,7 @@ def train_on(
                    resume=resume, progress=progress, log=log)
     if test_set is not None and result.model:
         result.model_test = score_run_model(result.out_dir, test_set, what)
-    if writer_size and train_set.boxes is not None:
+    if writer_size and train_set.boxes is not None and lookalike_groups(train_set.classes):
         result.writer_size_test = fit_writer_size(train_set, result.out_dir, test_set, log=log)
     else:  # a file left by an earlier run in this folder would no longer match its model
         (Path(result.out_dir) / WRITER_SIZE_FILE).unlink(missing_ok=True)

@@ -223,3 +223,10 @@ def test_train_saves_it_and_evaluate_uses_it(make_chars62, real_cache, tmp_path)
             "--no-writer-size", "--out", other)
     assert r.exit_code == 0, r.output
     assert not (other / FILE).exists()
+
+    # The digits have no look-alikes to tell apart: no model, and nothing said about it.
+    digits = tmp_path / "digits"
+    r = run("train", "--data", "trainPart1-digits", "--root", root, "--arch", "lenet",
+            "--epochs", "1", "--batch-size", "8", "--out", digits)
+    assert r.exit_code == 0, r.output
+    assert "writer" not in r.output and not (digits / FILE).exists()
