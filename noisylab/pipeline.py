@@ -21,7 +21,7 @@ from noisylab.recipes import recipe_for
 from noisylab.runs import audit_dir, default_run_dir, find_pretrained
 from noisylab.train import TrainConfig, TrainResult, check_resumable, train
 from noisylab.writer_size import FILE as WRITER_SIZE_FILE
-from noisylab.writer_size import lookalike_groups
+from noisylab.writer_size import WriterSize, lookalike_groups
 
 _CONFIG_FIELDS = {f.name for f in fields(TrainConfig)}
 
@@ -81,8 +81,8 @@ def train_on(
         Options for `noisylab.data.load`, over the recipe's.
     writer_size : bool
         When the training images are photos whose file names name their writers and some
-        classes are look-alikes (trainPart1; not its digits),
-        also fit `noisylab.writer_size.WriterSize` on them and save it in the run folder, where
+        classes are look-alikes (trainPart1; not its digits), also fit
+        `noisylab.writer_size.WriterSize` on them and save it in the run folder, where
         ``noisylab evaluate`` finds it; with a test set, report the kept model's test figures
         with it (`TrainResult.writer_size_test`).
     **overrides
@@ -154,10 +154,10 @@ def train_on(
                    resume=resume, progress=progress, log=log)
     if test_set is not None and result.model:
         result.model_test = score_run_model(result.out_dir, test_set, what)
+    # A file left by an earlier run in this folder would not match this run's model.
+    (Path(result.out_dir) / WRITER_SIZE_FILE).unlink(missing_ok=True)
     if writer_size and train_set.boxes is not None and lookalike_groups(train_set.classes):
         result.writer_size_test = fit_writer_size(train_set, result.out_dir, test_set, log=log)
-    else:  # a file left by an earlier run in this folder would no longer match its model
-        (Path(result.out_dir) / WRITER_SIZE_FILE).unlink(missing_ok=True)
     return result
 
 
@@ -168,16 +168,14 @@ def fit_writer_size(train_set, out_dir: Path, test_set=None, *, log=print) -> di
     without one, or when the training file names name no writers: then nothing is saved).
     """
     from noisylab.evaluate import evaluate
-    from noisylab.writer_size import FILE, WriterSize
 
     try:
         model = WriterSize.fit(train_set.boxes, train_set.ids, train_set.labels.numpy(),
                                train_set.classes)
     except NoisylabError as err:
-        (Path(out_dir) / FILE).unlink(missing_ok=True)
         log(f"no writer-size model: {err}")
         return None
-    path = model.save(Path(out_dir) / FILE)
+    path = model.save(Path(out_dir) / WRITER_SIZE_FILE)
     log(f"writer-size model: {len(model.reference)} writers' reference boxes, "
         f"{len(model.groups)} look-alike groups' size models -> {path}")
     if test_set is None or test_set.boxes is None:

@@ -100,6 +100,17 @@ def lookalike_groups(classes) -> list[list[int]]:
     return sorted(g for g in groups.values() if len(g) > 1)
 
 
+def _relative_to(table: dict[str, np.ndarray], features: np.ndarray,
+                 writers: list[str | None]) -> tuple[np.ndarray, np.ndarray]:
+    """``(N, 6)`` features minus each writer's reference in ``table`` (unchanged where the
+    writer has none), and the ``(N,)`` bool "has a reference"."""
+    has = np.array([w in table for w in writers], bool)
+    relative = features.copy()
+    if has.any():
+        relative[has] -= np.stack([table[w] for w, h in zip(writers, has, strict=True) if h])
+    return relative, has
+
+
 def _medians(features: np.ndarray, writers: list[str | None]) -> dict[str, np.ndarray]:
     """``{writer: (6,) median features}`` of writers with at least `MIN_REFERENCE` images."""
     out = {}
@@ -174,9 +185,7 @@ class WriterSize:
         if not found:
             raise NoisylabError("no letter has both its cases (or a look-alike digit) among the "
                                 "classes; the writer's size has nothing to tell apart")
-        known = np.array([w in reference for w in writers])
-        relative = np.zeros_like(features)
-        relative[known] = features[known] - np.stack([reference[w] for w in writers if w in reference])
+        relative, known = _relative_to(reference, features, writers)
         groups = []
         for members in found:
             rows = known & np.isin(labels, members)
@@ -195,8 +204,9 @@ class WriterSize:
                            "intercept": intercept})
         return cls(classes, reference, groups, pattern)
 
-    def references_for(self, boxes: np.ndarray, ids) -> tuple[np.ndarray, np.ndarray]:
-        """Each image's writer reference: ``(N, 6)`` features and a ``(N,)`` bool "has one".
+    def relative_boxes(self, boxes: np.ndarray, ids) -> tuple[np.ndarray, np.ndarray]:
+        """Each image's `box_features` minus its writer's reference, ``(N, 6)``, and a ``(N,)``
+        bool "has a reference".
 
         A writer seen in training uses the training median; another uses the median of their
         images here, when there are at least `MIN_REFERENCE`.
@@ -204,20 +214,13 @@ class WriterSize:
         features = box_features(boxes)
         writers = writers_of(ids, self.pattern)
         here = _medians(features, [w if w not in self.reference else None for w in writers])
-        table = {**here, **self.reference}
-        ref = np.zeros_like(features)
-        has = np.zeros(len(writers), bool)
-        for i, w in enumerate(writers):
-            if w in table:
-                ref[i], has[i] = table[w], True
-        return ref, has
+        return _relative_to({**here, **self.reference}, features, writers)
 
     def log_likelihoods(self, boxes: np.ndarray, ids) -> tuple[np.ndarray, np.ndarray]:
         """``(N, K)`` size log-likelihood of each class (up to a constant per image and group;
         0 outside the groups and where the writer has no reference), and the ``(N,)`` bool
         "has a reference"."""
-        ref, has = self.references_for(boxes, ids)
-        relative = box_features(boxes) - ref
+        relative, has = self.relative_boxes(boxes, ids)
         out = np.zeros((len(relative), len(self.classes)))
         for g in self.groups:
             logits = ((relative - g["mean"]) / g["scale"]) @ g["coef"].T + g["intercept"]

@@ -277,17 +277,6 @@ def resize_to_28(gray: np.ndarray) -> np.ndarray:
     return np.asarray(img.resize((CANVAS, CANVAS), Image.Resampling.LANCZOS), dtype=np.uint8)
 
 
-def photo_to_mnist(
-    data: bytes,
-    *,
-    name: str = "image",
-    preprocess: str = "fit",
-    reference: float = KEEP_SIZE_REFERENCE,
-) -> np.ndarray:
-    """Bytes of a dark-ink-on-light photo or scan -> MNIST-style uint8 ``(28, 28)``."""
-    return photo_to_mnist_and_box(data, name=name, preprocess=preprocess, reference=reference)[0]
-
-
 def photo_to_mnist_and_box(
     data: bytes,
     *,
@@ -295,8 +284,9 @@ def photo_to_mnist_and_box(
     preprocess: str = "fit",
     reference: float = KEEP_SIZE_REFERENCE,
 ) -> tuple[np.ndarray, tuple[float, float, float, float]]:
-    """`photo_to_mnist`'s image and the ink box on the page (`Ink.box_on_page`), which the
-    28x28 image no longer tells (see `noisylab.writer_size`)."""
+    """Bytes of a dark-ink-on-light photo or scan -> MNIST-style uint8 ``(28, 28)``, and the
+    ink box on the page (`Ink.box_on_page`), which the 28x28 image no longer tells (see
+    `noisylab.writer_size`)."""
     gray, factor, canvas = working_gray(open_image(data, name))
     ink = find_ink(gray, factor=factor, canvas=canvas, name=name)
     return ink_to_mnist(ink, preprocess=preprocess, reference=reference), ink.box_on_page
@@ -317,8 +307,9 @@ def any_to_mnist(
     """Bytes of any image in a class folder -> uint8 ``(28, 28)``, white ink on black.
 
     The rule (documented for ``folder:PATH``): convert to grayscale; if the frame is mostly light
-    (dark ink on light paper) invert and preprocess like trainPart1 (`photo_to_mnist`); else if
-    it is not 28x28, resize the whole image to 28x28 with anti-aliasing; else use it as is.
+    (dark ink on light paper) invert and preprocess like trainPart1 (`photo_to_mnist_and_box`);
+    else if it is not 28x28, resize the whole image to 28x28 with anti-aliasing; else use it as
+    is.
     With ``with_kind``, returns ``(image, kind)`` with ``kind`` one of `CONVERSIONS`.
     """
     img = open_image(data, name)
