@@ -12,6 +12,8 @@ probabilities averaged, as ``noisylab evaluate A B C`` does).
 
 ``--writer-size`` also scores every model with `noisylab.writer_size.WriterSize` fitted on the
 fold's training images (their ink boxes and the writers their file names give), and prints both.
+Models that read the box themselves (``cnn-m+box``, the recipe's) are left as they are by it
+(`noisylab.evaluate.evaluate`), so their two rows are the same.
 """
 
 from __future__ import annotations
@@ -55,7 +57,8 @@ def main() -> None:
             if by_size is None:
                 rows[name].append(figures["acc"])
             else:
-                rows[name].append(figures["writer_size"]["acc_glyph"])
+                glyph = figures.get("writer_size", {}).get("acc_glyph", figures["acc"])
+                rows[name].append(glyph)
                 sized[name].append(figures["acc"])
     print(f"{args.data}, {args.folds} folds (cv seed {args.cv_seed}), {args.tta} view(s) an "
           "image, held-out accuracy:")

@@ -253,7 +253,8 @@ _LOSS_HELP = ("ce; complementary: scl-nl scl-exp fwd ure-ga pc; noise-robust: fo
               help="For photos whose file names name their writers (trainPart1's imgCCC-WWW.png), "
                    "also fit the size models that tell look-alikes (c C, 0 O o) apart by the "
                    "character's size relative to its writer's hand, and save them as "
-                   "writer_size.json, which evaluate uses.")
+                   "writer_size.json, which evaluate uses (not for cnn-m+box, trainPart1's "
+                   "default, which reads that size itself).")
 def train_cmd(data_name, root, init, loss, transition, val_transition, arch, epochs, batch_size,
               lr, seed, device, precision, out, resume, freeze_features, no_augment, pseudo_label,
               pseudo_label_view, warm_start_epochs, distill_epochs, distill_arch, distill_votes,
@@ -307,7 +308,9 @@ def train_cmd(data_name, root, init, loss, transition, val_transition, arch, epo
 @click.option("--writer-size/--no-writer-size", default=True, show_default=True,
               help="Tell look-alikes (c C, 0 O o) apart by the character's size relative to its "
                    "writer's other characters, when the run has a writer_size.json (trainPart1 "
-                   "runs) and the images' file names name their writers (imgCCC-WWW.png).")
+                   "runs of glyph-only models) and the images' file names name their writers "
+                   "(imgCCC-WWW.png). A model that reads that size itself (cnn-m+box) is left "
+                   "alone.")
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
 def evaluate_cmd(checkpoints, data_name, root, split, preprocess, out, tta, writer_size, as_json):
     """Accuracy, NLL, ECE and per-class precision/recall/F1 of CHECKPOINT on labelled data.
@@ -336,7 +339,11 @@ def evaluate_cmd(checkpoints, data_name, root, split, preprocess, out, tta, writ
     click.echo(f"{what} on {data_name} {split} ({r['n']} images"
                + (f", {tta} views each" if tta > 1 else "") + ")")
     click.echo(f"accuracy {100 * r['acc']:.2f}%   NLL {r['nll']:.4f}   ECE {r['ece']:.4f}")
-    if size_model is not None:
+    if "side_inputs" in r:
+        click.echo(f"  the ink box relative to the writer's, which the model reads: "
+                   f"{r['side_inputs']['images']} of {r['n']} images had a writer reference"
+                   + (f" ({size_file} not applied on top)" if size_model is not None else ""))
+    elif size_model is not None:
         s = r["writer_size"]
         click.echo(f"  with the writer's size ({size_file}): {s['images']} of {r['n']} images had "
                    f"a writer reference, {s['changed']} predictions changed; without it "

@@ -1,7 +1,8 @@
 """The CNN family, and building a model for K classes from a checkpoint trained for another K.
 
 Every model takes images as floats in ``[0, 1]`` of shape ``(B, 1, 28, 28)`` (white ink on
-black, MNIST style) and returns logits ``(B, K)``. Input normalisation lives inside the model so
+black, MNIST style) and returns logits ``(B, K)``; ``cnn-m+box`` also takes a few numbers per
+image beside the pixels (``side``, see `CharCNN`). Input normalisation lives inside the model so
 that a checkpoint is usable on its own. Each model is split into ``features`` (the backbone,
 shared across tasks) and ``head`` (the last linear layer, which depends on K), so transfer can
 keep the backbone and re-initialise the head when the class count differs.
@@ -18,6 +19,7 @@ from torch import nn
 
 from noisylab.checkpoints import load_checkpoint
 from noisylab.errors import NoisylabError
+from noisylab.writer_size import SIDE_INPUTS
 
 # Mean and standard deviation of MNIST training pixels, the usual normalisation.
 _MEAN, _STD = 0.1307, 0.3081
@@ -36,6 +38,15 @@ def _conv(c_in: int, c_out: int, k: int = 3) -> list[nn.Module]:
 class CharCNN(nn.Module):
     """A small VGG-style CNN: conv-BN-ReLU blocks, two max-pools, global average pooling.
 
+    With ``side_inputs``, the head also reads a few numbers per image beside the pixels: the
+    character's ink box relative to its writer's (`noisylab.writer_size.side_inputs`: the box
+    features, then 1 where the writer has a reference and 0 where not), which the crop to the
+    ink threw away and which tells ``c`` from ``C``. They are standardised by ``side_mean`` and
+    ``side_scale`` (buffers set from the training images by `set_side_scaling`, saved with the
+    weights), passed through a small ReLU layer and joined to the pooled image features. In
+    training a random ``side_dropout`` of the images lose them (all zero, as for an unknown
+    writer), so the model also answers well without them.
+
     Parameters
     ----------
     widths : tuple of int
@@ -44,9 +55,14 @@ class CharCNN(nn.Module):
         K, the size of the head.
     dropout : float
         Dropout before the head.
+    side_inputs : int
+        Numbers per image beside the pixels (the last one a 1/0 "known" flag); 0 for none.
+    side_dropout : float
+        Share of training images whose side inputs are dropped.
     """
 
-    def __init__(self, widths: tuple[int, int, int], num_classes: int, *, dropout: float = 0.1):
+    def __init__(self, widths: tuple[int, int, int], num_classes: int, *, dropout: float = 0.1,
+                 side_inputs: int = 0, side_dropout: float = 0.15):
         super().__init__()
         a, b, c = widths
         self.features = nn.Sequential(
@@ -55,11 +71,38 @@ class CharCNN(nn.Module):
             *_conv(b, c), *_conv(c, c),
             nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(dropout),
         )
-        self.head = nn.Linear(c, num_classes)
+        self.side_inputs, self.side_dropout = side_inputs, side_dropout
+        side_width = 0
+        if side_inputs:
+            side_width = 32
+            self.register_buffer("side_mean", torch.zeros(side_inputs - 1))
+            self.register_buffer("side_scale", torch.ones(side_inputs - 1))
+            self.side = nn.Sequential(nn.Linear(side_inputs, side_width), nn.ReLU(inplace=True))
+        self.head = nn.Linear(c + side_width, num_classes)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Logits ``(B, K)`` for images ``(B, 1, 28, 28)`` in ``[0, 1]``."""
-        return self.head(self.features(normalise(x)))
+    def set_side_scaling(self, side: torch.Tensor) -> None:
+        """Standardise side inputs as those of ``side`` ``(N, side_inputs)`` (training images)
+        that are known are: their mean and standard deviation."""
+        known = side[side[:, -1] > 0, :-1].float()
+        if len(known) >= 2:
+            self.side_mean.copy_(known.mean(0))
+            self.side_scale.copy_(known.std(0).clamp_min(1e-6))
+
+    def forward(self, x: torch.Tensor, side: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits ``(B, K)`` for images ``(B, 1, 28, 28)`` in ``[0, 1]`` (and, for a model
+        with side inputs, their ``(B, side_inputs)`` side inputs)."""
+        h = self.features(normalise(x))
+        if self.side_inputs:
+            if side is None:
+                raise NoisylabError("this model also reads each character's ink box relative to "
+                                    "its writer's (side inputs), and none were given")
+            side = side.float()
+            known = side[:, -1:]
+            s = torch.cat([(side[:, :-1] - self.side_mean) / self.side_scale * known, known], 1)
+            if self.training and self.side_dropout:
+                s = s * (torch.rand(len(s), 1, device=s.device) >= self.side_dropout)
+            h = torch.cat([h, self.side(s).to(h.dtype)], 1)
+        return self.head(h)
 
 
 class LeNetBN(nn.Module):
@@ -90,9 +133,17 @@ class LeNetBN(nn.Module):
         )
         self.head = nn.Linear(128, num_classes)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Logits ``(B, K)`` for images ``(B, 1, 28, 28)`` in ``[0, 1]``."""
+    def forward(self, x: torch.Tensor, side: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits ``(B, K)`` for images ``(B, 1, 28, 28)`` in ``[0, 1]`` (``side`` is unused)."""
         return self.head(self.features(normalise(x)))
+
+
+def side_inputs_of(model: nn.Module | str) -> int:
+    """How many numbers per image a model (or an architecture, by name) reads beside the
+    pixels (0 for most)."""
+    if isinstance(model, str):
+        model = build_model(model, 2)
+    return int(getattr(model, "side_inputs", 0))
 
 
 ARCHITECTURES = {
@@ -102,6 +153,9 @@ ARCHITECTURES = {
     "cnn-s": (lambda k: CharCNN((24, 48, 96), k), "6 conv layers, 24-48-96 channels"),
     "cnn-m": (lambda k: CharCNN((32, 64, 128), k), "6 conv layers, 32-64-128 channels"),
     "cnn-l": (lambda k: CharCNN((64, 128, 256), k), "6 conv layers, 64-128-256 channels"),
+    "cnn-m+box": (lambda k: CharCNN((32, 64, 128), k, side_inputs=SIDE_INPUTS),
+                  "cnn-m that also reads the character's ink box relative to its writer's "
+                  "(trainPart1's photos)"),
 }
 
 

@@ -17,9 +17,10 @@ from pathlib import Path
 from noisylab.checkpoints import check_compatible, load_checkpoint
 from noisylab.errors import NoisylabError
 from noisylab.files import write_json
+from noisylab.models import side_inputs_of
 from noisylab.recipes import recipe_for
 from noisylab.runs import audit_dir, default_run_dir, find_pretrained
-from noisylab.train import TrainConfig, TrainResult, check_resumable, train
+from noisylab.train import SideInputs, TrainConfig, TrainResult, check_resumable, train
 from noisylab.writer_size import FILE as WRITER_SIZE_FILE
 from noisylab.writer_size import WriterSize, lookalike_groups
 
@@ -150,15 +151,58 @@ def train_on(
               if config.distill_votes > 1 else "")
            if config.distill_epochs else "")
         + f" -> {out}")
+    side = None
+    if side_inputs_of(config.arch) or side_inputs_of(config.student_arch):
+        side = writer_side_inputs(train_set, test_set, data=data, log=log)
     result = train(train_set, config, out_dir=out, test_set=test_set, init_state=init_state,
-                   resume=resume, progress=progress, log=log)
+                   resume=resume, progress=progress, log=log, side=side)
     if test_set is not None and result.model:
         result.model_test = score_run_model(result.out_dir, test_set, what)
     # A file left by an earlier run in this folder would not match this run's model.
     (Path(result.out_dir) / WRITER_SIZE_FILE).unlink(missing_ok=True)
-    if writer_size and train_set.boxes is not None and lookalike_groups(train_set.classes):
+    # A model that reads the box itself needs no second opinion on it (counting it twice did
+    # worse: README).
+    if (writer_size and side is None and train_set.boxes is not None
+            and lookalike_groups(train_set.classes)):
         result.writer_size_test = fit_writer_size(train_set, result.out_dir, test_set, log=log)
     return result
+
+
+def writer_side_inputs(train_set, test_set=None, *, data: str = "the data",
+                       log=print) -> SideInputs:
+    """What ``cnn-m+box`` reads beside the pixels: each image's ink box relative to its
+    writer's median box (`noisylab.writer_size.side_inputs`).
+
+    A training image's reference leaves it out (`noisylab.writer_size.leave_one_out`); a test
+    image's is the median of its writer's training images, as for any new image
+    (`WriterSize.side_inputs_for`). The references go into the checkpoints, so that
+    ``noisylab evaluate`` makes the same numbers.
+
+    Raises
+    ------
+    NoisylabError
+        When the images have no ink boxes or their file names name no writers.
+    """
+    from noisylab.writer_size import leave_one_out, side_inputs
+
+    if train_set.boxes is None or (test_set is not None and test_set.boxes is None):
+        raise NoisylabError(f"this model also reads each character's ink box relative to its "
+                            f"writer's, and {data} has no ink boxes (trainPart1's photos have "
+                            "them); choose another --arch")
+    try:
+        references = WriterSize.references(train_set.boxes, train_set.ids, train_set.classes)
+    except NoisylabError as err:
+        raise NoisylabError(f"{err}; this model needs each image's writer, so choose another "
+                            "--arch") from None
+    train_side = side_inputs(*leave_one_out(train_set.boxes, train_set.ids))
+    test_side = (None if test_set is None
+                 else references.side_inputs_for(test_set.boxes, test_set.ids))
+    known = int(train_side[:, -1].sum())
+    log(f"side inputs: the ink box relative to the writer's median box ({len(references.reference)} "
+        f"writers) for {known} of {len(train_side)} training images"
+        + ("" if test_side is None else
+           f" and {int(test_side[:, -1].sum())} of {len(test_side)} test images"))
+    return SideInputs(train_side, test_side, references.to_dict())
 
 
 def fit_writer_size(train_set, out_dir: Path, test_set=None, *, log=print) -> dict | None:

@@ -49,7 +49,14 @@ from noisylab.losses import (
     check_pseudo_label_view,
     make_loss,
 )
-from noisylab.models import build_model, check_architecture, load_model, normalise, transfer_weights
+from noisylab.models import (
+    build_model,
+    check_architecture,
+    load_model,
+    normalise,
+    side_inputs_of,
+    transfer_weights,
+)
 from noisylab.neighbours import warm_start_labels
 from noisylab.runs import MODEL_FILE, read_metrics, write_run_model
 
@@ -210,6 +217,27 @@ class TrainConfig:
 
 
 @dataclass
+class SideInputs:
+    """Numbers per image beside the pixels, for a model that reads them (`noisylab.models.CharCNN`
+    with ``side_inputs``: trainPart1's ink box relative to its writer's).
+
+    Attributes
+    ----------
+    train : np.ndarray
+        ``(N, S)`` float32, one row per image of the training set, in its order.
+    test : np.ndarray, optional
+        ``(M, S)``, one row per image of the test set.
+    record : dict
+        Saved in every checkpoint's metadata as ``side_inputs``: what it takes to make these
+        numbers for new images (`noisylab.evaluate.side_inputs_for`).
+    """
+
+    train: np.ndarray
+    test: np.ndarray | None = None
+    record: dict = field(default_factory=dict)
+
+
+@dataclass
 class TrainResult:
     """What a finished run produced: its folder, best epoch and the per-epoch history.
 
@@ -242,6 +270,7 @@ def train(
     resume: bool = False,
     progress: bool = True,
     log: Callable[[str], None] = print,
+    side: SideInputs | None = None,
 ) -> TrainResult:
     """Train a model on the given labels of ``train_set``; checkpoint and log every epoch.
 
@@ -264,6 +293,9 @@ def train(
         Show a progress bar per epoch.
     log : callable
         Where one-line messages go.
+    side : SideInputs, optional
+        What a model of an architecture with side inputs (``cnn-m+box``) reads beside the
+        pixels; ignored by the others.
 
     Returns
     -------
@@ -287,6 +319,17 @@ def train(
     x_val, y_val = train_set.images[val_idx].to(device), train_set.labels[val_idx].to(device)
     if test_set is not None:
         x_test, y_test = test_set.images.to(device), test_set.labels.numpy()
+    s_fit = s_val = s_test = None  # the numbers beside the pixels, for a model that reads them
+    if side_inputs_of(config.arch) or side_inputs_of(config.student_arch):
+        if side is None:
+            raise NoisylabError(
+                f"{config.arch if side_inputs_of(config.arch) else config.student_arch} also reads "
+                "each character's ink box relative to its writer's, which only photos whose file "
+                "names name their writers give (trainPart1); choose another --arch")
+        s_fit, s_val = (torch.from_numpy(side.train[i.numpy()]).to(device)
+                        for i in (fit_idx, val_idx))
+        if test_set is not None:
+            s_test = torch.from_numpy(side.test).to(device)
 
     # The loss the given labels are read with; its criterion also scores validation throughout.
     loss_fn = make_loss(config.loss, num_classes=num_classes, transition=config.transition)
@@ -305,7 +348,7 @@ def train(
 
     # Phase 1 fits the given labels; phase 2 (distillation) a fresh model on phase 1's labels.
     model, optimizer, schedule = _fresh_model(config, num_classes, init_state, device,
-                                              config.epochs * steps_per_epoch, log=log)
+                                              config.epochs * steps_per_epoch, side=s_fit, log=log)
     fit_loss, y_target = loss_fn, y_fit
 
     # Where to start: a fresh run folder, or the last complete epoch of an interrupted run.
@@ -316,7 +359,7 @@ def train(
         if int(last.train_state["epoch"]) >= config.epochs + 1:  # stopped in phase 2: rebuild it
             model, optimizer, schedule, fit_loss, y_target = _start_distillation(
                 config, num_classes, init_state, device, steps_per_epoch, loss_fn, x_fit, y_fit,
-                out_dir=out_dir, log=log)
+                s_fit, out_dir=out_dir, log=log)
         state = _resume(last, model, optimizer, schedule)
         start_epoch, best_score = state["epoch"] + 1, state["best_score"]
         history = [r for r in read_metrics(out_dir) if r["epoch"] <= state["epoch"]]
@@ -338,19 +381,21 @@ def train(
             f"{config.warm_start_epochs} epoch(s)")
     meta = {"num_classes": num_classes,
             "class_names": list(train_set.classes), "config": asdict(config)}
+    if s_fit is not None:
+        meta["side_inputs"] = side.record
 
     for epoch in range(start_epoch, total_epochs + 1):
         if epoch == config.epochs + 1:  # the first epoch of phase 2
             model, optimizer, schedule, fit_loss, y_target = _start_distillation(
                 config, num_classes, init_state, device, steps_per_epoch, loss_fn, x_fit, y_fit,
-                out_dir=out_dir, log=log)
+                s_fit, out_dir=out_dir, log=log)
 
         # One pass over the training split in a seeded order, with seeded augmentation: the
         # epoch's randomness depends only on (seed, epoch), so a resumed run matches.
         gen = torch.Generator().manual_seed(config.seed * 1_000_003 + epoch)
         started = time.perf_counter()
         mean_loss = train_one_epoch(
-            model, fit_loss, optimizer, schedule, x_fit, y_target, generator=gen,
+            model, fit_loss, optimizer, schedule, x_fit, y_target, side=s_fit, generator=gen,
             batch_size=config.batch_size, augment=config.augment, elastic=config.elastic,
             warm_start=warm_start if epoch <= config.warm_start_epochs else None,
             precision=config.precision, desc=f"epoch {epoch}/{total_epochs}", progress=progress,
@@ -360,7 +405,7 @@ def train(
         seconds = time.perf_counter() - started
 
         # Score the epoch: the validation criterion on given labels chooses; test only reports.
-        val_logits = predict_logits(model, x_val)
+        val_logits = predict_logits(model, x_val, side=s_val)
         val_score = selector.validation_score(val_logits, y_val)
         record = {"epoch": epoch, "phase": 1 if epoch <= config.epochs else 2,
                   "train_loss": mean_loss,
@@ -375,7 +420,7 @@ def train(
                   "images_per_second": steps_per_epoch * config.batch_size / seconds,
                   "lr": schedule.get_last_lr()[0]})
         if test_set is not None:
-            probs = predict_logits(model, x_test).softmax(1).cpu().numpy()
+            probs = predict_logits(model, x_test, side=s_test).softmax(1).cpu().numpy()
             record.update({"test_" + k: v for k, v in metrics.summary(probs, y_test).items()})
         # The epoch kept as `best` is the latest one within one standard error of the best
         # score so far: the split cannot tell it from the best, and the end of the one-cycle
@@ -425,6 +470,7 @@ def one_cycle(optimizer, max_lr: float, total_steps: int):
 
 
 def train_one_epoch(model, loss_fn, optimizer, schedule, images, labels, *, generator,
+                    side: torch.Tensor | None = None,
                     batch_size: int, augment: bool, elastic: float = 0.0,
                     warm_start: torch.Tensor | None = None, precision: str = "auto",
                     desc: str = "", progress: bool = True,
@@ -438,7 +484,8 @@ def train_one_epoch(model, loss_fn, optimizer, schedule, images, labels, *, gene
     their logits, from a forward pass without gradients, as ``target_logits``. ``warm_start``
     ``(N,)`` int64, if given, adds a cross-entropy towards those classes (-1: none), summed
     over the images that have one and divided by the batch size. ``precision`` is that of the
-    forward pass (see `autocast_dtype`); weights, optimiser and loss stay in float32.
+    forward pass (see `autocast_dtype`); weights, optimiser and loss stay in float32. ``side``
+    ``(N, S)``, for a model that reads numbers beside the pixels, goes with its images.
     """
     model.train()
     device = images.device
@@ -452,16 +499,17 @@ def train_one_epoch(model, loss_fn, optimizer, schedule, images, labels, *, gene
     for step in bar:
         batch = order[step * batch_size:(step + 1) * batch_size]
         x = images[batch].float().div_(255)
+        extra = () if side is None else (side[batch],)
         targets = {}
         if clean_view:
             with torch.no_grad(), torch.autocast(**autocast):
                 clean = x.contiguous(memory_format=torch.channels_last)
-                targets["target_logits"] = model(clean).float()
+                targets["target_logits"] = model(clean, *extra).float()
         if augment:
             x = random_affine(x, generator, elastic=elastic)
         x = x.contiguous(memory_format=torch.channels_last)
         with torch.autocast(**autocast):
-            logits = model(x).float()
+            logits = model(x, *extra).float()
             loss = loss_fn(logits, labels[batch], **targets)
             if warm_start is not None:
                 loss = loss + F.cross_entropy(logits, warm_start[batch], ignore_index=-1,
@@ -512,10 +560,14 @@ def fastest_precision(device: torch.device) -> str:
 
 
 def _fresh_model(config: TrainConfig, num_classes: int, init_state: dict | None,
-                 device: torch.device, total_steps: int, *, arch: str | None = None, log=print):
+                 device: torch.device, total_steps: int, *, arch: str | None = None,
+                 side: torch.Tensor | None = None, log=print):
     """``(model, optimizer, schedule)``: a model of ``arch`` (default ``config.arch``) from
-    ``init_state`` (or random), AdamW and a one-cycle schedule over ``total_steps``."""
+    ``init_state`` (or random), AdamW and a one-cycle schedule over ``total_steps``. A model
+    with side inputs standardises them as the training images' ``side`` are."""
     model = build_model(arch or config.arch, num_classes)
+    if side_inputs_of(model):
+        model.set_side_scaling(side.cpu())
     if init_state is not None:
         report = transfer_weights(model, init_state)
         log(f"initial weights: {len(report.kept)} tensors kept, "
@@ -529,7 +581,7 @@ def _fresh_model(config: TrainConfig, num_classes: int, init_state: dict | None,
 
 
 def _start_distillation(config, num_classes, init_state, device, steps_per_epoch, loss_fn,
-                        x_fit, y_fit, *, out_dir: Path, log=print):
+                        x_fit, y_fit, s_fit, *, out_dir: Path, log=print):
     """Phase 2: relabel the training split with phase 1's last ``distill_votes`` epochs (their
     checkpoints in ``out_dir``, so a resumed run gets the same labels); a fresh student, CE on
     the labels.
@@ -540,7 +592,8 @@ def _start_distillation(config, num_classes, init_state, device, steps_per_epoch
     probs = 0
     for epoch in voters:
         teacher = load_model(out_dir / epoch_stem(epoch), device=device)[0]
-        probs = probs + allowed_probabilities(predict_logits(teacher, x_fit), y_fit, loss_fn.kind)
+        probs = probs + allowed_probabilities(predict_logits(teacher, x_fit, side=s_fit), y_fit,
+                                              loss_fn.kind)
     targets = probs.argmax(1)
     # The student's initialisation must not depend on what ran before (resume gives the same).
     torch.manual_seed(config.seed + 1)
@@ -551,7 +604,7 @@ def _start_distillation(config, num_classes, init_state, device, steps_per_epoch
         init_state = None
     model, optimizer, schedule = _fresh_model(config, num_classes, init_state, device,
                                               config.distill_epochs * steps_per_epoch, arch=arch,
-                                              log=log)
+                                              side=s_fit, log=log)
     which = (f"epoch-{config.epochs} model" if len(voters) == 1 else
              f"epoch {voters[0]}-{voters[-1]} models (their probabilities averaged)")
     log(f"distillation: {len(targets)} training images relabelled by the {which}; a fresh "
@@ -578,11 +631,12 @@ def _bad_loss(value: float, step: int) -> Exception:
 
 @torch.no_grad()
 def predict_logits(model: torch.nn.Module, images: torch.Tensor, *, batch_size: int = 1000,
-                   with_features: bool = False):
+                   with_features: bool = False, side: torch.Tensor | None = None):
     """Logits ``(N, K)`` of a model for uint8 images ``(N, 1, 28, 28)``, in eval mode.
 
     With ``with_features=True``, returns ``(features, logits)``: also the backbone's output
-    ``(N, D)`` (the input of the model's ``head``).
+    ``(N, D)`` (the input of the model's ``head``; not for a model with side inputs). ``side``
+    ``(N, S)``: the images' side inputs, for a model that reads them.
     """
     was_training = model.training
     model.eval()
@@ -594,7 +648,8 @@ def predict_logits(model: torch.nn.Module, images: torch.Tensor, *, batch_size: 
             feats.append(h.float())
             out.append(model.head(h).float())
         else:
-            out.append(model(x).float())
+            extra = () if side is None else (side[i:i + batch_size],)
+            out.append(model(x, *extra).float())
     model.train(was_training)
     logits = torch.cat(out) if out else torch.empty(0)
     return (torch.cat(feats) if feats else torch.empty(0), logits) if with_features else logits

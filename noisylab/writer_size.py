@@ -20,6 +20,11 @@ likelihoods (the two experts are close to independent given the class, as the fi
 carries no size) and renormalises them to the group's total. Images whose writer is unknown, or
 not named, keep the glyph model's probabilities.
 
+The same writer-relative box can instead be read by the CNN itself, beside the pixels
+(``cnn-m+box``, trainPart1's recipe): `side_inputs` are its numbers, `leave_one_out` makes them for
+training images (each left out of its own writer's reference) and `WriterSize.side_inputs_for`
+for new ones; a model that reads them is not also adjusted.
+
 The writer comes from the file name: Chars74K's photos, which trainPart1 is, are named
 ``imgCCC-WWW.png``, ``WWW`` being one of its 55 writers (only ``WWW`` is read; ``CCC`` is the
 class and is never used). A writer not seen in training gets the median of their images in
@@ -49,6 +54,9 @@ MIN_REFERENCE = 10
 
 FEATURES = ("log height", "log width", "top", "bottom", "left", "right")
 """The columns of `box_features`."""
+
+SIDE_INPUTS = len(FEATURES) + 1
+"""Columns of `side_inputs`: the writer-relative `FEATURES`, then "has a reference" (1 or 0)."""
 
 
 def writers_of(ids, pattern: str = WRITER_PATTERN) -> list[str | None]:
@@ -111,6 +119,38 @@ def _relative_to(table: dict[str, np.ndarray], features: np.ndarray,
     return relative, has
 
 
+def side_inputs(relative: np.ndarray, has: np.ndarray) -> np.ndarray:
+    """``(N, SIDE_INPUTS)`` float32 inputs for a model that reads the box beside the pixels
+    (`noisylab.models.CharCNN` with ``side_inputs``): the writer-relative features (0 where
+    there is no reference) and the ``(N,)`` bool ``has`` as a last column of 1 or 0."""
+    relative = np.where(has[:, None], relative, 0.0)
+    return np.column_stack([relative, has]).astype(np.float32)
+
+
+def leave_one_out(boxes: np.ndarray, ids, pattern: str = WRITER_PATTERN
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Each image's `box_features` minus the median of the same writer's *other* images.
+
+    A model trained on training images' boxes relative to references that include those very
+    boxes would see them closer to their writer's median than it will ever see a new image's;
+    leaving each one out makes training images look as test images will.
+
+    Returns ``(N, 6)`` relative features and the ``(N,)`` bool "has a reference" (the writer
+    has at least `MIN_REFERENCE` other images).
+    """
+    features = box_features(boxes)
+    writers = writers_of(ids, pattern)
+    relative, has = features.copy(), np.zeros(len(features), bool)
+    for w in sorted({w for w in writers if w is not None}):
+        rows = np.flatnonzero([v == w for v in writers])
+        if len(rows) - 1 < MIN_REFERENCE:
+            continue
+        for i in rows:
+            relative[i] -= np.median(features[rows[rows != i]], axis=0)
+        has[rows] = True
+    return relative, has
+
+
 def _medians(features: np.ndarray, writers: list[str | None]) -> dict[str, np.ndarray]:
     """``{writer: (6,) median features}`` of writers with at least `MIN_REFERENCE` images."""
     out = {}
@@ -119,6 +159,20 @@ def _medians(features: np.ndarray, writers: list[str | None]) -> dict[str, np.nd
         if len(rows) >= MIN_REFERENCE:
             out[w] = np.median(features[rows], axis=0)
     return out
+
+
+def _reference_of(features: np.ndarray, ids, pattern: str) -> dict[str, np.ndarray]:
+    """`_medians` of the writers the names give; an error when none has enough images."""
+    writers = writers_of(ids, pattern)
+    if not any(writers):
+        raise NoisylabError(
+            f"file names like {str(ids[0])!r} do not name writers as {pattern!r} expects")
+    reference = _medians(features, writers)
+    if not reference:
+        most = max(writers.count(w) for w in set(writers) if w is not None)
+        raise NoisylabError(f"no writer has the {MIN_REFERENCE} images a reference box needs "
+                            f"(the most: {most})")
+    return reference
 
 
 @dataclass
@@ -144,6 +198,19 @@ class WriterSize:
     reference: dict[str, np.ndarray]
     groups: list[dict] = field(default_factory=list)
     pattern: str = WRITER_PATTERN
+
+    @classmethod
+    def references(cls, boxes: np.ndarray, ids, classes, pattern: str = WRITER_PATTERN
+                   ) -> WriterSize:
+        """The writers' reference boxes alone (no size models): what a model that reads the
+        box beside the pixels needs to describe new images (`side_inputs_for`).
+
+        Raises
+        ------
+        NoisylabError
+            When the names give no writer with `MIN_REFERENCE` images.
+        """
+        return cls(tuple(classes), _reference_of(box_features(boxes), ids, pattern), [], pattern)
 
     @classmethod
     def fit(cls, boxes: np.ndarray, ids, labels: np.ndarray, classes,
@@ -173,14 +240,7 @@ class WriterSize:
         labels = np.asarray(labels)
         features = box_features(boxes)
         writers = writers_of(ids, pattern)
-        reference = _medians(features, writers)
-        if not any(writers):
-            raise NoisylabError(
-                f"file names like {str(ids[0])!r} do not name writers as {pattern!r} expects")
-        if not reference:
-            most = max(writers.count(w) for w in set(writers) if w is not None)
-            raise NoisylabError(f"no writer has the {MIN_REFERENCE} images a reference box needs "
-                                f"(the most: {most})")
+        reference = _reference_of(features, ids, pattern)
         found = lookalike_groups(classes)
         if not found:
             raise NoisylabError("no letter has both its cases (or a look-alike digit) among the "
@@ -215,6 +275,10 @@ class WriterSize:
         writers = writers_of(ids, self.pattern)
         here = _medians(features, [w if w not in self.reference else None for w in writers])
         return _relative_to({**here, **self.reference}, features, writers)
+
+    def side_inputs_for(self, boxes: np.ndarray, ids) -> np.ndarray:
+        """`side_inputs` ``(N, SIDE_INPUTS)`` of images not in training (`relative_boxes`)."""
+        return side_inputs(*self.relative_boxes(boxes, ids))
 
     def log_likelihoods(self, boxes: np.ndarray, ids) -> tuple[np.ndarray, np.ndarray]:
         """``(N, K)`` size log-likelihood of each class (up to a constant per image and group;

@@ -1,0 +1,235 @@
+"""cnn-m+box: a CNN that also reads the character's ink box relative to its writer's."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+from test_writer_size import CLASSES, hands
+
+from noisylab.checkpoints import load_checkpoint
+from noisylab.data.base import LabeledImages
+from noisylab.errors import NoisylabError
+from noisylab.evaluate import evaluate
+from noisylab.models import build_model, side_inputs_of
+from noisylab.pipeline import writer_side_inputs
+from noisylab.train import TrainConfig, train
+from noisylab.writer_size import (
+    FILE,
+    MIN_REFERENCE,
+    SIDE_INPUTS,
+    WriterSize,
+    box_features,
+    leave_one_out,
+    side_inputs,
+)
+
+CHARS62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+
+def quiet(_msg: str) -> None:
+    pass
+
+
+def test_leave_one_out_describes_each_image_without_itself():
+    boxes, ids, _ = hands(3, 2)  # 12 images a writer
+    ids = ids + ["img001-099.png"] * 3 + ["image_1.png"]  # writer 099 has too few; no writer
+    boxes = np.vstack([boxes, boxes[:4]])
+    relative, has = leave_one_out(boxes, ids)
+    features = box_features(boxes)
+    rows = [i for i, name in enumerate(ids) if name.endswith("-002.png")]
+    i = rows[5]
+    others = [r for r in rows if r != i]
+    np.testing.assert_allclose(relative[i], features[i] - np.median(features[others], axis=0))
+    assert has[:36].all() and not has[36:].any()
+    np.testing.assert_array_equal(relative[36:], features[36:])  # left as they were
+
+
+def test_leave_one_out_needs_enough_other_images():
+    boxes, ids, _ = hands(1, 2)  # 12 images: 11 others each
+    assert leave_one_out(boxes, ids)[1].all()
+    assert not leave_one_out(boxes[:MIN_REFERENCE], ids[:MIN_REFERENCE])[1].any()
+
+
+def test_side_inputs_are_zero_without_a_reference_and_flag_it():
+    relative = np.arange(12, dtype=float).reshape(2, 6) + 1
+    out = side_inputs(relative, np.array([True, False]))
+    assert out.shape == (2, SIDE_INPUTS) and out.dtype == np.float32
+    np.testing.assert_array_equal(out[0], [*relative[0], 1])
+    np.testing.assert_array_equal(out[1], np.zeros(SIDE_INPUTS))
+
+
+def test_references_describe_new_images_by_the_training_medians():
+    boxes, ids, _ = hands(4, 2)
+    references = WriterSize.references(boxes, ids, CLASSES)
+    assert references.groups == [] and sorted(references.reference) == ["001", "002", "003", "004"]
+    new_boxes, new_ids, _ = hands(2, 1, seed=5)  # writers 001 and 002 again
+    out = references.side_inputs_for(new_boxes, new_ids)
+    expected = box_features(new_boxes)[0] - references.reference["001"]
+    np.testing.assert_allclose(out[0, :-1], expected, rtol=1e-5)
+    assert (out[:, -1] == 1).all()
+    with pytest.raises(NoisylabError, match="do not name writers"):
+        WriterSize.references(boxes[:3], ["a.png", "b.png", "c.png"], CLASSES)
+
+
+def test_the_model_reads_known_side_inputs_and_nothing_of_unknown_ones():
+    torch.manual_seed(0)
+    model = build_model("cnn-m+box", 5).eval()
+    assert side_inputs_of(model) == SIDE_INPUTS and side_inputs_of("cnn-m+box") == SIDE_INPUTS
+    assert side_inputs_of("cnn-m") == 0
+    x = torch.rand(3, 1, 28, 28)
+    known = torch.cat([torch.randn(3, SIDE_INPUTS - 1), torch.ones(3, 1)], 1)
+    other = torch.cat([torch.randn(3, SIDE_INPUTS - 1), torch.ones(3, 1)], 1)
+    assert not torch.allclose(model(x, known), model(x, other))
+    unknown_a = torch.cat([torch.randn(3, SIDE_INPUTS - 1), torch.zeros(3, 1)], 1)
+    unknown_b = torch.cat([torch.randn(3, SIDE_INPUTS - 1), torch.zeros(3, 1)], 1)
+    torch.testing.assert_close(model(x, unknown_a), model(x, unknown_b))
+    with pytest.raises(NoisylabError, match="none were given"):
+        model(x)
+
+
+def test_side_scaling_comes_from_the_known_rows_and_is_saved():
+    model = build_model("cnn-m+box", 5)
+    side = torch.tensor([[1.0] * 6 + [1], [3.0] * 6 + [1], [100.0] * 6 + [0]])
+    model.set_side_scaling(side)
+    torch.testing.assert_close(model.side_mean, torch.full((6,), 2.0))
+    torch.testing.assert_close(model.side_scale, torch.full((6,), 2 ** 0.5))
+    assert {"side_mean", "side_scale"} <= set(model.state_dict())
+
+
+def test_side_dropout_hides_them_in_training_only():
+    torch.manual_seed(0)
+    model = build_model("cnn-m+box", 5)
+    model.side_dropout = 1.0
+    model.train()
+    x = torch.rand(4, 1, 28, 28)
+    a = torch.cat([torch.randn(4, 6), torch.ones(4, 1)], 1)
+    b = torch.cat([torch.randn(4, 6), torch.ones(4, 1)], 1)
+    model.features[-1].p = 0.0  # no image dropout, so only the side inputs could differ
+    torch.testing.assert_close(model(x, a), model(x, b))
+    model.eval()
+    assert not torch.allclose(model(x, a), model(x, b))
+
+
+def sized(n_writers: int, per_class: int, seed: int) -> LabeledImages:
+    """Two classes of the same image that only their size relative to the writer tells
+    apart (`hands`' ``c`` and ``C``, from writers of very different hands)."""
+    boxes, ids, labels = hands(n_writers, per_class, seed=seed)
+    keep = np.isin(labels, [2, 4])  # C and c
+    images = torch.zeros(int(keep.sum()), 1, 28, 28, dtype=torch.uint8)
+    images[:, :, 8:20, 8:20] = 255  # the same glyph for both
+    return LabeledImages(images, torch.from_numpy((labels[keep] == 4).astype(np.int64)),
+                         ("C", "c"), tuple(np.array(ids)[keep]), "sized",
+                         boxes=boxes[keep].astype(np.float32))
+
+
+BOX = dict(arch="cnn-m+box", epochs=4, batch_size=32, lr=5e-3, augment=False, device="cpu")
+
+
+def test_it_learns_what_only_the_writer_relative_size_tells(tmp_path):
+    data, test = sized(20, 10, seed=0), sized(20, 3, seed=1)  # the same 20 writers
+    result = train(data, TrainConfig(**BOX), out_dir=tmp_path / "box", test_set=test,
+                   side=writer_side_inputs(data, test, log=quiet), progress=False, log=quiet)
+    assert result.history[-1]["test_acc"] > 0.9
+    saved = load_checkpoint(tmp_path / "box" / "best")
+    assert sorted(saved.metadata["side_inputs"]["reference"]) == [f"{w:03d}" for w in range(1, 21)]
+    # evaluate makes the same side inputs from the checkpoint alone: the same figures.
+    figures = evaluate(tmp_path / "box", test)
+    assert figures["acc"] == pytest.approx(result.best["test_acc"])
+    assert figures["side_inputs"] == {"images": len(test)}
+    # A glyph-only model has nothing to go on.
+    glyph = train(data, TrainConfig(**dict(BOX, arch="cnn-m")), out_dir=tmp_path / "glyph",
+                  test_set=test, progress=False, log=quiet)
+    assert glyph.history[-1]["test_acc"] < 0.75
+
+
+def test_a_resumed_box_run_matches_the_uninterrupted_one(tmp_path):
+    data = sized(12, 6, seed=0)
+    side = writer_side_inputs(data, log=quiet)
+    cfg = TrainConfig(**dict(BOX, epochs=3, augment=True))
+    full = train(data, cfg, out_dir=tmp_path / "full", side=side, progress=False, log=quiet)
+
+    class Crash(Exception):
+        pass
+
+    def crash_after_epoch_1(msg: str) -> None:
+        if msg.startswith("epoch   1/"):
+            raise Crash
+    with pytest.raises(Crash):
+        train(data, cfg, out_dir=tmp_path / "cut", side=side, progress=False,
+              log=crash_after_epoch_1)
+    resumed = train(data, cfg, out_dir=tmp_path / "cut", side=side, resume=True, progress=False,
+                    log=quiet)
+    drop = ("seconds", "images_per_second")
+    assert [{k: v for k, v in m.items() if k not in drop} for m in resumed.history] == \
+           [{k: v for k, v in m.items() if k not in drop} for m in full.history]
+
+
+def test_without_boxes_or_writers_it_is_a_clear_error(tmp_path):
+    data = sized(4, 4, seed=0)
+    no_boxes = LabeledImages(data.images, data.labels, data.classes, data.ids, "plain")
+    with pytest.raises(NoisylabError, match="has no ink boxes.*choose another --arch"):
+        writer_side_inputs(no_boxes, data="plain")
+    anonymous = LabeledImages(data.images, data.labels, data.classes,
+                              tuple(f"x{i}.png" for i in range(len(data))), "anon",
+                              boxes=data.boxes)
+    with pytest.raises(NoisylabError, match="do not name writers.*choose another --arch"):
+        writer_side_inputs(anonymous)
+    with pytest.raises(NoisylabError, match="only photos whose file names name their writers"):
+        train(data, TrainConfig(**dict(BOX, epochs=1)), out_dir=tmp_path / "r", progress=False,
+              log=quiet)
+
+
+def run(*args):
+    from noisylab.cli import cli
+
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+def test_train_and_evaluate_from_the_command_line(make_chars62, real_cache, tmp_path):
+    root = make_chars62(per_class=4)  # writers 001..004
+    make_chars62(split="test", per_class=2, root=root)  # writers 001, 002
+    out = tmp_path / "run"
+    r = run("train", "--data", "trainPart1", "--root", root, "--arch", "cnn-m+box",
+            "--epochs", "1", "--out", out)
+    assert r.exit_code == 0, r.output
+    assert "side inputs: the ink box relative to the writer's median box (4 writers) for 248 " \
+           "of 248 training images and 124 of 124 test images" in r.output
+    assert not (out / FILE).exists()  # the model reads the size itself
+    trained = r.output.split("best epoch 1 (chosen on given labels): test acc ")[1].split("%")[0]
+
+    r = run("evaluate", out, "--data", "trainPart1", "--split", "test", "--root", root)
+    assert r.exit_code == 0, r.output
+    assert "124 of 124 images had a writer reference" in r.output
+    assert f"accuracy {trained}%" in r.output
+
+    assert "side_inputs" in json.loads((out / "best.json").read_text())
+
+    # Data without ink boxes (28x28 images in class folders): one line, the run left intact.
+    from PIL import Image
+
+    folders = tmp_path / "plain"
+    for c in CHARS62:
+        (folders / c).mkdir(parents=True)
+        glyph = np.zeros((28, 28), np.uint8)
+        glyph[8:20, 8:20] = 255  # MNIST-style: light ink on black, used as it is
+        Image.fromarray(glyph).save(folders / c / "x.png")
+    r = run("evaluate", out, "--data", f"folder:{folders}", "--split", "train")
+    assert r.exit_code == 2 and "Traceback" not in r.output
+    assert "has no ink boxes" in r.output and (out / "best.safetensors").exists()
+
+
+def test_a_checkpoint_without_its_references_is_one_line(make_chars62, real_cache, tmp_path):
+    from noisylab.checkpoints import save_checkpoint
+
+    root = make_chars62(per_class=2)
+    model = build_model("cnn-m+box", 62)
+    save_checkpoint(tmp_path, "bare", model, metadata={
+        "num_classes": 62, "architecture": "cnn-m+box", "epoch": 1,
+        "class_names": list(CHARS62)})
+    r = run("evaluate", tmp_path / "bare", "--data", "trainPart1", "--root", root)
+    assert r.exit_code == 2 and "Traceback" not in r.output
+    assert "does not record how they are made" in r.output
