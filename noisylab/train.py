@@ -320,12 +320,13 @@ def train(
     if test_set is not None:
         x_test, y_test = test_set.images.to(device), test_set.labels.numpy()
     s_fit = s_val = s_test = None  # the numbers beside the pixels, for a model that reads them
-    if side_inputs_of(config.arch) or side_inputs_of(config.student_arch):
-        if side is None:
+    reader = next((a for a in (config.arch, config.student_arch) if side_inputs_of(a)), None)
+    if reader is not None:
+        if side is None or (test_set is not None and side.test is None):
             raise NoisylabError(
-                f"{config.arch if side_inputs_of(config.arch) else config.student_arch} also reads "
-                "each character's ink box relative to its writer's, which only photos whose file "
-                "names name their writers give (trainPart1); choose another --arch")
+                f"{reader} also reads each character's ink box relative to its writer's, which "
+                "only photos whose file names name their writers give (trainPart1); choose "
+                "another --arch")
         s_fit, s_val = (torch.from_numpy(side.train[i.numpy()]).to(device)
                         for i in (fit_idx, val_idx))
         if test_set is not None:
