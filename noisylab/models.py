@@ -142,7 +142,10 @@ def side_inputs_of(model: nn.Module | str) -> int:
     """How many numbers per image a model (or an architecture, by name) reads beside the
     pixels (0 for most)."""
     if isinstance(model, str):
-        model = build_model(model, 2)
+        # Looked up, not built: building would draw from torch's RNG and change the weights
+        # the seeded run then initialises.
+        check_architecture(model)
+        return _SIDE_INPUTS_OF.get(model, 0)
     return int(getattr(model, "side_inputs", 0))
 
 
@@ -157,6 +160,10 @@ ARCHITECTURES = {
                   "cnn-m that also reads the character's ink box relative to its writer's "
                   "(trainPart1's photos)"),
 }
+
+
+_SIDE_INPUTS_OF = {"cnn-m+box": SIDE_INPUTS}
+"""Side inputs of the architectures that read some (`side_inputs_of`)."""
 
 
 def check_architecture(arch: str, *, option: str | None = None) -> None:

@@ -15,7 +15,7 @@ from noisylab.checkpoints import load_checkpoint
 from noisylab.data.base import LabeledImages
 from noisylab.errors import NoisylabError
 from noisylab.evaluate import evaluate
-from noisylab.models import build_model, side_inputs_of
+from noisylab.models import ARCHITECTURES, build_model, side_inputs_of
 from noisylab.pipeline import writer_side_inputs
 from noisylab.train import TrainConfig, train
 from noisylab.writer_size import (
@@ -221,3 +221,13 @@ def test_a_checkpoint_without_its_references_is_one_line(make_chars62, real_cach
     r = run("evaluate", tmp_path / "bare", "--data", "trainPart1", "--root", root)
     assert r.exit_code == 2 and "Traceback" not in r.output
     assert "does not record how they are made" in r.output
+
+
+def test_asking_an_architecture_for_its_side_inputs_draws_no_random_numbers():
+    torch.manual_seed(0)
+    side_inputs_of("cnn-m+box"), side_inputs_of("lenet")
+    drawn = torch.rand(3)
+    torch.manual_seed(0)
+    torch.testing.assert_close(drawn, torch.rand(3))
+    for arch, (make, _) in ARCHITECTURES.items():
+        assert side_inputs_of(arch) == side_inputs_of(make(3))
