@@ -156,7 +156,7 @@ def load_or_decode(
         n = len(skipped)
         warnings.warn(
             f"skipped {n} unreadable file{'s' if n > 1 else ''} in {where} (first: {skipped[0][1]}); "
-            "pass strict=True (--strict) to make this an error",
+            "to make this an error, load with strict=True (`noisylab data info/show --strict`)",
             DataWarning,
             stacklevel=4,
         )
