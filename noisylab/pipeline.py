@@ -153,7 +153,10 @@ def train_on(
         + f" -> {out}")
     side = None
     if side_inputs_of(config.arch) or side_inputs_of(config.student_arch):
-        side = writer_side_inputs(train_set, test_set, data=data, log=log)
+        side = writer_side_inputs(
+            train_set, test_set, data=data, log=log,
+            way_out="choose another --arch" if init_state is None else
+            f"start from a checkpoint of another architecture than {config.arch} (--init)")
     result = train(train_set, config, out_dir=out, test_set=test_set, init_state=init_state,
                    resume=resume, progress=progress, log=log, side=side)
     if test_set is not None and result.model:
@@ -168,8 +171,8 @@ def train_on(
     return result
 
 
-def writer_side_inputs(train_set, test_set=None, *, data: str = "the data",
-                       log=print) -> SideInputs:
+def writer_side_inputs(train_set, test_set=None, *, data: str = "the data", log=print,
+                       way_out: str = "choose another --arch") -> SideInputs:
     """What ``cnn-m+box`` reads beside the pixels: each image's ink box relative to its
     writer's median box (`noisylab.writer_size.side_inputs`).
 
@@ -181,19 +184,20 @@ def writer_side_inputs(train_set, test_set=None, *, data: str = "the data",
     Raises
     ------
     NoisylabError
-        When the images have no ink boxes or their file names name no writers.
+        When the images have no ink boxes or their file names name no writers (the message
+        ends with ``way_out``).
     """
     from noisylab.writer_size import leave_one_out, side_inputs
 
     if train_set.boxes is None or (test_set is not None and test_set.boxes is None):
         raise NoisylabError(f"this model also reads each character's ink box relative to its "
                             f"writer's, and {data} has no ink boxes (trainPart1's photos have "
-                            "them); choose another --arch")
+                            f"them); {way_out}")
     try:
         references = WriterSize.references(train_set.boxes, train_set.ids, train_set.classes)
     except NoisylabError as err:
-        raise NoisylabError(f"{err}; this model needs each image's writer, so choose another "
-                            "--arch") from None
+        raise NoisylabError(f"{err}; this model needs each image's writer, so {way_out}"
+                            ) from None
     train_side = side_inputs(*leave_one_out(train_set.boxes, train_set.ids))
     test_side = (None if test_set is None
                  else references.side_inputs_for(test_set.boxes, test_set.ids))

@@ -208,6 +208,11 @@ def test_train_and_evaluate_from_the_command_line(make_chars62, real_cache, tmp_
     r = run("evaluate", out, "--data", f"folder:{folders}", "--split", "train")
     assert r.exit_code == 2 and "Traceback" not in r.output
     assert "has no ink boxes" in r.output and (out / "best.safetensors").exists()
+    # Nor can a run on them start from it: the way out is another checkpoint, not --arch.
+    r = run("train", "--data", f"folder:{folders}", "--init", out, "--epochs", "1",
+            "--out", tmp_path / "from-box")
+    assert r.exit_code == 2 and "Traceback" not in r.output
+    assert "another architecture than cnn-m+box (--init)" in r.output
 
 
 def test_a_checkpoint_without_its_references_is_one_line(make_chars62, real_cache, tmp_path):
