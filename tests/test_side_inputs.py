@@ -209,7 +209,7 @@ def test_train_and_evaluate_from_the_command_line(make_chars62, real_cache, tmp_
     assert r.exit_code == 2 and "Traceback" not in r.output
     assert "has no ink boxes" in r.output and (out / "best.safetensors").exists()
     # Nor can a run on them start from it: the way out is another checkpoint, not --arch.
-    r = run("train", "--data", f"folder:{folders}", "--init", out, "--epochs", "1",
+    r = run("train", "--data", f"folder:{folders}", "--init", out, "--loss", "ce", "--epochs", "1",
             "--out", tmp_path / "from-box")
     assert r.exit_code == 2 and "Traceback" not in r.output
     assert "another architecture than cnn-m+box (--init)" in r.output
