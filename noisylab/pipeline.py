@@ -17,7 +17,6 @@ from pathlib import Path
 from noisylab.checkpoints import check_compatible, load_checkpoint
 from noisylab.errors import NoisylabError
 from noisylab.files import write_json
-from noisylab.models import side_inputs_of
 from noisylab.recipes import recipe_for
 from noisylab.runs import audit_dir, default_run_dir, find_pretrained
 from noisylab.train import SideInputs, TrainConfig, TrainResult, check_resumable, train
@@ -152,7 +151,7 @@ def train_on(
            if config.distill_epochs else "")
         + f" -> {out}")
     side = None
-    if side_inputs_of(config.arch) or side_inputs_of(config.student_arch):
+    if config.side_reader is not None:
         side = writer_side_inputs(
             train_set, test_set, data=data, log=log,
             way_out="choose another --arch" if init_state is None else

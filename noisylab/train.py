@@ -215,6 +215,12 @@ class TrainConfig:
         """The architecture phase 2 trains (``distill_arch``, else ``arch``)."""
         return self.distill_arch or self.arch
 
+    @property
+    def side_reader(self) -> str | None:
+        """The architecture of this run that reads numbers beside the pixels (``cnn-m+box``),
+        None when neither ``arch`` nor ``student_arch`` does."""
+        return next((a for a in (self.arch, self.student_arch) if side_inputs_of(a)), None)
+
 
 @dataclass
 class SideInputs:
@@ -320,11 +326,10 @@ def train(
     if test_set is not None:
         x_test, y_test = test_set.images.to(device), test_set.labels.numpy()
     s_fit = s_val = s_test = None  # the numbers beside the pixels, for a model that reads them
-    reader = next((a for a in (config.arch, config.student_arch) if side_inputs_of(a)), None)
-    if reader is not None:
+    if config.side_reader is not None:
         if side is None or (test_set is not None and side.test is None):
             raise NoisylabError(
-                f"{reader} also reads each character's ink box relative to its writer's, which "
+                f"{config.side_reader} also reads each character's ink box relative to its writer's, which "
                 "only photos whose file names name their writers give (trainPart1); choose "
                 "another --arch")
         s_fit, s_val = (torch.from_numpy(side.train[i.numpy()]).to(device)

@@ -139,10 +139,8 @@ def leave_one_out(boxes: np.ndarray, ids, pattern: str = WRITER_PATTERN
     has at least `MIN_REFERENCE` other images).
     """
     features = box_features(boxes)
-    writers = writers_of(ids, pattern)
     relative, has = features.copy(), np.zeros(len(features), bool)
-    for w in sorted({w for w in writers if w is not None}):
-        rows = np.flatnonzero([v == w for v in writers])
+    for rows in _rows_by_writer(writers_of(ids, pattern)).values():
         if len(rows) - 1 < MIN_REFERENCE:
             continue
         for i in rows:
@@ -151,19 +149,25 @@ def leave_one_out(boxes: np.ndarray, ids, pattern: str = WRITER_PATTERN
     return relative, has
 
 
+def _rows_by_writer(writers: list[str | None]) -> dict[str, np.ndarray]:
+    """``{writer: (n,) int row indices}`` of the named writers, in writer order."""
+    rows: dict[str, list[int]] = {}
+    for i, w in enumerate(writers):
+        if w is not None:
+            rows.setdefault(w, []).append(i)
+    return {w: np.asarray(rows[w]) for w in sorted(rows)}
+
+
 def _medians(features: np.ndarray, writers: list[str | None]) -> dict[str, np.ndarray]:
     """``{writer: (6,) median features}`` of writers with at least `MIN_REFERENCE` images."""
-    out = {}
-    for w in sorted({w for w in writers if w is not None}):
-        rows = [i for i, v in enumerate(writers) if v == w]
-        if len(rows) >= MIN_REFERENCE:
-            out[w] = np.median(features[rows], axis=0)
-    return out
+    return {w: np.median(features[rows], axis=0)
+            for w, rows in _rows_by_writer(writers).items() if len(rows) >= MIN_REFERENCE}
 
 
-def _reference_of(features: np.ndarray, ids, pattern: str) -> dict[str, np.ndarray]:
-    """`_medians` of the writers the names give; an error when none has enough images."""
-    writers = writers_of(ids, pattern)
+def _reference_of(features: np.ndarray, writers: list[str | None], ids,
+                  pattern: str) -> dict[str, np.ndarray]:
+    """`_medians` of the ``writers`` that the file names ``ids`` give; an error when none has
+    enough images."""
     if not any(writers):
         raise NoisylabError(
             f"file names like {str(ids[0])!r} do not name writers as {pattern!r} expects")
@@ -210,7 +214,8 @@ class WriterSize:
         NoisylabError
             When the names give no writer with `MIN_REFERENCE` images.
         """
-        return cls(tuple(classes), _reference_of(box_features(boxes), ids, pattern), [], pattern)
+        reference = _reference_of(box_features(boxes), writers_of(ids, pattern), ids, pattern)
+        return cls(tuple(classes), reference, [], pattern)
 
     @classmethod
     def fit(cls, boxes: np.ndarray, ids, labels: np.ndarray, classes,
@@ -240,7 +245,7 @@ class WriterSize:
         labels = np.asarray(labels)
         features = box_features(boxes)
         writers = writers_of(ids, pattern)
-        reference = _reference_of(features, ids, pattern)
+        reference = _reference_of(features, writers, ids, pattern)
         found = lookalike_groups(classes)
         if not found:
             raise NoisylabError("no letter has both its cases (or a look-alike digit) among the "
