@@ -39,3 +39,19 @@ def test_size_relative_to_the_writer_leaves_the_image_itself_out():
     # median of every reference image (between 20 and 40 px, high and wide)
     np.testing.assert_allclose(rel[3], np.log([100, 50]) - 0.5 * (np.log(20) + np.log(40)))
     np.testing.assert_allclose(rel[4], rel[3])
+
+
+learning_curve = _load("learning_curve")
+
+
+def test_power_law_recovers_an_exact_curve_and_extrapolates_it():
+    n = np.array([20.0, 26.7, 32.0, 36.0])
+    a, b = learning_curve.power_law(n, 0.5 * n ** -0.4)
+    assert a == pytest.approx(0.5) and b == pytest.approx(0.4)
+    # More images, fewer errors: the extrapolation to 40 a class is below the last error.
+    assert a * 40 ** -b < 0.5 * 36 ** -0.4
+
+
+def test_power_law_of_a_flat_curve_has_no_slope():
+    a, b = learning_curve.power_law(np.array([20.0, 32.0, 36.0]), np.full(3, 0.07))
+    assert a == pytest.approx(0.07) and b == pytest.approx(0.0, abs=1e-12)
