@@ -109,7 +109,7 @@ def main() -> None:
                 ax.plot(grid, 100 * (1 - a * grid ** -b), "--", color=colour,
                         label=f"{name}, power-law fit")
         ax.axvline(args.per_class, color="grey", lw=0.8)
-        ax.text(args.per_class, ax.get_ylim()[0], " hand-in", color="grey", va="bottom")
+        ax.text(args.per_class, ax.get_ylim()[0], "hand-in ", color="grey", va="bottom", ha="right")
         ax.set_xlabel("training images a class")
         ax.set_ylabel("held-out accuracy (%)")
         ax.set_title(f"{args.data}: accuracy against training images a class")
