@@ -70,6 +70,10 @@ def main() -> None:
     ap.add_argument("--plot", default=None, help="write the curve to this PNG")
     args = ap.parse_args()
 
+    for folder in map(Path, args.experiments):  # before the minute that loading takes
+        if not (folder / "experiment.json").is_file():
+            raise SystemExit(f"{folder} is not a `noisylab run` folder (no experiment.json in "
+                             "it); pass the folders that `noisylab run FILE --out DIR` made")
     full = load(args.data, root=args.root, progress=False, preprocess=args.preprocess)
     per_class = len(full) / len(full.classes)
     rows = []
