@@ -38,13 +38,19 @@ def score_experiment(folder: Path, full, views: int) -> dict:
         ``ensemble``, the same for the seeds' averaged probabilities.
     """
     plan = json.loads((folder / "experiment.json").read_text())
+    if plan["axes"] or not plan["cv_folds"]:
+        raise SystemExit(f"{folder}: a cross-validation of one setting is needed (cv_folds set, "
+                         f"no grid axes); it has axes {sorted(plan['axes'])} and cv_folds "
+                         f"{plan['cv_folds']}")
     folds, seeds = plan["cv_folds"], plan["seeds"]
     cv_seed = plan["cells"][0]["settings"].get("cv_seed", 0)
+    cell_of = {(c["settings"]["fold"], c["settings"]["seed"]): folder / c["name"]
+               for c in plan["cells"]}
     right = {s: 0 for s in seeds} | {"ensemble": 0}
     total = 0
     for k in range(1, folds + 1):
         _, held_out = fold_split(full, (k, folds), seed=cv_seed)
-        runs = {s: folder / f"f{k}_s{s}" for s in seeds}
+        runs = {s: cell_of[k, s] for s in seeds}
         for name, model in [*runs.items(), ("ensemble", list(runs.values()))]:
             right[name] += round(evaluate(model, held_out, views=views)["acc"] * len(held_out))
         total += len(held_out)
