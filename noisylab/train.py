@@ -93,6 +93,10 @@ class TrainConfig:
     elastic : float
         Strength in pixels of an elastic distortion added to that augmentation (Simard et al.
         2003 used 34 on MNIST, with a 4-pixel Gaussian); 0 for none.
+    shear, stretch : float
+        Random slant (horizontal shear factor up to ``shear``) and width change (up to
+        ``stretch``, a fraction) added to that augmentation (`noisylab.augment.random_affine`);
+        0 for none.
     freeze_features : bool
         Train only the head; the backbone keeps its initial (e.g. pretrained) weights.
     pseudo_label : float
@@ -165,6 +169,8 @@ class TrainConfig:
     val_fraction: float = 0.1
     augment: bool = True
     elastic: float = 0.0
+    shear: float = 0.0
+    stretch: float = 0.0
     freeze_features: bool = False
     pseudo_label: float = 0.0
     pseudo_label_view: str = "augmented"
@@ -203,6 +209,9 @@ class TrainConfig:
             raise NoisylabError(f"--lr must be positive, got {self.lr}")
         if not self.elastic >= 0:
             raise NoisylabError(f"elastic must be 0 or more pixels, got {self.elastic}")
+        if not (0 <= self.shear <= 1 and 0 <= self.stretch < 1):
+            raise NoisylabError(f"shear must be in [0, 1] and stretch in [0, 1), got "
+                                f"{self.shear} and {self.stretch}")
         check_pseudo_label_view(self.pseudo_label_view)  # fail now, not when phase 1 starts
         if self.precision not in PRECISIONS:
             raise NoisylabError(f"unknown precision {self.precision!r}; use "
@@ -403,6 +412,7 @@ def train(
         mean_loss = train_one_epoch(
             model, fit_loss, optimizer, schedule, x_fit, y_target, side=s_fit, generator=gen,
             batch_size=config.batch_size, augment=config.augment, elastic=config.elastic,
+            shear=config.shear, stretch=config.stretch,
             warm_start=warm_start if epoch <= config.warm_start_epochs else None,
             precision=config.precision, desc=f"epoch {epoch}/{total_epochs}", progress=progress,
             on_bad_loss=lambda value, step, epoch=epoch: NoisylabError(
@@ -478,6 +488,7 @@ def one_cycle(optimizer, max_lr: float, total_steps: int):
 def train_one_epoch(model, loss_fn, optimizer, schedule, images, labels, *, generator,
                     side: torch.Tensor | None = None,
                     batch_size: int, augment: bool, elastic: float = 0.0,
+                    shear: float = 0.0, stretch: float = 0.0,
                     warm_start: torch.Tensor | None = None, precision: str = "auto",
                     desc: str = "", progress: bool = True,
                     on_bad_loss: Callable[[float, int], Exception] | None = None) -> float:
@@ -485,7 +496,8 @@ def train_one_epoch(model, loss_fn, optimizer, schedule, images, labels, *, gene
 
     Batches are slices of the on-device tensors; the last partial batch is dropped so batch
     norm never sees a tiny batch. ``generator`` (CPU) draws the order and the augmentation
-    (`noisylab.augment.random_affine`, with an ``elastic`` distortion of that many pixels).
+    (`noisylab.augment.random_affine`, with an ``elastic`` distortion of that many pixels, and
+    its ``shear`` and ``stretch``).
     A loss that `needs_clean_view` (pseudo-labels from the un-augmented images) also gets
     their logits, from a forward pass without gradients, as ``target_logits``. ``warm_start``
     ``(N,)`` int64, if given, adds a cross-entropy towards those classes (-1: none), summed
@@ -512,7 +524,7 @@ def train_one_epoch(model, loss_fn, optimizer, schedule, images, labels, *, gene
                 clean = x.contiguous(memory_format=torch.channels_last)
                 targets["target_logits"] = model(clean, *extra).float()
         if augment:
-            x = random_affine(x, generator, elastic=elastic)
+            x = random_affine(x, generator, elastic=elastic, shear=shear, stretch=stretch)
         x = x.contiguous(memory_format=torch.channels_last)
         with torch.autocast(**autocast):
             logits = model(x, *extra).float()

@@ -60,3 +60,41 @@ def test_elastic_zero_leaves_the_affine_draws_alone_and_nonzero_bends_the_ink():
     # Ink is moved, not created or lost: a stretch here is a squeeze there, so over the batch
     # the total stays (one image may gain or lose half its ink at this strength).
     assert abs(float(bent.sum() / x.sum()) - 1) < 0.05
+
+
+def _bar_batch(n=64):
+    x = torch.zeros(n, 1, 28, 28)
+    x[:, :, 4:24, 12:16] = 1.0  # a vertical bar
+    return x
+
+
+def _column_of_mass(rows):
+    cols = torch.arange(28, dtype=torch.float32)
+    return (rows.sum(2) * cols).sum(-1) / rows.sum((2, 3))
+
+
+def test_shear_slants_the_bar_and_zero_shear_draws_nothing():
+    x = _bar_batch()
+    still = dict(degrees=0, scale=0, shift=0)
+    plain = random_affine(x, torch.Generator().manual_seed(5), **still)
+    zero = random_affine(x, torch.Generator().manual_seed(5), **still, shear=0.0, stretch=0.0)
+    assert torch.equal(plain, zero)
+    slanted = random_affine(x, torch.Generator().manual_seed(5), **still, shear=0.4)
+    # The top and the bottom of a slanted bar sit in different columns, by up to 0.4 * 20 px.
+    lean = _column_of_mass(slanted[:, :, 4:9]) - _column_of_mass(slanted[:, :, 19:24])
+    assert float(lean.abs().max()) > 3 and float(lean.abs().max()) < 0.4 * 20 + 1
+    assert bool((lean > 1).any() and (lean < -1).any())  # both directions drawn
+    assert float(_column_of_mass(plain[:, :, 4:9]).sub(_column_of_mass(plain[:, :, 19:24]))
+                 .abs().max()) < 1e-3
+
+
+def test_stretch_changes_the_width_not_the_height():
+    x = torch.zeros(64, 1, 28, 28)
+    x[:, :, 8:20, 8:20] = 1.0  # a 12x12 square
+    wide = random_affine(x, torch.Generator().manual_seed(6), degrees=0, scale=0, shift=0,
+                         stretch=0.3)
+    width = (wide[:, 0].sum(1) > 0.5).sum(-1).float()  # columns with ink
+    height = (wide[:, 0].sum(2) > 0.5).sum(-1).float()  # rows with ink
+    assert torch.all(height == 12)
+    assert float(width.min()) < 11 and float(width.max()) > 13
+    assert float(width.min()) >= 12 * 0.7 - 1 and float(width.max()) <= 12 * 1.3 + 1
