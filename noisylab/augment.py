@@ -105,6 +105,34 @@ def elastic_displacement(b: int, h: int, w: int, generator: torch.Generator, *, 
     return torch.stack([pixels[:, 0] * 2 / w, pixels[:, 1] * 2 / h], -1)
 
 
+def random_stroke_width(images: torch.Tensor, generator: torch.Generator, *,
+                        amount: float) -> torch.Tensor:
+    """Thicken or thin every image's strokes by its own random amount: other pens.
+
+    Each image is blended with its grey-level dilation (a 3x3 maximum; about one pixel more
+    stroke on each side) or erosion (a 3x3 minimum) by a weight drawn uniformly from
+    ``[-amount, amount]``: positive thickens, negative thins, 0 leaves it as it is.
+
+    Parameters
+    ----------
+    images : Tensor of shape ``(B, C, H, W)``, float
+        Ink (high) on a zero background.
+    generator : torch.Generator
+        Source of randomness, on the CPU.
+    amount : float
+        Largest blend weight, in ``[0, 1]``.
+
+    Returns
+    -------
+    Tensor of shape ``(B, C, H, W)``
+    """
+    t = (torch.rand(images.shape[0], generator=generator) * 2 - 1) * amount
+    t = t.to(images.device, images.dtype).view(-1, 1, 1, 1)
+    thick = F.max_pool2d(images, 3, stride=1, padding=1)
+    thin = -F.max_pool2d(-images, 3, stride=1, padding=1)
+    return images + t.clamp(min=0) * (thick - images) + (-t).clamp(min=0) * (thin - images)
+
+
 @functools.lru_cache(maxsize=8)
 def _base_grid(h: int, w: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
     """Homogeneous pixel-centre coordinates ``(H*W, 3)`` in [-1, 1], as `F.affine_grid` uses.

@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from noisylab import metrics
-from noisylab.augment import random_affine
+from noisylab.augment import random_affine, random_stroke_width
 from noisylab.checkpoints import (
     capture_rng_state,
     copy_checkpoint,
@@ -97,6 +97,9 @@ class TrainConfig:
         Random slant (horizontal shear factor up to ``shear``) and width change (up to
         ``stretch``, a fraction) added to that augmentation (`noisylab.augment.random_affine`);
         0 for none.
+    stroke_width : float
+        Random thickening or thinning of the strokes before that augmentation, as by another
+        pen (`noisylab.augment.random_stroke_width`, up to this blend weight); 0 for none.
     freeze_features : bool
         Train only the head; the backbone keeps its initial (e.g. pretrained) weights.
     pseudo_label : float
@@ -171,6 +174,7 @@ class TrainConfig:
     elastic: float = 0.0
     shear: float = 0.0
     stretch: float = 0.0
+    stroke_width: float = 0.0
     freeze_features: bool = False
     pseudo_label: float = 0.0
     pseudo_label_view: str = "augmented"
@@ -212,6 +216,8 @@ class TrainConfig:
         if not (0 <= self.shear <= 1 and 0 <= self.stretch < 1):
             raise NoisylabError(f"shear must be in [0, 1] and stretch in [0, 1), got "
                                 f"{self.shear} and {self.stretch}")
+        if not 0 <= self.stroke_width <= 1:
+            raise NoisylabError(f"stroke_width must be in [0, 1], got {self.stroke_width}")
         check_pseudo_label_view(self.pseudo_label_view)  # fail now, not when phase 1 starts
         if self.precision not in PRECISIONS:
             raise NoisylabError(f"unknown precision {self.precision!r}; use "
@@ -412,7 +418,7 @@ def train(
         mean_loss = train_one_epoch(
             model, fit_loss, optimizer, schedule, x_fit, y_target, side=s_fit, generator=gen,
             batch_size=config.batch_size, augment=config.augment, elastic=config.elastic,
-            shear=config.shear, stretch=config.stretch,
+            shear=config.shear, stretch=config.stretch, stroke_width=config.stroke_width,
             warm_start=warm_start if epoch <= config.warm_start_epochs else None,
             precision=config.precision, desc=f"epoch {epoch}/{total_epochs}", progress=progress,
             on_bad_loss=lambda value, step, epoch=epoch: NoisylabError(
@@ -488,7 +494,7 @@ def one_cycle(optimizer, max_lr: float, total_steps: int):
 def train_one_epoch(model, loss_fn, optimizer, schedule, images, labels, *, generator,
                     side: torch.Tensor | None = None,
                     batch_size: int, augment: bool, elastic: float = 0.0,
-                    shear: float = 0.0, stretch: float = 0.0,
+                    shear: float = 0.0, stretch: float = 0.0, stroke_width: float = 0.0,
                     warm_start: torch.Tensor | None = None, precision: str = "auto",
                     desc: str = "", progress: bool = True,
                     on_bad_loss: Callable[[float, int], Exception] | None = None) -> float:
@@ -497,7 +503,7 @@ def train_one_epoch(model, loss_fn, optimizer, schedule, images, labels, *, gene
     Batches are slices of the on-device tensors; the last partial batch is dropped so batch
     norm never sees a tiny batch. ``generator`` (CPU) draws the order and the augmentation
     (`noisylab.augment.random_affine`, with an ``elastic`` distortion of that many pixels, and
-    its ``shear`` and ``stretch``).
+    its ``shear`` and ``stretch``; strokes first thickened or thinned up to ``stroke_width``).
     A loss that `needs_clean_view` (pseudo-labels from the un-augmented images) also gets
     their logits, from a forward pass without gradients, as ``target_logits``. ``warm_start``
     ``(N,)`` int64, if given, adds a cross-entropy towards those classes (-1: none), summed
@@ -524,6 +530,8 @@ def train_one_epoch(model, loss_fn, optimizer, schedule, images, labels, *, gene
                 clean = x.contiguous(memory_format=torch.channels_last)
                 targets["target_logits"] = model(clean, *extra).float()
         if augment:
+            if stroke_width > 0:
+                x = random_stroke_width(x, generator, amount=stroke_width)
             x = random_affine(x, generator, elastic=elastic, shear=shear, stretch=stretch)
         x = x.contiguous(memory_format=torch.channels_last)
         with torch.autocast(**autocast):

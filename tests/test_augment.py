@@ -98,3 +98,15 @@ def test_stretch_changes_the_width_not_the_height():
     assert torch.all(height == 12)
     assert float(width.min()) < 11 and float(width.max()) > 13
     assert float(width.min()) >= 12 * 0.7 - 1 and float(width.max()) <= 12 * 1.3 + 1
+
+
+def test_stroke_width_thickens_and_thins_within_a_pixel():
+    from noisylab.augment import random_stroke_width
+
+    x = _bar_batch()  # 4 px wide
+    y = random_stroke_width(x, torch.Generator().manual_seed(7), amount=1.0)
+    ink = y.sum((1, 2, 3)) / x.sum((1, 2, 3))
+    assert bool((ink > 1.2).any() and (ink < 0.8).any())  # both ways drawn
+    # At most one pixel more (a 6x22 bar) or less (a 2x18 bar) around the whole bar.
+    assert float(ink.max()) <= 6 * 22 / 80 + 1e-5 and float(ink.min()) >= 2 * 18 / 80 - 1e-5
+    assert torch.equal(random_stroke_width(x, torch.Generator().manual_seed(7), amount=0.0), x)
