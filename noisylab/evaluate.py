@@ -59,6 +59,42 @@ def side_inputs_for(ckpt, dataset) -> np.ndarray:
     return WriterSize.from_dict(record).side_inputs_for(dataset.boxes, dataset.ids)
 
 
+def checkpoint_probs(path, dataset, *, device: str = "cpu", views: int = 1):
+    """One checkpoint's class probabilities for ``dataset``: ``(probs, ckpt, side_known)``.
+
+    ``probs`` is float32 ``(N, K)`` (`predict_probs`, with the side inputs the model reads);
+    ``ckpt`` the loaded checkpoint; ``side_known`` the number of images that had a writer
+    reference, or None for a model that reads no side inputs.
+
+    Raises
+    ------
+    NoisylabError
+        When the checkpoint predicts other classes than the data has, or cannot be read.
+    """
+    model, ckpt = load_model(path, device=device)
+    classes = list(ckpt.metadata.get("class_names") or dataset.classes)
+    if list(dataset.classes) != classes:
+        raise NoisylabError(
+            f"{ckpt.path} predicts {len(classes)} classes ({', '.join(classes[:5])}...), the "
+            f"data has {len(dataset.classes)} ({', '.join(dataset.classes[:5])}...); evaluate "
+            "it on data with the same classes")
+    side, side_known = None, None
+    if side_inputs_of(model):
+        side = side_inputs_for(ckpt, dataset)
+        side_known = int(side[:, -1].sum())
+        side = torch.from_numpy(side).to(device)
+    probs = predict_probs(model, dataset.images.to(device), views=views, side=side)
+    return probs.cpu().numpy(), ckpt, side_known
+
+
+def model_probs(checkpoint, dataset, *, device: str = "cpu", views: int = 1) -> np.ndarray:
+    """Class probabilities ``(N, K)`` of a checkpoint or run folder for ``dataset``: the mean of
+    every checkpoint the run's model names (`noisylab.runs.run_model`), as `evaluate` scores."""
+    paths = run_model(checkpoint)
+    return sum(checkpoint_probs(p, dataset, device=device, views=views)[0]
+               for p in paths) / len(paths)
+
+
 def evaluate(checkpoint, dataset, *, out_dir: str | os.PathLike | None = None,
              device: str = "cpu", views: int = 1, writer_size=None) -> dict:
     """Accuracy, NLL, ECE and per-class scores of a checkpoint, or an ensemble, on ``dataset``.
@@ -100,22 +136,12 @@ def evaluate(checkpoint, dataset, *, out_dir: str | os.PathLike | None = None,
         raise NoisylabError("no checkpoint to evaluate; name at least one")
     probs, read, side_known = 0.0, [], None
     for path in paths:  # one model in memory at a time
-        model, ckpt = load_model(path, device=device)
-        classes = list(ckpt.metadata.get("class_names") or dataset.classes)
-        if list(dataset.classes) != classes:
-            raise NoisylabError(
-                f"{ckpt.path} predicts {len(classes)} classes ({', '.join(classes[:5])}...), the "
-                f"data has {len(dataset.classes)} ({', '.join(dataset.classes[:5])}...); evaluate "
-                "it on data with the same classes")
-        side = None
-        if side_inputs_of(model):
-            side = side_inputs_for(ckpt, dataset)
-            side_known = int(side[:, -1].sum())
-            side = torch.from_numpy(side).to(device)
-        probs = probs + predict_probs(model, dataset.images.to(device), views=views,
-                                      side=side).cpu().numpy()
+        member, ckpt, known = checkpoint_probs(path, dataset, device=device, views=views)
+        probs = probs + member
+        side_known = known if known is not None else side_known
         read.append(str(ckpt.path))
     probs = probs / len(paths)
+    classes = list(dataset.classes)
     labels = dataset.labels.numpy()
     by_size = None
     if writer_size is not None and side_known is None:

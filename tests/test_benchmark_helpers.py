@@ -55,3 +55,43 @@ def test_power_law_recovers_an_exact_curve_and_extrapolates_it():
 def test_power_law_of_a_flat_curve_has_no_slope():
     a, b = learning_curve.power_law(np.array([20.0, 32.0, 36.0]), np.full(3, 0.07))
     assert a == pytest.approx(0.07) and b == pytest.approx(0.0, abs=1e-12)
+
+
+ensemble_size = _load("ensemble_size")
+
+
+def _votes():
+    """Three models, each right and sure on two thirds of six images and wrong but unsure on the
+    rest (a different third each): alone 4/6 right, any two or all three 6/6."""
+    labels = np.array([0, 1, 2, 0, 1, 2])
+    probs = np.zeros((3, 6, 3))
+    for m in range(3):
+        guess = labels.copy()
+        wrong = [2 * m, 2 * m + 1]
+        guess[wrong] = (labels[wrong] + 1) % 3
+        probs[m, np.arange(6), labels] = 0.9
+        probs[m, wrong, labels[wrong]] = 0.3
+        probs[m, wrong, guess[wrong]] = 0.6
+        probs[m] += 0.05
+    return probs, labels
+
+
+def test_an_ensemble_of_models_wrong_in_different_places_is_right_everywhere():
+    probs, labels = _votes()
+    rng = np.random.default_rng(0)
+    alone = ensemble_size.subset_accuracies(probs, labels, 1, draws=10, rng=rng)
+    assert alone.tolist() == pytest.approx([4 / 6] * 3)
+    assert ensemble_size.subset_accuracies(probs, labels, 3, 10, rng).tolist() == [1.0]
+    # Every pair is enumerated (3 of them) when the draws allow; random subsets otherwise.
+    assert ensemble_size.subset_accuracies(probs, labels, 2, 10, rng).tolist() == [1.0] * 3
+    drawn = ensemble_size.subset_accuracies(probs, labels, 2, 2, rng)
+    assert len(drawn) == 2 and drawn.tolist() == [1.0, 1.0]
+
+
+def test_a_folder_that_is_not_a_cross_validation_is_refused_in_one_line(tmp_path):
+    with pytest.raises(SystemExit, match="no experiment.json"):
+        ensemble_size.read_plan(tmp_path)
+    (tmp_path / "experiment.json").write_text(
+        '{"axes": {"lr": [0.1, 0.2]}, "cv_folds": 5, "cells": []}')
+    with pytest.raises(SystemExit, match="no grid axes"):
+        ensemble_size.read_plan(tmp_path)
