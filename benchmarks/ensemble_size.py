@@ -29,7 +29,7 @@ from noisylab.pipeline import fold_split
 
 
 def read_plan(folder: Path) -> dict:
-    """The experiment's ``experiment.json``; one line and exit 2 when it is not a CV of one
+    """The experiment's ``experiment.json``; one line and exit 1 when it is not a CV of one
     setting."""
     path = folder / "experiment.json"
     if not path.is_file():

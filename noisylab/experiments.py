@@ -459,7 +459,7 @@ def _check_values(settings: dict, prefix: str, fail) -> None:
     """Names checked before anything slow happens: losses, architectures, preprocessing."""
     from noisylab.losses import LOSSES, PSEUDO_LABEL_VIEWS
     from noisylab.models import ARCHITECTURES
-    from noisylab.train import PRECISIONS
+    from noisylab.train import PRECISIONS, check_augmentation
 
     loss = settings.get("loss")
     if loss is not None and loss != "auto" and loss not in LOSSES:
@@ -484,6 +484,10 @@ def _check_values(settings: dict, prefix: str, fail) -> None:
     if settings.get("warm_start_epochs", 0) < 0:
         raise fail(f"{prefix}.warm_start_epochs must be 0 or more, got "
                    f"{settings['warm_start_epochs']}")
+    try:
+        check_augmentation(settings, prefix=f"{prefix}.")
+    except NoisylabError as error:
+        raise fail(str(error)) from None
 
 
 def _seed_list(value, fail, where: str = "cells.seeds") -> list[int]:

@@ -62,6 +62,19 @@ from noisylab.runs import MODEL_FILE, read_metrics, write_run_model
 
 PRECISIONS = ("auto", "fp32", "bf16")
 
+AUGMENTATION_RANGES = {"elastic": (0.0, 100.0), "shear": (0.0, 1.0), "stretch": (0.0, 0.9),
+                       "stroke_width": (0.0, 1.0)}
+"""The values each augmentation field of `TrainConfig` may take, both ends included."""
+
+
+def check_augmentation(settings: dict, prefix: str = "") -> None:
+    """Raise `NoisylabError` when an augmentation field of ``settings`` is out of its range
+    (`AUGMENTATION_RANGES`); ``prefix`` goes before the field's name in the message."""
+    for name, (low, high) in AUGMENTATION_RANGES.items():
+        value = settings.get(name, low)
+        if not low <= value <= high:
+            raise NoisylabError(f"{prefix}{name} must be between {low:g} and {high:g}, got {value}")
+
 
 @dataclass
 class TrainConfig:
@@ -212,13 +225,7 @@ class TrainConfig:
                                 "another architecture (--distill-arch) does not have; drop one")
         if not self.lr > 0:
             raise NoisylabError(f"--lr must be positive, got {self.lr}")
-        if not self.elastic >= 0:
-            raise NoisylabError(f"elastic must be 0 or more pixels, got {self.elastic}")
-        if not (0 <= self.shear <= 1 and 0 <= self.stretch < 1):
-            raise NoisylabError(f"shear must be in [0, 1] and stretch in [0, 1), got "
-                                f"{self.shear} and {self.stretch}")
-        if not 0 <= self.stroke_width <= 1:
-            raise NoisylabError(f"stroke_width must be in [0, 1], got {self.stroke_width}")
+        check_augmentation(vars(self))
         check_pseudo_label_view(self.pseudo_label_view)  # fail now, not when phase 1 starts
         if self.precision not in PRECISIONS:
             raise NoisylabError(f"unknown precision {self.precision!r}; use "

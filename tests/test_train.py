@@ -425,8 +425,10 @@ def test_the_teacher_joins_the_model_only_when_a_student_was_kept(tmp_path):
     assert _run_model_members(off, 5, tmp_path) is None and not (tmp_path / "model.json").exists()
 
 
-def test_shear_and_stretch_out_of_range_are_refused():
-    for bad in (dict(shear=-0.1), dict(shear=1.5), dict(stretch=1.0), dict(stretch=-0.2)):
-        with pytest.raises(NoisylabError, match="shear must be in"):
+def test_augmentation_out_of_range_is_refused():
+    for bad in (dict(shear=-0.1), dict(shear=1.5), dict(stretch=1.0), dict(stretch=-0.2),
+                dict(stroke_width=1.2), dict(elastic=-1.0)):
+        (name, value), = bad.items()
+        with pytest.raises(NoisylabError, match=f"^{name} must be between .*, got {value}$"):
             TrainConfig(**dict(FAST, **bad))
     assert TrainConfig(**dict(FAST, shear=0.3, stretch=0.2)).shear == 0.3
