@@ -113,7 +113,7 @@ class TrainConfig:
     stroke_width : float
         Random thickening or thinning of the strokes before that augmentation, as by another
         pen (`noisylab.augment.random_stroke_width`, up to this blend weight); 0 for none.
-        On trainPart1 none of these three lifted the recipe (README, session 17).
+        trainPart1's recipe sets all three (README, session 17).
     freeze_features : bool
         Train only the head; the backbone keeps its initial (e.g. pretrained) weights.
     pseudo_label : float
