@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import math
 import os
 from pathlib import Path
@@ -24,27 +23,10 @@ from pathlib import Path
 import numpy as np
 
 from noisylab.data import load
+from noisylab.errors import NoisylabError
 from noisylab.evaluate import model_probs
+from noisylab.experiments import read_cv_plan
 from noisylab.pipeline import fold_split
-
-
-def read_plan(folder: Path) -> dict:
-    """The experiment's ``experiment.json``; one line and exit 1 when it is not a CV of one
-    setting."""
-    path = folder / "experiment.json"
-    if not path.is_file():
-        raise SystemExit(f"{folder}: no experiment.json; name folders that `noisylab run` wrote")
-    plan = json.loads(path.read_text())
-    if plan["axes"] or not plan["cv_folds"]:
-        raise SystemExit(f"{folder}: a cross-validation of one setting is needed (cv_folds set, "
-                         f"no grid axes); it has axes {sorted(plan['axes'])} and cv_folds "
-                         f"{plan['cv_folds']}")
-    return plan
-
-
-def folds_of(plan: dict) -> tuple[int, int]:
-    """``(cv_folds, cv_seed)`` of an experiment plan."""
-    return plan["cv_folds"], plan["cells"][0]["settings"].get("cv_seed", 0)
 
 
 def subset_accuracies(probs: np.ndarray, labels: np.ndarray, size: int, draws: int,
@@ -87,8 +69,11 @@ def main() -> None:
     ap.add_argument("--plot", default=None, help="write the curve to this PNG")
     args = ap.parse_args()
 
-    plans = {Path(f): read_plan(Path(f)) for f in args.experiments}  # before loading the data
-    folds = {folds_of(p) for p in plans.values()}
+    try:  # before the data is loaded
+        plans = {Path(f): read_cv_plan(f) for f in args.experiments}
+    except NoisylabError as error:
+        raise SystemExit(str(error)) from None
+    folds = {(p["cv_folds"], p["cv_seed"]) for p in plans.values()}
     if len(folds) > 1:
         raise SystemExit("the experiments were cross-validated on different folds "
                          f"((cv_folds, cv_seed): {sorted(folds)}); name ones on the same folds")

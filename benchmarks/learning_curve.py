@@ -17,19 +17,22 @@ the hand-in's ``--per-class`` (an extrapolation, not a measurement: it is printe
 from __future__ import annotations
 
 import argparse
-import json
 import os
 from pathlib import Path
 
 import numpy as np
 
 from noisylab.data import load
+from noisylab.errors import NoisylabError
 from noisylab.evaluate import evaluate
+from noisylab.experiments import read_cv_plan
 from noisylab.pipeline import fold_split
 
 
-def score_experiment(folder: Path, full, views: int) -> dict:
+def score_experiment(folder: Path, plan: dict, full, views: int) -> dict:
     """Held-out accuracy of each seed and of the seeds together, over all folds.
+
+    ``plan`` is the experiment's, as `noisylab.experiments.read_cv_plan` reads it.
 
     Returns
     -------
@@ -37,13 +40,7 @@ def score_experiment(folder: Path, full, views: int) -> dict:
         ``folds``; ``seeds``, a list of accuracies (images right / images, pooled over folds);
         ``ensemble``, the same for the seeds' averaged probabilities.
     """
-    plan = json.loads((folder / "experiment.json").read_text())
-    if plan["axes"] or not plan["cv_folds"]:
-        raise SystemExit(f"{folder}: a cross-validation of one setting is needed (cv_folds set, "
-                         f"no grid axes); it has axes {sorted(plan['axes'])} and cv_folds "
-                         f"{plan['cv_folds']}")
-    folds, seeds = plan["cv_folds"], plan["seeds"]
-    cv_seed = plan["cells"][0]["settings"].get("cv_seed", 0)
+    folds, seeds, cv_seed = plan["cv_folds"], plan["seeds"], plan["cv_seed"]
     cell_of = {(c["settings"]["fold"], c["settings"]["seed"]): folder / c["name"]
                for c in plan["cells"]}
     right = {s: 0 for s in seeds} | {"ensemble": 0}
@@ -76,15 +73,15 @@ def main() -> None:
     ap.add_argument("--plot", default=None, help="write the curve to this PNG")
     args = ap.parse_args()
 
-    for folder in map(Path, args.experiments):  # before the minute that loading takes
-        if not (folder / "experiment.json").is_file():
-            raise SystemExit(f"{folder} is not a `noisylab run` folder (no experiment.json in "
-                             "it); pass the folders that `noisylab run FILE --out DIR` made")
+    try:  # before the minute that loading takes
+        plans = {Path(f): read_cv_plan(f) for f in args.experiments}
+    except NoisylabError as error:
+        raise SystemExit(str(error)) from None
     full = load(args.data, root=args.root, progress=False, preprocess=args.preprocess)
     per_class = len(full) / len(full.classes)
     rows = []
-    for folder in map(Path, args.experiments):
-        scores = score_experiment(folder, full, args.tta)
+    for folder, plan in plans.items():
+        scores = score_experiment(folder, plan, full, args.tta)
         n = per_class * (scores["folds"] - 1) / scores["folds"]
         rows.append((n, scores))
         print(f"{folder}: {scores['folds']} folds, {n:.1f} training images a class; seeds "

@@ -613,6 +613,29 @@ def run_experiment(exp: Experiment, *, out: str | os.PathLike | None = None,
     return folder
 
 
+def read_cv_plan(folder: str | os.PathLike) -> dict:
+    """The plan (``experiment.json``) of a `run_experiment` folder that cross-validates one
+    setting, with ``cv_seed`` (the folds' seed; 0 when unset) added beside ``cv_folds``.
+
+    Raises
+    ------
+    NoisylabError
+        The folder has no ``experiment.json``, or its experiment is a grid or no
+        cross-validation.
+    """
+    folder = Path(folder)
+    path = folder / "experiment.json"
+    if not path.is_file():
+        raise NoisylabError(f"{folder}: no experiment.json; name folders that `noisylab run` "
+                            "wrote")
+    spec = json.loads(path.read_text())
+    if spec["axes"] or not spec["cv_folds"]:
+        raise NoisylabError(f"{folder}: a cross-validation of one setting is needed (cv_folds "
+                            f"set, no grid axes); it has axes {sorted(spec['axes'])} and "
+                            f"cv_folds {spec['cv_folds']}")
+    return spec | {"cv_seed": spec["cells"][0]["settings"].get("cv_seed", 0)}
+
+
 def plan(exp: Experiment, *, out: str | os.PathLike | None = None) -> list[str]:
     """One line per step: its folder and whether it is done, partial or new (for ``--dry-run``)."""
     folder = exp.folder(out)

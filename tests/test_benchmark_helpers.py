@@ -86,12 +86,3 @@ def test_an_ensemble_of_models_wrong_in_different_places_is_right_everywhere():
     assert ensemble_size.subset_accuracies(probs, labels, 2, 10, rng).tolist() == [1.0] * 3
     drawn = ensemble_size.subset_accuracies(probs, labels, 2, 2, rng)
     assert len(drawn) == 2 and drawn.tolist() == [1.0, 1.0]
-
-
-def test_a_folder_that_is_not_a_cross_validation_is_refused_in_one_line(tmp_path):
-    with pytest.raises(SystemExit, match="no experiment.json"):
-        ensemble_size.read_plan(tmp_path)
-    (tmp_path / "experiment.json").write_text(
-        '{"axes": {"lr": [0.1, 0.2]}, "cv_folds": 5, "cells": []}')
-    with pytest.raises(SystemExit, match="no grid axes"):
-        ensemble_size.read_plan(tmp_path)

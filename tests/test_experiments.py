@@ -443,3 +443,19 @@ def test_references_name_the_student_architecture_too(tmp_path):
     distilled = reference_keys(exp, {"a": [run(arch="cnn-s", distill_epochs=3,
                                                distill_arch="lenet")]}, tmp_path)
     assert "lenet" in distilled and "born-again" in distilled
+
+
+def test_read_cv_plan_refuses_what_is_not_a_cross_validation_in_one_line(tmp_path):
+    from noisylab.experiments import read_cv_plan
+
+    with pytest.raises(NoisylabError, match="no experiment.json"):
+        read_cv_plan(tmp_path)
+    (tmp_path / "experiment.json").write_text(
+        '{"axes": {"lr": [0.1, 0.2]}, "cv_folds": 5, "cells": []}')
+    with pytest.raises(NoisylabError, match="no grid axes"):
+        read_cv_plan(tmp_path)
+    (tmp_path / "experiment.json").write_text(
+        '{"axes": {}, "cv_folds": 5, "seeds": [0], '
+        '"cells": [{"name": "f1_s0", "settings": {"fold": 1, "seed": 0, "cv_seed": 3}}]}')
+    plan = read_cv_plan(tmp_path)
+    assert (plan["cv_folds"], plan["cv_seed"], plan["seeds"]) == (5, 3, [0])
