@@ -72,7 +72,7 @@ def random_affine(
         slant[:, 0, 1] = v[:, 0] * shear
         slant[:, 1, 1] = 1
         linear = linear @ slant
-    offset = torch.stack([u[:, 2], u[:, 3]], 1).unsqueeze(2) * 2 * shift
+    offset = u[:, 2:].unsqueeze(2) * 2 * shift
     theta = torch.cat([linear, offset], 2).to(images.device, images.dtype)
     b, _, h, w = images.shape
     grid = (_base_grid(h, w, images.device, images.dtype) @ theta.transpose(1, 2)).view(b, h, w, 2)
