@@ -8,12 +8,14 @@ probabilities averaged, as ``noisylab evaluate A B C`` does).
 
     python benchmarks/ensemble_cv.py "runs/task1-quick/fit_f{k}_s0" "runs/x/f{k}_s1" ...
         [--root ../shared/data] [--data trainPart1] [--folds 5] [--cv-seed 0] [--preprocess fit]
-        [--tta N] [--writer-size]
+        [--tta N] [--writer-size] [--one-of-each]
 
 ``--writer-size`` also scores every model with `noisylab.writer_size.WriterSize` fitted on the
 fold's training images (their ink boxes and the writers their file names give), and prints both.
 Models that read the box themselves (``cnn-m+box``, the recipe's) are left as they are by it
-(`noisylab.evaluate.evaluate`), so their two rows are the same.
+(`noisylab.evaluate.evaluate`), so their two rows are the same. ``--one-of-each`` also scores
+every model reading each writer's held-out images as one of each character
+(`noisylab.one_of_each.OneOfEach`, fitted on the fold's training images).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import numpy as np
 
 from noisylab.data import load
 from noisylab.evaluate import evaluate
+from noisylab.one_of_each import OneOfEach
 from noisylab.pipeline import fold_split
 from noisylab.writer_size import WriterSize
 
@@ -40,35 +43,45 @@ def main() -> None:
     ap.add_argument("--tta", type=int, default=1, help="views of each image (test-time augmentation)")
     ap.add_argument("--writer-size", action="store_true",
                     help="also score with the writer-relative size of each character")
+    ap.add_argument("--one-of-each", action="store_true",
+                    help="also score reading each writer's images as one of each character")
     args = ap.parse_args()
 
     full = load(args.data, root=args.root, progress=False, preprocess=args.preprocess)
     rows = {m: [] for m in args.members} | {"ensemble": []}
     sized = {m: [] for m in rows}
+    as_sets = {m: [] for m in rows}
     for k in range(1, args.folds + 1):
         train_folds, held_out = fold_split(full, (k, args.folds), seed=args.cv_seed)
         by_size = None
         if args.writer_size:
             by_size = WriterSize.fit(train_folds.boxes, train_folds.ids,
                                      train_folds.labels.numpy(), train_folds.classes)
+        by_writer = (OneOfEach.fit(train_folds.ids, train_folds.labels.numpy(),
+                                   train_folds.classes) if args.one_of_each else None)
         runs = [m.format(k=k) for m in args.members]
         for name, model in [*zip(args.members, runs, strict=True), ("ensemble", runs)]:
-            figures = evaluate(model, held_out, views=args.tta, writer_size=by_size)
-            if by_size is None:
-                rows[name].append(figures["acc"])
-            else:
-                glyph = figures.get("writer_size", {}).get("acc_glyph", figures["acc"])
-                rows[name].append(glyph)
-                sized[name].append(figures["acc"])
+            figures = evaluate(model, held_out, views=args.tta, writer_size=by_size,
+                               one_of_each=by_writer)
+            acc = figures["acc"]
+            if by_writer is not None:
+                as_sets[name].append(acc)
+                acc = figures["one_of_each"]["acc_alone"]
+            if by_size is not None:
+                sized[name].append(acc)
+                acc = figures.get("writer_size", {}).get("acc_glyph", acc)
+            rows[name].append(acc)
     print(f"{args.data}, {args.folds} folds (cv seed {args.cv_seed}), {args.tta} view(s) an "
           "image, held-out accuracy:")
     for name, accs in rows.items():
         print(f"  {name:<44} " + " ".join(f"{100 * a:6.2f}" for a in accs)
               + f"   mean {100 * np.mean(accs):.2f}%")
-        if sized[name]:
-            print(f"  {'  + writer size':<44} " + " ".join(f"{100 * a:6.2f}" for a in sized[name])
-                  + f"   mean {100 * np.mean(sized[name]):.2f}%")
-    for what, table in [("", rows), ("with the writer's size, ", sized)]:
+        for label, table in [("  + writer size", sized), ("  + one of each per writer", as_sets)]:
+            if table[name]:
+                print(f"  {label:<44} " + " ".join(f"{100 * a:6.2f}" for a in table[name])
+                      + f"   mean {100 * np.mean(table[name]):.2f}%")
+    for what, table in [("", rows), ("with the writer's size, ", sized),
+                        ("read as one of each per writer, ", as_sets)]:
         if not table["ensemble"]:
             continue
         members = np.mean([table[m] for m in args.members], axis=0)

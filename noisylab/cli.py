@@ -311,8 +311,14 @@ def train_cmd(data_name, root, init, loss, transition, val_transition, arch, epo
                    "runs of glyph-only models) and the images' file names name their writers "
                    "(imgCCC-WWW.png). A model that reads that size itself (cnn-m+box) is left "
                    "alone.")
+@click.option("--one-of-each/--no-one-of-each", default=True, show_default=True,
+              help="Read each writer's images as one of each character, when the run has a "
+                   "one_of_each.json (trainPart1 runs: each of its writers wrote every character "
+                   "once): no class the writer has among the training images, no class twice "
+                   "within a writer's images. Left off when the images clash with that.")
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
-def evaluate_cmd(checkpoints, data_name, root, split, preprocess, out, tta, writer_size, as_json):
+def evaluate_cmd(checkpoints, data_name, root, split, preprocess, out, tta, writer_size,
+                 one_of_each, as_json):
     """Accuracy, NLL, ECE and per-class precision/recall/F1 of CHECKPOINT on labelled data.
 
     Several checkpoints (e.g. the run folders of three seeds) are scored as an ensemble: their
@@ -322,6 +328,7 @@ def evaluate_cmd(checkpoints, data_name, root, split, preprocess, out, tta, writ
     """
     import json
 
+    from noisylab import one_of_each as once
     from noisylab import writer_size as ws
     from noisylab.evaluate import evaluate
     from noisylab.runs import evaluation_dir
@@ -330,7 +337,10 @@ def evaluate_cmd(checkpoints, data_name, root, split, preprocess, out, tta, writ
     out = out or evaluation_dir(checkpoints[0], data_name, split, members=len(checkpoints))
     size_file = ws.find(checkpoints) if writer_size and dataset.boxes is not None else None
     size_model = ws.WriterSize.load(size_file) if size_file else None
-    r = evaluate(checkpoints, dataset, out_dir=out, views=tta, writer_size=size_model)
+    once_file = once.find(checkpoints) if one_of_each else None
+    once_record = once.OneOfEach.load(once_file) if once_file else None
+    r = evaluate(checkpoints, dataset, out_dir=out, views=tta, writer_size=size_model,
+                 one_of_each=once_record)
     if as_json:
         click.echo(json.dumps({k: v for k, v in r.items() if k != "confusion"}, indent=1))
         return
@@ -348,6 +358,14 @@ def evaluate_cmd(checkpoints, data_name, root, split, preprocess, out, tta, writ
         click.echo(f"  with the writer's size ({size_file}): {s['images']} of {r['n']} images had "
                    f"a writer reference, {s['changed']} predictions changed; without it "
                    f"{100 * s['acc_glyph']:.2f}%")
+    if once_record is not None:
+        s = r["one_of_each"]
+        if s["applied"]:
+            click.echo(f"  read as one of each per writer ({once_file}): {s['images']} images of "
+                       f"{s['writers']} writers, {s['changed']} predictions changed; each image "
+                       f"alone {100 * s['acc_alone']:.2f}%")
+        else:
+            click.echo(f"  not read as one of each per writer ({once_file}): {s['why']}")
     click.echo(f"{'class':>6} {'precision':>9} {'recall':>7} {'f1':>6} {'support':>7}")
     for name, c in r["per_class"].items():
         click.echo(f"{name:>6} {c['precision']:9.3f} {c['recall']:7.3f} {c['f1']:6.3f} "

@@ -96,7 +96,7 @@ def model_probs(checkpoint, dataset, *, device: str = "cpu", views: int = 1) -> 
 
 
 def evaluate(checkpoint, dataset, *, out_dir: str | os.PathLike | None = None,
-             device: str = "cpu", views: int = 1, writer_size=None) -> dict:
+             device: str = "cpu", views: int = 1, writer_size=None, one_of_each=None) -> dict:
     """Accuracy, NLL, ECE and per-class scores of a checkpoint, or an ensemble, on ``dataset``.
 
     Parameters
@@ -151,11 +151,17 @@ def evaluate(checkpoint, dataset, *, out_dir: str | os.PathLike | None = None,
         glyph_acc = float((probs.argmax(1) == labels).mean())
         probs, by_size = writer_size.adjust(probs, dataset.boxes, dataset.ids)
         by_size["acc_glyph"] = glyph_acc
+    predictions, as_set = probs.argmax(1), None
+    if one_of_each is not None:
+        alone = float((predictions == labels).mean())
+        probs, predictions, as_set = one_of_each.apply(probs, dataset.ids)
+        as_set["acc_alone"] = alone
     k = len(classes)
-    confusion = metrics.confusion_matrix(labels, probs.argmax(1), k)
+    confusion = metrics.confusion_matrix(labels, predictions, k)
     scores = metrics.per_class_scores(confusion)
     conf, acc, count = metrics.reliability(probs, labels)
-    result = {**metrics.summary(probs, labels), "n": int(len(labels)),
+    result = {**metrics.summary(probs, labels), "acc": float((predictions == labels).mean()),
+              "n": int(len(labels)),
               "checkpoints": read, "views": views,
               "per_class": {c: {s: float(scores[s][i]) for s in scores} for i, c in enumerate(classes)},
               "confusion": confusion.tolist(),
@@ -166,6 +172,8 @@ def evaluate(checkpoint, dataset, *, out_dir: str | os.PathLike | None = None,
         result["writer_size"] = by_size
     if side_known is not None:
         result["side_inputs"] = {"images": side_known}
+    if as_set is not None:
+        result["one_of_each"] = as_set
     if out_dir is not None:
         out_dir = Path(out_dir)
         with np.errstate(invalid="ignore"):

@@ -15,3 +15,14 @@ def write_json(path: Path, value) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text(json.dumps(value, indent=1))
     os.replace(tmp, path)
+
+
+def find_beside(paths, name: str) -> Path | None:
+    """The first file ``name`` in the folders ``paths`` name, or beside the checkpoints they
+    name (a run folder, or ``RUN/best``); None when there is none."""
+    for p in paths:
+        p = Path(p)
+        for folder in (p, p.parent):
+            if (folder / name).is_file():
+                return folder / name
+    return None

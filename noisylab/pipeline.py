@@ -167,6 +167,7 @@ def train_on(
     if (writer_size and side is None and train_set.boxes is not None
             and lookalike_groups(train_set.classes)):
         result.writer_size_test = fit_writer_size(train_set, result.out_dir, test_set, log=log)
+    save_one_of_each(train_set, result.out_dir, log=log)
     return result
 
 
@@ -229,6 +230,29 @@ def fit_writer_size(train_set, out_dir: Path, test_set=None, *, log=print) -> di
         return None
     figures = evaluate(out_dir, test_set, writer_size=model)
     return {**{k: float(figures[k]) for k in ("acc", "nll", "ece")}, **figures["writer_size"]}
+
+
+def save_one_of_each(train_set, out_dir: Path, *, log=print) -> Path | None:
+    """Save which classes each writer has among the training images
+    (`noisylab.one_of_each.OneOfEach`), for ``noisylab evaluate`` to read a writer's test images
+    as one of each. Returns its path; None, with nothing saved, when the file names name no
+    writers (MNIST: quietly) or a writer has a class twice (said in the log).
+    """
+    from noisylab.one_of_each import FILE, OneOfEach
+    from noisylab.writer_size import writers_of
+
+    path = Path(out_dir) / FILE
+    path.unlink(missing_ok=True)  # an earlier run's record would not match this run's images
+    if not any(w is not None for w in writers_of(train_set.ids)):
+        return None
+    try:
+        record = OneOfEach.fit(train_set.ids, train_set.labels.numpy(), train_set.classes)
+    except NoisylabError as err:
+        log(f"no one-of-each record: {err}")
+        return None
+    log(f"one of each: the classes of {len(record.seen)} writers' training images -> "
+        f"{record.save(path)}")
+    return path
 
 
 def score_run_model(out_dir: Path, test_set, what: str) -> dict:

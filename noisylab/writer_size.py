@@ -372,9 +372,6 @@ class WriterSize:
 
 def find(run_dirs) -> Path | None:
     """The first `FILE` among the run folders (or checkpoints' folders) named, or None."""
-    for d in run_dirs:
-        d = Path(d)
-        for folder in (d, d.parent):
-            if (folder / FILE).is_file():
-                return folder / FILE
-    return None
+    from noisylab.files import find_beside
+
+    return find_beside(run_dirs, FILE)

@@ -114,14 +114,17 @@ def write_tree():
 
 @pytest.fixture
 def make_chars62(tmp_path, char_png):
-    """``make_chars62(form="zip", wrapped=True, split="train", per_class=1, extra={}, drop=()) -> root``.
+    """``make_chars62(form="zip", wrapped=True, split="train", per_class=1, extra={}, drop=(),
+    first_writer=1) -> root``.
 
-    A trainPart1-like tree under ``tmp_path/"root"``: 62 ``SampleNNN`` folders of small PNGs.
+    A trainPart1-like tree under ``tmp_path/"root"``: 62 ``SampleNNN`` folders of small PNGs,
+    one a class by each of the writers ``first_writer``, ... (``per_class`` of them).
     Class c (Sample039) holds a small ring, class C (Sample013) a big one; the others
     medium rings. ``extra`` adds files, ``drop`` leaves class folders out.
     """
 
-    def make(form="zip", wrapped=True, split="train", per_class=1, extra=None, drop=(), root=None):
+    def make(form="zip", wrapped=True, split="train", per_class=1, extra=None, drop=(), root=None,
+             first_writer=1):
         root = root or tmp_path / "root"
         inner = "train" if split == "train" else "test"
         prefix = f"{inner}/" if wrapped else ""
@@ -131,7 +134,7 @@ def make_chars62(tmp_path, char_png):
             if folder in drop:
                 continue
             box = {39: (100, 70, 140, 110), 13: (50, 20, 170, 140)}.get(k, (70, 40, 150, 130))
-            for m in range(1, per_class + 1):
+            for m in range(first_writer, first_writer + per_class):
                 files[f"{prefix}{folder}/img{k:03d}-{m:03d}.png"] = char_png(box=box)
         files.update(extra or {})
         stem = "trainPart1" if split == "train" else "testPart1"

@@ -229,4 +229,4 @@ def test_train_saves_it_and_evaluate_uses_it(make_chars62, real_cache, tmp_path)
     r = run("train", "--data", "trainPart1-digits", "--root", root, "--arch", "lenet",
             "--epochs", "1", "--batch-size", "8", "--out", digits)
     assert r.exit_code == 0, r.output
-    assert "writer" not in r.output and not (digits / FILE).exists()
+    assert "writer-size model" not in r.output and not (digits / FILE).exists()
