@@ -290,6 +290,12 @@ def train_cmd(data_name, root, init, loss, transition, val_transition, arch, epo
         click.echo(f"with the writer's size: test acc {100 * t['acc']:.2f}%, NLL {t['nll']:.4f}, "
                    f"ECE {t['ece']:.4f} ({t['changed']} predictions changed; "
                    f"{100 * t['acc_glyph']:.2f}% without)")
+    if result.one_of_each_test:
+        t = result.one_of_each_test
+        click.echo(f"read as one of each per writer: test acc {100 * t['acc']:.2f}% "
+                   f"({t['changed']} predictions changed; {100 * t['acc_alone']:.2f}% image by "
+                   "image)" if t["applied"] else
+                   f"not read as one of each per writer: {t['why']}")
     click.echo(f"run folder: {result.out_dir}")
 
 

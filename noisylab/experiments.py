@@ -753,9 +753,11 @@ def run_cell(exp: Experiment, cell: Cell, folder: Path, *, root=None, progress=F
 def _finish_cell(cell: Cell, d: Path, settings: dict, *, root, state: str, done_epochs: int,
                  started: float, progress: bool) -> dict:
     """Evaluate the cell's model (its ``best`` checkpoint, or those its ``model.json`` names)
-    and write ``eval.json`` and ``cell.json``."""
+    and write ``eval.json`` and ``cell.json``. ``eval.json`` scores each image alone, and also
+    has ``one_of_each`` when the run saved a ``one_of_each.json`` (trainPart1:
+    `noisylab.pipeline.score_one_of_each`)."""
     from noisylab.evaluate import evaluate
-    from noisylab.pipeline import evaluation_set
+    from noisylab.pipeline import evaluation_set, score_one_of_each
     from noisylab.runs import read_metrics
 
     meta = json.loads((d / "best.json").read_text())
@@ -771,6 +773,9 @@ def _finish_cell(cell: Cell, d: Path, settings: dict, *, root, state: str, done_
     if test_set is not None:
         evaluation = evaluate(d, test_set, out_dir=d / "eval")
         evaluation.update(set=what, epoch=meta["epoch"])
+        as_sets = score_one_of_each(d, test_set)
+        if as_sets is not None:
+            evaluation["one_of_each"] = as_sets
         write_json(d / "eval.json", evaluation)
     if cell.fold is not None:
         extra, what_test = evaluation_set(data, root=root, test=settings.get("test", True),

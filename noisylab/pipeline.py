@@ -167,7 +167,8 @@ def train_on(
     if (writer_size and side is None and train_set.boxes is not None
             and lookalike_groups(train_set.classes)):
         result.writer_size_test = fit_writer_size(train_set, result.out_dir, test_set, log=log)
-    save_one_of_each(train_set, result.out_dir, log=log)
+    if save_one_of_each(train_set, result.out_dir, log=log) and test_set is not None:
+        result.one_of_each_test = score_one_of_each(result.out_dir, test_set)
     return result
 
 
@@ -253,6 +254,29 @@ def save_one_of_each(train_set, out_dir: Path, *, log=print) -> Path | None:
     log(f"one of each: the classes of {len(record.seen)} writers' training images -> "
         f"{record.save(path)}")
     return path
+
+
+def score_one_of_each(run_dir: Path, test_set) -> dict | None:
+    """A run's model scored on ``test_set`` with each writer's images read as one of each
+    (`noisylab.one_of_each`, with the run's writer-size model too when it has one, as
+    ``noisylab evaluate`` does).
+
+    Returns
+    -------
+    dict or None
+        `OneOfEach.apply`'s ``info`` with ``acc`` (as read) and ``acc_alone`` (each image
+        alone); None when the run folder has no ``one_of_each.json``.
+    """
+    from noisylab.evaluate import evaluate
+    from noisylab.one_of_each import FILE, OneOfEach
+
+    path = Path(run_dir) / FILE
+    if not path.is_file():
+        return None
+    size = Path(run_dir) / WRITER_SIZE_FILE
+    figures = evaluate(run_dir, test_set, one_of_each=OneOfEach.load(path),
+                       writer_size=WriterSize.load(size) if size.is_file() else None)
+    return {**figures["one_of_each"], "acc": figures["acc"]}
 
 
 def score_run_model(out_dir: Path, test_set, what: str) -> dict:

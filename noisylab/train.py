@@ -274,7 +274,8 @@ class TrainResult:
     `TrainConfig.distill_ensemble`), else None: the model is ``best``. ``model_test`` is filled
     by `noisylab.pipeline.train_on` when there is such a model and a test set: its figures.
     ``writer_size_test``, also filled there, holds the test figures with the run's
-    `noisylab.writer_size.WriterSize`, when it has one.
+    `noisylab.writer_size.WriterSize`, when it has one; ``one_of_each_test`` those of its test
+    images read as one of each per writer (`noisylab.pipeline.score_one_of_each`).
     """
 
     out_dir: Path
@@ -283,6 +284,7 @@ class TrainResult:
     model: list[str] | None = None
     model_test: dict | None = None
     writer_size_test: dict | None = None
+    one_of_each_test: dict | None = None
 
     @property
     def best(self) -> dict:

@@ -187,9 +187,10 @@ def test_curve_helpers_and_pooled_reliability():
 # ------------------------------------------------------------------------- end to end
 
 
-def _images(root, per_class, seed, wrong=0.0):
+def _images(root, per_class, seed, wrong=0.0, writers=False):
     """Class-per-folder 28x28 PNGs: class c is a jittered square in quadrant c on noise;
-    ``wrong`` of them are filed under another class (so accuracy is not always 100%)."""
+    ``wrong`` of them are filed under another class (so accuracy is not always 100%). With
+    ``writers``, named as Chars74K's photos: image ``i`` of every class is by writer ``i``."""
     rng = np.random.default_rng(seed)
     for c, name in enumerate("wxyz"):
         for i in range(per_class):
@@ -199,7 +200,8 @@ def _images(root, per_class, seed, wrong=0.0):
             im[y:y + 9, x:x + 9] = rng.integers(120, 256)
             folder = "wxyz"[(c + 1) % 4] if rng.random() < wrong else name
             (root / folder).mkdir(parents=True, exist_ok=True)
-            Image.fromarray(im).save(root / folder / f"{name}{i:03d}.png")
+            file = f"img{c + 1:03d}-{i + 1:03d}.png" if writers else f"{name}{i:03d}.png"
+            Image.fromarray(im).save(root / folder / file)
     return root
 
 
@@ -330,7 +332,7 @@ seeds = 1
 
 
 def test_cross_validation_end_to_end(tmp_path, one_thread):
-    data = _images(tmp_path / "chars", 20, seed=2)
+    data = _images(tmp_path / "chars", 20, seed=2, writers=True)
     toml = tmp_path / "cv.toml"
     toml.write_text(f'''
 name = "cv"
@@ -346,15 +348,22 @@ cv_folds = 2
     r = CliRunner().invoke(cli, ["run", str(toml), "--out", str(tmp_path / "out")])
     assert r.exit_code == 0, r.output
     folder = tmp_path / "out" / "cv"
-    accs = []
+    accs, as_sets = [], []
     for k in (1, 2):
         ev = json.loads((folder / f"f{k}_s0" / "eval.json").read_text())
         assert ev["n"] == 40 and ev["set"] == f"held-out fold {k}/2 of folder:{data}"
         accs.append(ev["acc"])
+        # The 20 writers wrote each class once, so each fold's held-out images are also read
+        # as one of each per writer.
+        once = ev["one_of_each"]
+        assert once["acc_alone"] == ev["acc"] and once["images"] == 40 and once["applied"]
+        as_sets.append(once["acc"])
     report = (folder / "report.md").read_text()
     row = _rows(report, "## Cross-validated accuracy")["all"]
     assert row[3] == _ci(accs)
     assert row[4] == ", ".join(f"{100 * a:.2f}" for a in accs)
+    row = _rows(report, "### Read as one of each per writer")["all"]
+    assert row[1:] == [_ci(as_sets), ", ".join(f"{100 * a:.2f}" for a in as_sets)]
     # The per-class table pools both held-out folds: every image predicted once.
     f1 = _rows(report, "### Per-class F1")
     assert sum(int(r[-1]) for r in f1.values()) == 80

@@ -123,6 +123,7 @@ def test_train_saves_it_and_evaluate_reads_each_writer_as_one_of_each(make_chars
             "--batch-size", "16", "--out", out)
     assert r.exit_code == 0, r.output
     assert "one of each: the classes of 2 writers' training images" in r.output
+    assert "not read as one of each per writer: " in r.output  # the test split; see below
     assert OneOfEach.load(out / FILE).seen == {"001": list(range(62)), "002": list(range(62))}
 
     args = ("evaluate", out, "--data", "trainPart1", "--split", "test", "--root", root)

@@ -19,12 +19,19 @@ from noisylab.errors import NoisylabError
 from noisylab.report import common, comparison
 
 
-def fold_accuracies(runs: list[common.CellRun]) -> dict[int, float]:
-    """``{fold: held-out accuracy averaged over seeds}`` from the cells' ``eval.json``."""
+def fold_accuracies(runs: list[common.CellRun], *, one_of_each: bool = False
+                    ) -> dict[int, float]:
+    """``{fold: held-out accuracy averaged over seeds}`` from the cells' ``eval.json``: of each
+    image alone, or with ``one_of_each`` of each writer's images read as one of each (the cells
+    that have that figure)."""
     by_fold: dict[int, list[float]] = {}
     for r in runs:
-        if r.eval and r.info.get("fold"):
-            by_fold.setdefault(r.info["fold"][0], []).append(r.eval["acc"])
+        if not (r.eval and r.info.get("fold")):
+            continue
+        if one_of_each and "one_of_each" not in r.eval:
+            continue
+        acc = r.eval["one_of_each"]["acc"] if one_of_each else r.eval["acc"]
+        by_fold.setdefault(r.info["fold"][0], []).append(acc)
     return {k: float(np.mean(v)) for k, v in sorted(by_fold.items())}
 
 
@@ -82,11 +89,14 @@ def build(exp, folder: Path, conditions: dict, missing: list[str], *, root=None,
         return lines + ["No cell has finished yet.", "", *comparison.tail(exp, folder, conditions)]
 
     # 1. Cross-validated accuracy per condition.
-    rows, cv = [], {}
+    rows, cv, as_sets = [], {}, {}
     for name, runs in conds.items():
         folds = fold_accuracies(runs)
         m = stats.mean_ci(list(folds.values()))
         cv[name] = (folds, m)
+        read = fold_accuracies(runs, one_of_each=True)
+        if read:
+            as_sets[name] = (read, stats.mean_ci(list(read.values())))
         test = stats.mean_ci([r.eval_test["acc"] for r in runs if r.eval_test])
         rows.append([name, len(folds), len({r.info["seed"] for r in runs}),
                      common.ci_text(m, scale=100, suffix="%"),
@@ -108,6 +118,15 @@ def build(exp, folder: Path, conditions: dict, missing: list[str], *, root=None,
                               title="cross-validated accuracy (mean over folds, 95% CI)",
                               ylabel="held-out accuracy (%)")
     lines += [f"![cv accuracy]({bars.relative_to(folder)})", ""]
+    if as_sets:
+        lines += ["### Read as one of each per writer", "",
+                  "The same held-out images read as one of each per writer (`noisylab.one_of_each`: "
+                  "a writer's held-out images are distinct classes the writer has no training "
+                  "image of; the cells' `eval.json`), averaged the same way:", "",
+                  *common.table(["condition", "CV accuracy, one of each", "per fold (%)"],
+                                [[name, common.ci_text(m, scale=100, suffix="%"),
+                                  ", ".join(f"{100 * a:.2f}" for a in folds.values())]
+                                 for name, (folds, m) in as_sets.items()]), ""]
 
     # 2. Design choices: conditions that differ in one axis, compared fold by fold.
     lines += _design_choices(exp, conds, cv)
