@@ -743,9 +743,11 @@ def run_cell(exp: Experiment, cell: Cell, folder: Path, *, root=None, progress=F
                  load_options={"preprocess": preprocess} if preprocess else None, **s)
     info = _finish_cell(cell, d, settings, root=root, state=state, done_epochs=done_epochs,
                         started=started, progress=progress)
-    result = info.get("test_acc")
+    result, as_sets = info.get("test_acc"), info.get("test_acc_one_of_each")
     log(f"{prefix} {cell.name}: done in {info['wall_seconds']:.0f} s, best epoch "
-        f"{info['best_epoch']}" + (f", test acc {100 * result:.2f}%" if result is not None else ""))
+        f"{info['best_epoch']}" + (f", test acc {100 * result:.2f}%" if result is not None else "")
+        + (f" ({100 * as_sets:.2f}% read as one of each per writer)" if as_sets is not None
+           else ""))
     return CellOutcome(cell, d, {"new": "trained", "partial": "resumed"}.get(state, "evaluated"),
                        info)
 
@@ -800,6 +802,7 @@ def _finish_cell(cell: Cell, d: Path, settings: dict, *, root, state: str, done_
         "best_epoch": int(meta["epoch"]),
         "test_set": evaluation.get("set"),
         "test_acc": evaluation.get("acc"),
+        "test_acc_one_of_each": evaluation.get("one_of_each", {}).get("acc"),
         "device": device_description(config.get("device", "auto")),
         "wall_seconds": time.perf_counter() - started,
         "train_seconds": float(sum(r.get("seconds", 0.0) for r in history)),

@@ -358,6 +358,10 @@ cv_folds = 2
         once = ev["one_of_each"]
         assert once["acc_alone"] == ev["acc"] and once["images"] == 40 and once["applied"]
         as_sets.append(once["acc"])
+        cell = json.loads((folder / f"f{k}_s0" / "cell.json").read_text())
+        assert cell["test_acc_one_of_each"] == once["acc"]
+        assert f"f{k}_s0: done in" in r.output
+    assert r.output.count("% read as one of each per writer)") == 2
     report = (folder / "report.md").read_text()
     row = _rows(report, "## Cross-validated accuracy")["all"]
     assert row[3] == _ci(accs)

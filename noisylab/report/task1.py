@@ -4,8 +4,10 @@ as grid axes (e.g. ``preprocess = ["keep-size", "fit"]``).
 
 Cross-validation numbers: each cell is one (fold, seed); its ``eval.json`` scores the ``best``
 checkpoint on the held-out fold. A condition's accuracy is averaged over seeds per fold, then
-over folds with a t interval (n = folds). Per-class scores and confusions pool the held-out
-predictions of every fold (each image is predicted once per seed by a model that never saw it).
+over folds with a t interval (n = folds); when the cells' ``eval.json`` also read each writer's
+held-out images as one of each (`noisylab.one_of_each`), that accuracy gets the same table.
+Per-class scores and confusions pool the held-out predictions of every fold, each image alone
+(each image is predicted once per seed by a model that never saw it).
 """
 
 from __future__ import annotations
