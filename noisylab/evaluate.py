@@ -109,7 +109,8 @@ def evaluate(checkpoint, dataset, *, out_dir: str | os.PathLike | None = None,
     dataset : LabeledImages
         Images and the labels to score against (clean labels: this is for reporting).
     out_dir : path, optional
-        Where to write ``confusion.png`` and ``reliability.png``.
+        Where to write ``confusion.png`` and ``reliability.png`` (and ``one_of_each.png``, the
+        images whose prediction ``one_of_each`` changed: `changed_figure`).
     views : int
         Views of each image whose probabilities are averaged (`predict_probs`); 1 for none.
     writer_size : noisylab.writer_size.WriterSize, optional
@@ -152,6 +153,7 @@ def evaluate(checkpoint, dataset, *, out_dir: str | os.PathLike | None = None,
         probs, by_size = writer_size.adjust(probs, dataset.boxes, dataset.ids)
         by_size["acc_glyph"] = glyph_acc
     predictions, as_set = probs.argmax(1), None
+    own = predictions
     if one_of_each is not None:
         alone = float((predictions == labels).mean())
         probs, predictions, as_set = one_of_each.apply(probs, dataset.ids)
@@ -185,7 +187,37 @@ def evaluate(checkpoint, dataset, *, out_dir: str | os.PathLike | None = None,
         result["figures"].append(str(plots.reliability_diagram(
             conf, acc, count, out_dir / "reliability.png",
             title=f"reliability, ECE {result['ece']:.4f}")))
+        if as_set is not None and as_set["changed"]:
+            result["figures"].append(str(changed_figure(
+                dataset.images[:, 0].numpy(), own, predictions, labels, classes,
+                out_dir / "one_of_each.png")))
     return result
+
+
+CHANGED_SHOWN = 48
+"""Most images `changed_figure` draws."""
+
+
+def changed_figure(images: np.ndarray, before: np.ndarray, after: np.ndarray, labels: np.ndarray,
+                   classes, path) -> Path:
+    """The images whose prediction reading them as one of each per writer changed.
+
+    ``images`` ``(N, 28, 28)`` uint8, ``before`` and ``after`` ``(N,)`` the predictions each
+    image alone and as read, ``labels`` ``(N,)`` the truth. Each is captioned ``before→after``:
+    green when the change made it right, red when it made it wrong, grey when wrong both times.
+    The first `CHANGED_SHOWN`, in the data's order.
+    """
+    changed = np.flatnonzero(before != after)
+    shown = changed[:CHANGED_SHOWN]
+    right = after[changed] == labels[changed]
+    wrong = before[changed] == labels[changed]
+    colors = ["green" if after[i] == labels[i] else "red" if before[i] == labels[i] else "grey"
+              for i in shown]
+    return plots.captioned_grid(
+        images[shown], [f"{classes[before[i]]}→{classes[after[i]]}" for i in shown], colors, path,
+        title=f"read as one of each per writer: {len(changed)} predictions changed, "
+              f"{int(right.sum())} now right (green), {int(wrong.sum())} now wrong (red)"
+              + (f"; the first {CHANGED_SHOWN} shown" if len(changed) > CHANGED_SHOWN else ""))
 
 
 def _listed(values: np.ndarray) -> list:

@@ -134,6 +134,31 @@ def image_grid(
     return _save(fig, path)
 
 
+def captioned_grid(images: np.ndarray, captions: Sequence[str], colors: Sequence[str], path, *,
+                   title: str, per_row: int = 12) -> Path:
+    """Images ``(n, h, w)`` uint8 in rows of ``per_row``, each with a caption below it in its
+    color (a matplotlib color name), drawn as one mosaic like `image_grid`."""
+    n = len(images)
+    h, w = images.shape[1:] if n else (28, 28)
+    pad, below = 2, 12  # pixels between tiles, and under each for its caption
+    rows = max(1, -(-n // per_row))
+    mosaic = np.full((rows * (h + pad + below) + pad, per_row * (w + pad) + pad), 255, np.uint8)
+    fig, ax = plt.subplots(figsize=(per_row * 0.62 + 0.4, rows * 0.85 + 0.5))
+    for i, image in enumerate(images):
+        r, c = divmod(i, per_row)
+        y, x = pad + r * (h + pad + below), pad + c * (w + pad)
+        mosaic[y:y + h, x:x + w] = image
+        ax.text(x + w / 2, y + h + below / 2, captions[i], color=colors[i], fontsize=6.5,
+                ha="center", va="center")
+    ax.imshow(mosaic, cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    for side in ax.spines.values():
+        side.set_visible(False)
+    ax.set_title(title, fontsize=9)
+    return _save(fig, path)
+
+
 def bars(values: dict[str, float], path, *, title: str, ylabel: str) -> Path:
     """A labelled bar chart (e.g. noise rate as noisylab and cleanlab estimate it)."""
     fig, ax = plt.subplots(figsize=(max(4.0, 1.1 * len(values) + 1), 3.6))

@@ -108,6 +108,22 @@ def test_a_saved_record_is_the_same_and_a_damaged_one_is_one_error(record, tmp_p
         OneOfEach.load(path)
 
 
+def test_the_changed_figure_colours_what_got_right_and_what_got_wrong(tmp_path, monkeypatch):
+    from noisylab import evaluate as ev
+
+    drawn = {}
+    monkeypatch.setattr(ev.plots, "captioned_grid",
+                        lambda images, captions, colors, path, title: drawn.update(
+                            n=len(images), captions=captions, colors=colors, title=title) or path)
+    before, after = np.array([0, 1, 2, 3, 4]), np.array([1, 1, 3, 0, 5])
+    labels = np.array([1, 1, 2, 5, 4])  # fixed, kept, broken, wrong twice, broken
+    ev.changed_figure(np.zeros((5, 28, 28), np.uint8), before, after, labels, CLASSES,
+                      tmp_path / "x.png")
+    assert drawn["n"] == 4 and drawn["captions"] == ["a→b", "c→d", "d→a", "e→f"]
+    assert drawn["colors"] == ["green", "red", "grey", "red"]
+    assert "4 predictions changed, 1 now right (green), 2 now wrong (red)" in drawn["title"]
+
+
 def run(*args):
     from noisylab.cli import cli
 
@@ -144,8 +160,11 @@ def test_train_saves_it_and_evaluate_reads_each_writer_as_one_of_each(make_chars
     alone = np.array(evaluate(out, test)["confusion"]).sum(0)
     as_sets = np.array(evaluate(out, test, one_of_each=OneOfEach.load(out / FILE))["confusion"])
     assert alone.max() > 2 and (as_sets.sum(0) == 2).all()
-    r = run(*args)
+    r = run(*args, "--out", tmp_path / "eval")
     assert r.exit_code == 0 and "read as one of each per writer" in r.output
+    # The images it changed are drawn, captioned before→after.
+    assert once["changed"] > 0 and (tmp_path / "eval" / "one_of_each.png").stat().st_size > 0
+    assert f"{tmp_path / 'eval' / 'one_of_each.png'}" in r.output
     assert "one_of_each" not in json.loads(run(*args, "--no-one-of-each", "--json").output)
 
     # Test photos by the training writers again: every class taken, so it is left off.
