@@ -180,3 +180,15 @@ def test_train_saves_it_and_evaluate_reads_each_writer_as_one_of_each(make_chars
     assert r.exit_code == 2 and "Traceback" not in r.output
     assert str(out / FILE) in r.output and "--no-one-of-each" in r.output
     assert (out / "best.safetensors").exists()
+
+
+def test_importing_it_does_not_import_torch():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = ("import sys, noisylab.one_of_each; "
+            "assert 'torch' not in sys.modules, 'noisylab.one_of_each imported torch'")
+    out = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[1],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
