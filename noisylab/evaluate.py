@@ -155,6 +155,11 @@ def evaluate(checkpoint, dataset, *, out_dir: str | os.PathLike | None = None,
     predictions, as_set = probs.argmax(1), None
     own = predictions
     if one_of_each is not None:
+        if list(one_of_each.classes) != classes:
+            raise NoisylabError(
+                f"the one-of-each record names {len(one_of_each.classes)} classes "
+                f"({', '.join(one_of_each.classes[:5])}...), the data {len(classes)}; it belongs "
+                "to another run: evaluate with --no-one-of-each, or train the run again")
         alone = float((predictions == labels).mean())
         probs, predictions, as_set = one_of_each.apply(probs, dataset.ids)
         as_set["acc_alone"] = alone

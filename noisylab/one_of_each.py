@@ -109,6 +109,11 @@ class OneOfEach:
         ids : sequence of str, length N
             Their file names (the writer is read from them).
 
+        Raises
+        ------
+        NoisylabError
+            When ``probs`` does not have one column per class of the record.
+
         Returns
         -------
         probs : ndarray, shape (N, K)
@@ -124,6 +129,10 @@ class OneOfEach:
             ``changed`` (predictions that differ from the model's own argmax).
         """
         probs = np.asarray(probs, dtype=np.float64)
+        if probs.ndim != 2 or probs.shape[1] != len(self.classes):
+            raise NoisylabError(f"probabilities of shape {probs.shape} for a one-of-each record "
+                                f"of {len(self.classes)} classes; give one row per image and one "
+                                "column per class of the record")
         own = probs.argmax(1)
         writers = writers_of(ids, pattern)
         groups: dict[str, list[int]] = {}
@@ -172,8 +181,12 @@ class OneOfEach:
 
     @classmethod
     def from_dict(cls, d: dict) -> OneOfEach:
-        """Inverse of `to_dict`."""
-        return cls(list(d["classes"]), {str(w): [int(c) for c in cs] for w, cs in d["seen"].items()})
+        """Inverse of `to_dict`; ValueError when a class index is out of range."""
+        classes = [str(c) for c in d["classes"]]
+        seen = {str(w): [int(c) for c in cs] for w, cs in d["seen"].items()}
+        if any(not 0 <= c < len(classes) for cs in seen.values() for c in cs):
+            raise ValueError(f"a class index outside 0..{len(classes) - 1}")
+        return cls(classes, seen)
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write the record as JSON (atomically) and return the path."""

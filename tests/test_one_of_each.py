@@ -99,13 +99,19 @@ def test_no_named_writer_changes_nothing(record):
     assert info["why"] == "no test file name names its writer"
 
 
+def test_probabilities_of_other_classes_are_one_error(record):
+    with pytest.raises(NoisylabError, match=r"shape \(2, 4\) for a one-of-each record of 6"):
+        record.apply(np.full((2, 4), 0.25), [name(0, 1), name(1, 1)])
+
+
 def test_a_saved_record_is_the_same_and_a_damaged_one_is_one_error(record, tmp_path):
     path = record.save(tmp_path / FILE)
     assert OneOfEach.load(path) == record
     assert find([tmp_path / "best"]) == path and find([tmp_path / "other" / "best"]) is None
-    path.write_text('{"classes": ["a"]')
-    with pytest.raises(NoisylabError, match=f"{FILE}.*--no-one-of-each"):
-        OneOfEach.load(path)
+    for damaged in ('{"classes": ["a"]', '{"classes": ["a"], "seen": {"001": [3]}}', "[]"):
+        path.write_text(damaged)
+        with pytest.raises(NoisylabError, match=f"{FILE}.*--no-one-of-each"):
+            OneOfEach.load(path)
 
 
 def test_the_changed_figure_colours_what_got_right_and_what_got_wrong(tmp_path, monkeypatch):
@@ -173,6 +179,12 @@ def test_train_saves_it_and_evaluate_reads_each_writer_as_one_of_each(make_chars
     r = run("evaluate", out, "--data", "trainPart1", "--split", "test", "--root", again)
     assert r.exit_code == 0, r.output
     assert "not read as one of each per writer" in r.output and "writer 001 has 62" in r.output
+
+    # A record of other classes (another run's) is one line too.
+    OneOfEach(CLASSES, {}).save(out / FILE)
+    r = run(*args)
+    assert r.exit_code == 2 and "Traceback" not in r.output
+    assert "the one-of-each record names 6 classes" in r.output and "--no-one-of-each" in r.output
 
     # A damaged file is one line naming it and the way out; the run is left as it was.
     (out / FILE).write_text("[")
