@@ -152,17 +152,16 @@ def evaluate(checkpoint, dataset, *, out_dir: str | os.PathLike | None = None,
         glyph_acc = float((probs.argmax(1) == labels).mean())
         probs, by_size = writer_size.adjust(probs, dataset.boxes, dataset.ids)
         by_size["acc_glyph"] = glyph_acc
-    predictions, as_set = probs.argmax(1), None
-    own = predictions
+    own = probs.argmax(1)  # each image alone
+    predictions, as_set = own, None
     if one_of_each is not None:
         if list(one_of_each.classes) != classes:
             raise NoisylabError(
                 f"the one-of-each record names {len(one_of_each.classes)} classes "
                 f"({', '.join(one_of_each.classes[:5])}...), the data {len(classes)}; it belongs "
                 "to another run: evaluate with --no-one-of-each, or train the run again")
-        alone = float((predictions == labels).mean())
         probs, predictions, as_set = one_of_each.apply(probs, dataset.ids)
-        as_set["acc_alone"] = alone
+        as_set["acc_alone"] = float((own == labels).mean())
     k = len(classes)
     confusion = metrics.confusion_matrix(labels, predictions, k)
     scores = metrics.per_class_scores(confusion)
