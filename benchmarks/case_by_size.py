@@ -43,8 +43,8 @@ PAIRS = "cosuvwxzmkpyjt"
 def ink_boxes(root: Path, ids) -> np.ndarray:
     """``(N, 2)`` ink box (height, width) in original pixels of the photos named ``ids``."""
     from noisylab.data.archive import Archive
-    from noisylab.data.chars62 import locate
     from noisylab.data.preprocess import ink_box_size
+    from noisylab.data.trainpart1 import locate
 
     with Archive(locate(root, "train")) as archive:
         by_name = {rel.rsplit("/", 1)[-1]: rel for rel in archive.files}

@@ -177,7 +177,7 @@ def data_show(name, root, split, preprocess, strict, download, out, per_class, b
     from noisylab.data import figures
 
     if before_after:
-        path = figures.chars62_before_after(
+        path = figures.photos_before_after(
             name,
             out,
             root=root,

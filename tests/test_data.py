@@ -21,8 +21,8 @@ from noisylab.data import (
     status,
 )
 from noisylab.data.archive import natural_key
-from noisylab.data.chars62 import CLASSES
 from noisylab.data.preprocess import find_ink, open_image, place_by_centre_of_mass, to_gray
+from noisylab.data.trainpart1 import CLASSES
 from noisylab.errors import NoisylabError
 
 
@@ -300,7 +300,7 @@ def test_cache_hit_and_invalidation(tmp_path, write_tree, gray_jpeg, monkeypatch
         raise AssertionError("decoded again")
 
     monkeypatch.setattr(dec, "decode_files", boom)
-    monkeypatch.setattr("noisylab.data.folders.decode_files", boom)
+    monkeypatch.setattr("noisylab.data.folder.decode_files", boom)
     second = load("mnistTask3", root=tmp_path, progress=False)
     assert second.meta["cache"] == "hit"
     assert torch.equal(first.images, second.images) and first.ids == second.ids

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from noisylab.data import load
-from noisylab.data.chars62 import CLASSES
+from noisylab.data.trainpart1 import CLASSES
 
 pytestmark = pytest.mark.realdata
 

@@ -59,8 +59,8 @@ def test_writers_are_read_from_chars74k_names_only():
 
 
 def test_case_pairs_of_the_62_classes_are_the_26_letters():
-    from noisylab.data.chars62 import CLASSES as C62
-    from noisylab.data.chars62 import DIGITS
+    from noisylab.data.trainpart1 import CLASSES as C62
+    from noisylab.data.trainpart1 import DIGITS
 
     pairs = case_pairs(C62)
     assert len(pairs) == 26
@@ -69,7 +69,7 @@ def test_case_pairs_of_the_62_classes_are_the_26_letters():
 
 
 def test_lookalike_groups_join_the_case_pairs_through_digits():
-    from noisylab.data.chars62 import CLASSES as C62
+    from noisylab.data.trainpart1 import CLASSES as C62
 
     named = ["".join(C62[k] for k in g) for g in lookalike_groups(C62)]
     assert len(named) == 24  # 26 letters' pairs; I-l and G-q each join two of them

@@ -6,7 +6,9 @@
 (torch.Size([1797, 1, 28, 28]), torch.uint8)
 
 Sources: ``trainPart1``, ``trainPart1-digits``, ``mnistTask3``, ``mnist``, ``digits`` and
-``folder:PATH`` (see `SOURCES`). Data root: ``root=`` > ``$NOISYLAB_DATA`` > ``./datasets``.
+``folder:PATH`` (see `SOURCES`), each a `Source` subclass in the module named after it, all
+loaded the same way (``get_source(name).load(root, split, **options)``, which `load` calls).
+Data root: ``root=`` > ``$NOISYLAB_DATA`` > ``./datasets``.
 Decoded arrays are cached in ``$NOISYLAB_CACHE`` or ``~/.cache/noisylab``.
 
 The names below are imported on first use, so ``import noisylab.data`` (and the torch-free
@@ -20,7 +22,8 @@ from typing import TYPE_CHECKING
 
 _EXPORTS = {
     "SOURCES": "noisylab.data.registry",
-    "Source": "noisylab.data.registry",
+    "Source": "noisylab.data.base",
+    "get_source": "noisylab.data.registry",
     "load": "noisylab.data.registry",
     "status": "noisylab.data.registry",
     "is_present": "noisylab.data.registry",
@@ -36,6 +39,7 @@ __all__ = [
     "LabeledImages",
     "Source",
     "cache_dir",
+    "get_source",
     "is_present",
     "load",
     "resolve_root",
@@ -43,9 +47,9 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:  # pragma: no cover
-    from noisylab.data.base import DataWarning, LabeledImages
+    from noisylab.data.base import DataWarning, LabeledImages, Source
     from noisylab.data.cache import cache_dir
-    from noisylab.data.registry import SOURCES, Source, is_present, load, status
+    from noisylab.data.registry import SOURCES, get_source, is_present, load, status
     from noisylab.data.roots import resolve_root
 
 

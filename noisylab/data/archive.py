@@ -19,6 +19,13 @@ from noisylab.errors import NoisylabError
 _IGNORED_DIRS = {"__MACOSX"}
 
 
+class UnreadableFile(ValueError):
+    """One input file that cannot be read or decoded; the message names it and says why.
+
+    A load skips such a file and counts it (one warning), or stops on it with ``strict``.
+    """
+
+
 def natural_key(text: str) -> tuple:
     """Sort key that orders ``img2`` before ``img10`` (digit runs compare as numbers)."""
     return tuple(

@@ -1,13 +1,20 @@
-"""`LabeledImages`: what every source returns."""
+"""`Source`, what every data source is, and `LabeledImages`, what every source returns."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from noisylab.data.roots import first_existing, not_found, resolve_root
+from noisylab.errors import NoisylabError
+
+SPLITS = ("train", "test")
+"""Every split a source may have."""
 
 
 class DataWarning(UserWarning):
@@ -38,8 +45,9 @@ class LabeledImages:
         ``"written"``, ``"off"``...), ``cache_file``, ``skipped`` (files that could not be read).
     boxes : np.ndarray or None
         float32 ``(N, 4)``: for photos (trainPart1), each image's ink box on the original page,
-        ``(top, bottom, left, right)`` as fractions of the page's height and width; the size
-        that cropping to the ink threw away (see `noisylab.writer_size`). None for other sources.
+        ``(top, bottom, left, right)`` as fractions of the page's height and width: where the
+        ink was and how big it was, which cropping to the ink throws away. None for other
+        sources.
     """
 
     images: torch.Tensor
@@ -122,3 +130,140 @@ def from_arrays(arrays: dict, *, source: str, path: Path | None, meta: dict) -> 
     boxes = arrays.get("boxes")
     boxes = None if boxes is None else np.asarray(boxes, dtype=np.float32)
     return LabeledImages(images, labels, classes, ids, source, path, dict(meta), boxes)
+
+
+class Source:
+    """One data source: where its files are looked for, and how they become `LabeledImages`.
+
+    Every source is loaded the same way, ``source.load(root, split, **options)``. A subclass
+    sets the class attributes and implements `candidates` (where to look) and `read` (how to
+    turn what was found into images); a subclass that differs only in its files or in what it
+    keeps overrides only those.
+
+    Attributes
+    ----------
+    name : str
+        The name `noisylab.data.load` takes.
+    description : str
+        One line: what it is.
+    splits : tuple of str
+        The splits it has (a subset of ``("train", "test")``).
+    options : tuple of str
+        The ``**options`` its `load` takes besides ``strict``, ``progress`` and ``download``.
+    wants : str
+        What to put under the data root (for ``noisylab data list``).
+    needs_files : bool
+        False for bundled data (then ``root`` is not used).
+    downloadable : bool
+        Whether ``download=True`` can fetch missing files.
+    has_raw_photos : bool
+        Whether `read_raw` gives the original photos (for before/after figures).
+    """
+
+    name: str = ""
+    description: str = ""
+    splits: tuple[str, ...] = ("train",)
+    options: tuple[str, ...] = ()
+    wants: str = ""
+    needs_files: bool = True
+    downloadable: bool = False
+    has_raw_photos: bool = False
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.name!r})"
+
+    def candidates(self, root: Path, split: str) -> list[Path]:
+        """Where the files of ``split`` are looked for under ``root``, in order."""
+        return []
+
+    def locate(self, root: Path, split: str = "train") -> Path | None:
+        """The first of `candidates` that exists, or None."""
+        return first_existing(self.candidates(Path(root), split))
+
+    def how(self, root: Path, split: str) -> str:
+        """What to do when the files are missing (the end of the not-found message)."""
+        return f"put {self.wants} in {root}/"
+
+    def load(
+        self,
+        root: str | os.PathLike | None = None,
+        split: str = "train",
+        *,
+        strict: bool = False,
+        progress: bool = True,
+        download: bool = False,
+        **options,
+    ) -> LabeledImages:
+        """Load ``split`` from the data root as MNIST-style images with their given labels.
+
+        Parameters
+        ----------
+        root : path-like, optional
+            Data root. Default: ``$NOISYLAB_DATA``, else ``./datasets``.
+        split : {"train", "test"}
+            One of `splits`.
+        strict : bool
+            An unreadable file is an error naming it, instead of a skip with one warning.
+        progress : bool
+            A progress bar on stderr while decoding.
+        download : bool
+            Fetch missing files (only where `downloadable`).
+        **options
+            The source's `options`.
+
+        Raises
+        ------
+        NoisylabError
+            One line: a split or option it does not have, missing files (every place looked,
+            and how to get them), unreadable data.
+        """
+        self.check(split, download, options)
+        root_path, origin = resolve_root(root)
+        path = self.find(root_path, origin, split, download=download)
+        return self.read(path, split, strict=strict, progress=progress, **options)
+
+    def check(self, split: str, download: bool, options: dict) -> None:
+        """Refuse a split, an option or a download this source does not have, before any work."""
+        if split not in SPLITS:
+            raise NoisylabError(f"split must be one of {', '.join(SPLITS)}; got {split!r}")
+        if split not in self.splits:
+            raise NoisylabError(f"{self.name} has no {split} split; it has: {', '.join(self.splits)}"
+                                f"{self.split_hint(split)}")
+        bad = sorted(set(options) - set(self.options))
+        if bad:
+            ok = ", ".join(self.options) if self.options else "none"
+            raise NoisylabError(f"{self.name} does not take option {', '.join(bad)}; it takes: {ok}")
+        if download and not self.downloadable:
+            raise NoisylabError(f"{self.name} cannot be downloaded; only mnist can (see `noisylab "
+                                "data list` for what goes where)")
+        self.check_options(**options)
+
+    def split_hint(self, split: str) -> str:
+        """Added to the message for a split the source does not have."""
+        return ""
+
+    def check_options(self, **options) -> None:
+        """Refuse bad option values before any file is read (subclasses with options)."""
+
+    def find(self, root: Path, origin: str, split: str, *, download: bool = False) -> Path | None:
+        """The file or folder to read, or an error naming every place looked and how to get it.
+
+        ``origin`` says where ``root`` came from (for the message). None for bundled data.
+        """
+        if not self.needs_files:
+            return None
+        looked = self.candidates(root, split)
+        path = first_existing(looked)
+        if path is None:
+            what = f"{self.name} ({split} split)" if split != "train" else self.name
+            raise not_found(what, looked, root, origin, self.how(root, split))
+        return path
+
+    def read(self, path: Path | None, split: str, *, strict: bool = False, progress: bool = True,
+             **options) -> LabeledImages:
+        """Turn the files at ``path`` (from `find`) into `LabeledImages`."""
+        raise NotImplementedError
+
+    def read_raw(self, root: Path, split: str, ids: list[str]) -> list:
+        """The original images (PIL) of the samples with these ids (where `has_raw_photos`)."""
+        raise NoisylabError(f"{self.name} has no raw photos to show")

@@ -13,8 +13,7 @@ from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_compl
 import numpy as np
 from tqdm import tqdm
 
-from noisylab.data.archive import Archive
-from noisylab.data.preprocess import ImageDecodeError
+from noisylab.data.archive import Archive, UnreadableFile
 from noisylab.errors import NoisylabError
 
 _OPEN: dict[str, Archive] = {}
@@ -55,7 +54,7 @@ def _decode_with(archive: Archive, rels: list[str], fn: Callable):
     for i, rel in enumerate(rels):
         try:
             out[i] = _decode_one(fn, archive.read(rel), rel, kinds, boxes, i)
-        except ImageDecodeError as err:
+        except UnreadableFile as err:
             failures.append((i, str(err)))
     return out, failures, kinds, boxes
 
@@ -135,7 +134,7 @@ def decode_files(
                     try:
                         images[start + i] = _decode_one(fn, archive.read(rel), rel, kinds, boxes,
                                                         start + i)
-                    except ImageDecodeError as err:
+                    except UnreadableFile as err:
                         failures.append((start + i, str(err)))
                         if strict:
                             break

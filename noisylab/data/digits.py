@@ -1,4 +1,4 @@
-"""``digits``: scikit-learn's bundled 8x8 handwritten digits, made MNIST-like. No download.
+"""``digits``: scikit-learn's bundled 8x8 handwritten digits, made MNIST-like (`Digits`).
 
 The 1797 images of ``sklearn.datasets.load_digits`` (values 0..16) are upsampled bilinearly to
 20x20, scaled to 0..255 and put in the middle of a 28x28 field (a 4 px border), white on black.
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from noisylab.data.base import LabeledImages, from_arrays
+from noisylab.data.base import LabeledImages, Source, from_arrays
 
 CLASSES = tuple(str(d) for d in range(10))
 
@@ -25,6 +25,22 @@ def upsample_8x8(images: np.ndarray) -> np.ndarray:
     out = np.zeros((len(images), 28, 28), np.uint8)
     out[:, 4:24, 4:24] = np.round(np.clip(up.numpy(), 0, 16) * (255.0 / 16.0)).astype(np.uint8)
     return out
+
+
+class Digits(Source):
+    """``digits``: all 1797 scikit-learn digits as ``images`` uint8 ``(1797, 1, 28, 28)``.
+
+    Needs no files (``root`` is not used); ``ids`` are the indices as strings.
+    """
+
+    name = "digits"
+    description = ("scikit-learn's bundled 8x8 digits (1797), upsampled to 28x28; needs no files")
+    wants = "nothing (ships with scikit-learn)"
+    needs_files = False
+
+    def read(self, path: None, split: str, *, strict: bool = False,
+             progress: bool = True) -> LabeledImages:
+        return load_digits28()
 
 
 def load_digits28() -> LabeledImages:

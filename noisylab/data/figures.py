@@ -154,11 +154,7 @@ def before_after(
     return out
 
 
-PAIRS = ("c", "C", "o", "O", "s", "S", "x", "X", "1", "l")
-"""Classes shown by default in trainPart1's before/after figure: pairs that differ mainly in size."""
-
-
-def chars62_before_after(
+def photos_before_after(
     name: str,
     out: str | Path,
     *,
@@ -169,21 +165,21 @@ def chars62_before_after(
     seed: int = 0,
     progress: bool = True,
 ) -> Path:
-    """Raw photo vs ``"fit"`` vs ``"keep-size"`` for trainPart1 or trainPart1-digits samples.
+    """Raw photo vs ``"fit"`` vs ``"keep-size"`` for samples of a source of photos.
 
-    By default the classes are `PAIRS` (trainPart1) or 0-9 (trainPart1-digits).
+    The source must have raw photos (`noisylab.data.base.Source.has_raw_photos`: trainPart1,
+    trainPart1-digits). By default the classes are the source's ``contrast_classes``.
     """
-    from noisylab.data import chars62
-    from noisylab.data.registry import load
+    from noisylab.data.registry import SOURCES, get_source, load
     from noisylab.data.roots import resolve_root
 
-    if name not in ("trainPart1", "trainPart1-digits"):
-        raise NoisylabError(
-            f"--before-after needs raw photos; it works for trainPart1 and trainPart1-digits, not {name}"
-        )
+    source = get_source(name)
+    if not source.has_raw_photos:
+        have = " and ".join(n for n, s in SOURCES.items() if s.has_raw_photos)
+        raise NoisylabError(f"--before-after needs raw photos; it works for {have}, not {name}")
     fit = load(name, root=root, split=split, progress=progress, preprocess="fit")
     keep = load(name, root=root, split=split, progress=progress, preprocess="keep-size")
-    wanted = classes or (PAIRS if name == "trainPart1" else chars62.DIGITS)
+    wanted = classes or source.contrast_classes
     unknown = [c for c in wanted if c not in fit.classes]
     if unknown:
         raise NoisylabError(
@@ -193,7 +189,7 @@ def chars62_before_after(
     idx = [i for c in wanted for i in picks[fit.classes.index(c)]]
     ids = [fit.ids[i] for i in idx]
     keep_pos = {sid: i for i, sid in enumerate(keep.ids)}
-    raws = chars62.read_raw(resolve_root(root)[0], split, ids)
+    raws = source.read_raw(resolve_root(root)[0], split, ids)
     ref = keep.meta.get("reference")
     return before_after(
         raws,

@@ -1,4 +1,4 @@
-"""``mnist``: the standard MNIST splits, through ``torchvision.datasets.MNIST``.
+"""``mnist``: the standard MNIST splits (`MNIST`), through ``torchvision.datasets.MNIST``.
 
 Offline first: when ``<root>/MNIST/raw`` holds the split's two IDX files (gzipped or not) they
 are used as they are, without any download attempt and without checking MD5s (a rebuilt
@@ -22,7 +22,7 @@ import numpy as np
 from tqdm import tqdm
 
 from noisylab.data import cache
-from noisylab.data.base import LabeledImages, from_arrays
+from noisylab.data.base import LabeledImages, Source, from_arrays
 from noisylab.data.roots import not_found
 from noisylab.errors import NoisylabError
 
@@ -55,14 +55,14 @@ def locate(root: Path, split: str = "train") -> Path | None:
 
 def _download(root: Path, split: str) -> None:
     try:
-        from torchvision.datasets import MNIST
+        from torchvision.datasets import MNIST as TorchvisionMNIST
     except ImportError as err:  # pragma: no cover - torchvision is a dependency
         raise NoisylabError(
             f"downloading MNIST needs torchvision ({err}); pip install torchvision"
         ) from None
     try:
         with contextlib.redirect_stdout(sys.stderr):
-            MNIST(str(root), train=(split == "train"), download=True)
+            TorchvisionMNIST(str(root), train=(split == "train"), download=True)
     except Exception as err:
         lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()] or [type(err).__name__]
         first = lines[0] if len(lines) == 1 else f"{lines[0]} ... {lines[-1]}"
@@ -132,68 +132,72 @@ def _read_idx(
     return images.astype(np.uint8), labels.astype(np.int64)
 
 
-def load_mnist(
-    root: Path, origin: str, *, split: str = "train", download: bool = False, progress: bool = True
-) -> LabeledImages:
-    """Load an MNIST split.
-
-    Parameters
-    ----------
-    root : pathlib.Path
-        Data root; the files are in ``<root>/MNIST/raw``.
-    split : {"train", "test"}
-        60,000 or 10,000 images. The test split is for reporting, never for choosing.
-    download : bool
-        Download through torchvision when the files are missing.
-
-    Returns
-    -------
-    LabeledImages
-        ``images`` uint8 ``(N, 1, 28, 28)``; ``labels`` the official labels; ``ids`` the index in
-        the split as a string.
-    """
-    raw = raw_folder(root)
-    names = FILES[split]
-    found = [_find(raw, b) for b in names]
-    if None in found:
-        if not download:
-            looked = [raw / f"{b}[.gz]" for b in names]
-            raise not_found(
-                f"MNIST ({split} split)",
-                looked,
-                root,
-                origin,
-                f"put the MNIST IDX files (.gz or not) in {raw}/, or pass download=True (--download) when online",
-            )
-        _download(root, split)
-        found = [_find(raw, b) for b in names]
-        if None in found:
-            raise NoisylabError(f"MNIST download finished but {raw} still lacks {names}; try again")
-    images_path, labels_path = found
-
-    def decode() -> dict:
-        images, labels = _read_idx(images_path, labels_path, progress)
-        return {
-            "images": images,
-            "labels": labels,
-            "ids": [str(i) for i in range(len(labels))],
-            "classes": list(CLASSES),
-            "meta": {"skipped": [], "files": [str(images_path), str(labels_path)]},
-        }
-
+def _signature(paths: list[Path]) -> list[dict]:
     sigs = []
-    for p in (images_path, labels_path):
+    for p in paths:
         st = p.stat()
         sigs.append({"path": str(p.resolve()), "size": st.st_size, "mtime_ns": st.st_mtime_ns})
-    arrays, state, entry = cache.load_or_decode(
-        source="mnist",
-        split=split,
-        signatures=sigs,
-        options={},
-        decode=decode,
-        strict=False,
-        where=str(raw),
-    )
-    desc = f"mnist {split}: standard MNIST {split} split from {raw} (torchvision IDX reader)"
-    meta = {"split": split, "cache": state, "cache_file": str(entry), "skipped": []}
-    return from_arrays(arrays, source=desc, path=raw, meta=meta)
+    return sigs
+
+
+class MNIST(Source):
+    """``mnist``: the standard MNIST splits from ``<root>/MNIST/raw`` (see the module docstring).
+
+    ``load(root, split, download=False)``: 60,000 (train) or 10,000 (test) images; ``labels``
+    the official labels; ``ids`` the index in the split as a string. The test split is for
+    reporting, never for choosing. With ``download=True``, missing files are downloaded through
+    torchvision.
+    """
+
+    name = "mnist"
+    description = "standard MNIST (60,000 train, 10,000 test), IDX files via torchvision"
+    splits = ("train", "test")
+    wants = "MNIST/raw/*-ubyte[.gz] (or --download when online)"
+    downloadable = True
+
+    def candidates(self, root: Path, split: str) -> list[Path]:
+        raw = raw_folder(root)
+        return [raw / f"{b}[.gz]" for b in FILES[split]]
+
+    def locate(self, root: Path, split: str = "train") -> Path | None:
+        """The raw folder if it holds both files of ``split``, else None."""
+        return locate(Path(root), split)
+
+    def how(self, root: Path, split: str) -> str:
+        return (f"put the MNIST IDX files (.gz or not) in {raw_folder(root)}/, or pass download=True "
+                "(--download) when online")
+
+    def find(self, root: Path, origin: str, split: str, *, download: bool = False) -> Path:
+        raw = raw_folder(root)
+        if self.locate(root, split) is None:
+            if not download:
+                raise not_found(f"MNIST ({split} split)", self.candidates(root, split), root,
+                                origin, self.how(root, split))
+            _download(root, split)
+            if self.locate(root, split) is None:
+                raise NoisylabError(
+                    f"MNIST download finished but {raw} still lacks {FILES[split]}; try again"
+                )
+        return raw
+
+    def read(self, path: Path, split: str, *, strict: bool = False,
+             progress: bool = True) -> LabeledImages:
+        images_path, labels_path = (_find(path, b) for b in FILES[split])
+
+        def decode() -> dict:
+            images, labels = _read_idx(images_path, labels_path, progress)
+            return {
+                "images": images,
+                "labels": labels,
+                "ids": [str(i) for i in range(len(labels))],
+                "classes": list(CLASSES),
+                "meta": {"skipped": [], "files": [str(images_path), str(labels_path)]},
+            }
+
+        arrays, state, entry = cache.load_or_decode(
+            source=self.name, split=split, signatures=_signature([images_path, labels_path]),
+            options={}, decode=decode, strict=False, where=str(path),
+        )
+        desc = f"mnist {split}: standard MNIST {split} split from {path} (torchvision IDX reader)"
+        meta = {"split": split, "cache": state, "cache_file": str(entry), "skipped": []}
+        return from_arrays(arrays, source=desc, path=path, meta=meta)

@@ -18,6 +18,9 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 from scipy import ndimage
 
+from noisylab.data.archive import UnreadableFile
+from noisylab.errors import NoisylabError
+
 CANVAS = 28
 """Side of the output image, in pixels."""
 BOX = 20
@@ -36,14 +39,31 @@ A character whose ink box's longer side is at most ``reference * min(canvas heig
 is scaled by ``20 / (reference * min(H, W))``, so its size relative to the page is kept; a bigger
 one is fit into 20 px like ``"fit"``. For trainPart1 (1200x900 canvases) 0.72 is 648 px, the
 95th percentile of the longer side of the ink box of digits and capitals there (the measurement
-is in `noisylab.data.chars62`).
+is in `noisylab.data.trainpart1`).
 """
+
+PHOTO_OPTIONS = ("preprocess", "reference", "workers")
+"""The load options of sources that read photos (`noisylab.data.base.Source.options`)."""
+
+
+def check_photo_options(preprocess: str = "fit", reference: float = KEEP_SIZE_REFERENCE,
+                        workers: int | None = None) -> None:
+    """Refuse a preprocessing mode or a reference box that does not exist, in one line."""
+    if preprocess not in PREPROCESS_MODES:
+        raise NoisylabError(
+            f"preprocess must be one of {', '.join(PREPROCESS_MODES)}; got {preprocess!r}"
+        )
+    if not 0.05 <= float(reference) <= 1.5:
+        raise NoisylabError(
+            f"reference must be a fraction of the page side in 0.05..1.5; got {reference!r}"
+        )
+
 
 _WORK_SIDE = 225
 """Photos are box-averaged down to about this shorter side before thresholding (speed)."""
 
 
-class ImageDecodeError(ValueError):
+class ImageDecodeError(UnreadableFile):
     """An input file that is not a readable image, or holds no ink. The message says why."""
 
 
@@ -285,8 +305,8 @@ def photo_to_mnist_and_box(
     reference: float = KEEP_SIZE_REFERENCE,
 ) -> tuple[np.ndarray, tuple[float, float, float, float]]:
     """Bytes of a dark-ink-on-light photo or scan -> MNIST-style uint8 ``(28, 28)``, and the
-    ink box on the page (`Ink.box_on_page`), which the 28x28 image no longer tells (see
-    `noisylab.writer_size`)."""
+    ink box on the page (`Ink.box_on_page`): where the ink was and how big, which the 28x28
+    image no longer tells."""
     gray, factor, canvas = working_gray(open_image(data, name))
     ink = find_ink(gray, factor=factor, canvas=canvas, name=name)
     return ink_to_mnist(ink, preprocess=preprocess, reference=reference), ink.box_on_page

@@ -64,10 +64,10 @@ def _before_after(exp, folder: Path, root, log) -> list[str]:
         return []
     path = folder / "figures" / "before_after.png"
     if not path.exists():
-        from noisylab.data.figures import chars62_before_after
+        from noisylab.data.figures import photos_before_after
 
         try:
-            chars62_before_after(name, path, root=root, progress=False)
+            photos_before_after(name, path, root=root, progress=False)
         except NoisylabError as err:
             log(f"before/after figure not drawn: {err}")
             return ["## Preprocessing", "", f"(The before/after figure could not be drawn: {err})",
