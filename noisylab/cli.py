@@ -176,6 +176,7 @@ def data_show(name, root, split, preprocess, strict, download, out, per_class, b
     """Save a grid of samples per class of NAME (or a before/after figure) to --out."""
     from noisylab.data import figures
 
+    figures.check_out(out)  # before any decoding
     if before_after:
         path = figures.photos_before_after(
             name,

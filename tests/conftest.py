@@ -193,3 +193,42 @@ def write_idx():
         return images, labels.astype(np.int64)
 
     return make
+
+
+@pytest.fixture
+def png_claiming():
+    """``png_claiming(width, height) -> bytes``: a small PNG whose header claims that size (its
+    pixel data is cut short), the shape of a decompression bomb."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    def make(width: int, height: int) -> bytes:
+        ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+        return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr)
+                + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b""))
+
+    return make
+
+
+@pytest.fixture
+def damage_zip_member():
+    """``damage_zip_member(zip_path, name)``: flip bytes in the middle of one member's stored
+    data, so reading it fails its CRC (or its deflate stream)."""
+    import zipfile
+
+    def damage(path: Path, name: str) -> None:
+        with zipfile.ZipFile(path) as z:
+            info = z.getinfo(name)
+        with open(path, "r+b") as f:
+            f.seek(info.header_offset + 26)
+            n_name, n_extra = int.from_bytes(f.read(2), "little"), int.from_bytes(f.read(2), "little")
+            start = info.header_offset + 30 + n_name + n_extra + info.compress_size // 2
+            f.seek(start)
+            chunk = f.read(4)
+            f.seek(start)
+            f.write(bytes(b ^ 0x5A for b in chunk))
+
+    return damage

@@ -621,3 +621,151 @@ def test_no_class_folders(tmp_path, write_tree, gray_jpeg, form):
     with pytest.raises(NoisylabError) as err:
         load(f"folder:{path}", progress=False)
     assert "no class folders" in _one_line(err)
+
+
+# --- bad files: each is skipped and counted, or an error with strict; nothing blocks ------------
+
+
+def _load_with_one_bad(root: Path, bad_name: str, **kw):
+    """Load the tree at ``root`` (a folder:, 30 good images) expecting ``bad_name`` skipped."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        d = load(f"folder:{root}", progress=False, **kw)
+    data_warnings = [str(w.message) for w in caught if issubclass(w.category, DataWarning)]
+    assert len(data_warnings) == 1 and "skipped 1 unreadable file" in data_warnings[0]
+    assert "\n" not in data_warnings[0]
+    assert len(d) == 30 and [s[0] for s in d.meta["skipped"]] == [bad_name]
+    with pytest.raises(NoisylabError) as err:
+        load(f"folder:{root}", strict=True, progress=False, **kw)
+    assert bad_name in _one_line(err) and "without --strict" in _one_line(err)
+    return d.meta["skipped"][0][1]
+
+
+@pytest.mark.parametrize("form", ["zip", "folder"])
+@pytest.mark.parametrize("size", [(100_000, 100_000), (10_000, 10_000), (8_000, 7_000)])
+def test_image_claiming_too_many_pixels_is_skipped(tmp_path, write_tree, gray_jpeg, png_claiming,
+                                                   form, size):
+    """Pillow's bomb error, its bomb warning, and the 50-megapixel limit below both."""
+    files = _task3_files(gray_jpeg, prefix="")
+    files["3/bomb.png"] = png_claiming(*size)
+    path = write_tree(tmp_path / ("t.zip" if form == "zip" else "t"), files, form)
+    why = _load_with_one_bad(path, "3/bomb.png")
+    assert "pixels" in why
+
+
+@pytest.mark.parametrize("compression", [zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED])
+def test_zip_member_with_bad_crc_is_skipped(tmp_path, gray_jpeg, damage_zip_member, compression):
+    path = tmp_path / "t.zip"
+    with zipfile.ZipFile(path, "w", compression=compression) as z:
+        for rel, data in _task3_files(gray_jpeg, prefix="").items():
+            z.writestr(rel, data)
+        z.writestr("4/damaged.jpg", gray_jpeg(99) * 3)
+    damage_zip_member(path, "4/damaged.jpg")
+    why = _load_with_one_bad(path, "4/damaged.jpg")
+    assert "damaged or unsupported zip member" in why
+
+
+def test_dangling_link_is_skipped(tmp_path, write_tree, gray_jpeg):
+    path = write_tree(tmp_path / "t", _task3_files(gray_jpeg, prefix=""), "folder")
+    (path / "2" / "gone.jpg").symlink_to(tmp_path / "nowhere.jpg")
+    assert "does not exist" in _load_with_one_bad(path, "2/gone.jpg")
+
+
+def test_file_name_that_is_not_utf8_is_skipped(tmp_path, write_tree, gray_jpeg):
+    path = write_tree(tmp_path / "t", _task3_files(gray_jpeg, prefix=""), "folder")
+    try:
+        with open(os.fsencode(path / "5") + b"/\xff\xfe.jpg", "wb") as f:
+            f.write(gray_jpeg(5))
+    except OSError:
+        pytest.skip("this file system refuses names that are not UTF-8")
+    why = _load_with_one_bad(path, "5/\\xff\\xfe.jpg")
+    assert "not valid UTF-8" in why
+    assert load(f"folder:{path}", progress=False).meta["cache"] == "hit"  # stored and read back
+
+
+@pytest.fixture
+def no_blocking():
+    """Fail the test instead of hanging when something blocks for 60 s."""
+    import signal
+
+    def fail(*_):
+        raise AssertionError("blocked for 60 s")
+
+    old = signal.signal(signal.SIGALRM, fail)
+    signal.alarm(60)
+    yield
+    signal.alarm(0)
+    signal.signal(signal.SIGALRM, old)
+
+
+def test_named_pipe_is_never_opened(tmp_path, write_tree, gray_jpeg, no_blocking):
+    path = write_tree(tmp_path / "t", _task3_files(gray_jpeg, prefix=""), "folder")
+    os.mkfifo(path / "1" / "x.png")
+    assert "not a regular file" in _load_with_one_bad(path, "1/x.png")
+
+
+def test_named_pipe_as_the_source_itself(tmp_path, no_blocking):
+    os.mkfifo(tmp_path / "mnistTask3.zip")
+    with pytest.raises(NoisylabError) as err:
+        load("mnistTask3", root=tmp_path, progress=False)
+    assert "neither a zip file nor a folder" in _one_line(err)
+
+
+def test_bad_files_in_worker_processes(make_chars62, png_claiming, no_blocking):
+    bomb = png_claiming(100_000, 100_000)
+    root = make_chars62(form="folder", per_class=4, extra={"train/Sample003/bomb.png": bomb})
+    os.mkfifo(root / "trainPart1" / "train" / "Sample004" / "pipe.png")
+    with pytest.warns(DataWarning, match="skipped 2 unreadable files"):
+        d = load("trainPart1", root=root, progress=False, workers=2)
+    assert len(d) == 248 and sorted(s[0].rsplit("/", 1)[-1] for s in d.meta["skipped"]) == [
+        "bomb.png", "pipe.png"]
+
+
+@pytest.mark.parametrize("form", ["zip", "folder"])
+def test_file_over_the_byte_limit_is_skipped_unread(tmp_path, write_tree, gray_jpeg, monkeypatch,
+                                                     form):
+    import noisylab.data.archive as archive
+
+    files = _task3_files(gray_jpeg, prefix="")
+    files["6/huge.jpg"] = gray_jpeg(6) + b"\0" * 5000
+    path = write_tree(tmp_path / ("t.zip" if form == "zip" else "t"), files, form)
+    monkeypatch.setattr(archive, "MAX_FILE_BYTES", 4000)
+    read = []
+    original = zipfile.ZipFile.read
+    monkeypatch.setattr(zipfile.ZipFile, "read",
+                        lambda self, name, pwd=None: read.append(getattr(name, "filename", name))
+                        or original(self, name, pwd))
+    assert "over the limit of 4,000 bytes" in _load_with_one_bad(path, "6/huge.jpg")
+    assert "6/huge.jpg" not in read  # the declared size was enough to refuse it
+
+
+def test_file_without_read_permission_is_skipped(tmp_path, write_tree, gray_jpeg, monkeypatch):
+    path = write_tree(tmp_path / "t", _task3_files(gray_jpeg, prefix=""), "folder")
+    locked = path / "7" / "locked.jpg"
+    locked.write_bytes(gray_jpeg(7))
+    locked.chmod(0)
+    if os.geteuid() == 0:  # root reads it anyway: refuse it the way the kernel would
+        real_open = os.open
+
+        def refuse(p, *a, **k):
+            if str(p) == str(locked):
+                raise PermissionError(13, "Permission denied", str(p))
+            return real_open(p, *a, **k)
+
+        monkeypatch.setattr(os, "open", refuse)
+    try:
+        assert "cannot be opened (Permission denied)" in _load_with_one_bad(path, "7/locked.jpg")
+    finally:
+        locked.chmod(0o644)
+
+
+def test_zip_with_a_name_that_is_not_utf8_is_one_line(tmp_path, gray_jpeg):
+    """Python's zipfile cannot list such a zip at all: one line, no traceback."""
+    path = tmp_path / "t.zip"
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("0/a.jpg", gray_jpeg())
+        z.writestr("0/b\u00e9.jpg", gray_jpeg())  # a non-ASCII name: flagged as UTF-8
+    path.write_bytes(path.read_bytes().replace("\u00e9".encode(), b"\xff\xfe"))
+    with pytest.raises(NoisylabError) as err:
+        load(f"folder:{path}", progress=False)
+    assert "not a readable zip file" in _one_line(err) and str(path) in _one_line(err)

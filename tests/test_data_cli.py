@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import zipfile
 
 import pytest
@@ -160,3 +161,111 @@ def test_cli_mnist_missing_offline(tmp_path):
 def test_cli_strict_on_first_decode(tmp_path, write_tree, gray_jpeg):
     path = write_tree(tmp_path / "t", {"a/1.jpg": gray_jpeg(), "b/2.jpg": b"junk"}, "folder")
     assert_one_line_error(run("info", f"folder:{path}", "--strict"), "b/2.jpg", "without --strict")
+
+
+# --- bad files and filesystem errors --------------------------------------------------------------
+
+
+@pytest.fixture
+def folder_with(tmp_path, write_tree, gray_jpeg):
+    """``folder_with(kind) -> path``: 20 good images in folders 0-9, and one bad file of ``kind``."""
+
+    def make(kind):
+        files = {f"{k}/{i}.jpg": gray_jpeg(seed=k * 2 + i) for k in range(10) for i in range(2)}
+        path = write_tree(tmp_path / "t", files, "folder")
+        if kind == "pipe":
+            os.mkfifo(path / "3" / "x.png")
+        elif kind == "link":
+            (path / "3" / "x.png").symlink_to(tmp_path / "nowhere.png")
+        else:
+            import struct
+            import zlib
+
+            ihdr = struct.pack(">IIBBBBB", 100_000, 100_000, 8, 0, 0, 0, 0)
+            (path / "3" / "x.png").write_bytes(
+                b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + b"IHDR" + ihdr
+                + struct.pack(">I", zlib.crc32(b"IHDR" + ihdr)))
+        return path
+
+    return make
+
+
+@pytest.mark.parametrize("kind", ["bomb", "pipe", "link"])
+def test_cli_bad_file_is_one_warning_and_strict_one_error(folder_with, kind):
+    path = folder_with(kind)
+    r = run("info", f"folder:{path}")
+    assert r.exit_code == 0, r.output
+    warn = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert len(warn) == 1 and "skipped 1 unreadable file" in warn[0] and "3/x.png" in warn[0]
+    assert "images:     20 x 1 x 28 x 28" in r.stdout
+    assert_one_line_error(run("info", f"folder:{path}", "--strict"), "3/x.png")
+
+
+def test_show_out_below_a_regular_file(tmp_path):
+    (tmp_path / "afile").write_text("mine")
+    out = tmp_path / "afile" / "grid.png"
+    assert_one_line_error(run("show", "digits", "--out", out), str(out), "is a file")
+    assert (tmp_path / "afile").read_text() == "mine"
+
+
+def test_show_out_unknown_format(tmp_path):
+    assert_one_line_error(run("show", "digits", "--out", tmp_path / "g.xyz"), "g.xyz", ".png")
+
+
+def test_show_out_in_a_read_only_folder(tmp_path, monkeypatch):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o555)
+    if os.geteuid() == 0:  # root writes anyway: answer as the kernel would for another user
+        real_access = os.access
+        monkeypatch.setattr(os, "access", lambda p, mode: str(p) != str(ro) and real_access(p, mode))
+    try:
+        assert_one_line_error(run("show", "digits", "--out", ro / "g.png"), str(ro), "not writable")
+    finally:
+        ro.chmod(0o755)
+    assert not list(ro.iterdir())
+
+
+def test_show_write_failure_keeps_the_earlier_file(tmp_path, monkeypatch):
+    import errno
+
+    from matplotlib.figure import Figure
+
+    out = tmp_path / "g.png"
+    out.write_bytes(b"an earlier figure")
+
+    def full(self, *a, **k):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(Figure, "savefig", full)
+    assert_one_line_error(run("show", "digits", "--out", out), str(out), "No space left")
+    assert out.read_bytes() == b"an earlier figure"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["g.png"]  # no temporary file left
+
+
+def test_show_writes_a_png_without_a_suffix(tmp_path):
+    out = tmp_path / "grid"
+    r = run("show", "digits", "--out", out, "--per-class", 1)
+    assert r.exit_code == 0, r.output
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_info_root_that_cannot_be_searched(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    root = tmp_path / "locked"
+    root.mkdir()
+    root.chmod(0)
+    if os.geteuid() == 0:  # root searches anyway: answer as the kernel would for another user
+        real_stat = Path.stat
+
+        def refuse(self, *a, **k):
+            if self.parent == root:
+                raise PermissionError(13, "Permission denied", str(self))
+            return real_stat(self, *a, **k)
+
+        monkeypatch.setattr(Path, "stat", refuse)
+    try:
+        assert_one_line_error(run("info", "mnistTask3", "--root", root), str(root), "Permission")
+    finally:
+        root.chmod(0o755)

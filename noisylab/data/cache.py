@@ -52,9 +52,9 @@ def entry_path(source: str, split: str, signatures: list[dict], options: dict) -
 
 def read(path: Path) -> dict | None:
     """The arrays and meta stored at ``path``, or None when absent or unreadable."""
-    if not path.is_file():
-        return None
     try:
+        if not path.is_file():
+            return None
         with np.load(path, allow_pickle=False) as z:
             out = {k: z[k] for k in z.files}
         out["meta"] = json.loads(str(out["meta"]))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import os
+import secrets
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +22,64 @@ def _pyplot():
     import matplotlib.pyplot as plt
 
     return plt
+
+
+_FORMATS = ("png", "jpg", "jpeg", "pdf", "svg")
+"""The figure formats ``--out`` may name by its suffix (none: PNG)."""
+
+
+def check_out(out: str | Path) -> Path:
+    """Refuse an ``--out`` that cannot be written, before any data is loaded.
+
+    Raises
+    ------
+    NoisylabError
+        One line naming the path: an unknown suffix, a folder in its place, a regular file
+        where a folder is needed, or a folder that is not writable.
+    """
+    out = Path(out)
+    fmt = out.suffix.lower().lstrip(".") or "png"
+    if fmt not in _FORMATS:
+        raise NoisylabError(f"cannot write {out}: unknown figure format .{fmt}; name a "
+                            f"{', '.join('.' + f for f in _FORMATS)} file")
+    if out.is_dir():
+        raise NoisylabError(f"cannot write {out}: it is a folder; name a file inside it")
+    parent = out.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise NoisylabError(f"cannot write {out}: {parent} is a file, not a folder; choose "
+                            "another --out")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise NoisylabError(f"cannot write {out}: folder {parent} is not writable (permission "
+                            "denied); choose another --out")
+    return out
+
+
+def _save(plt, fig, out: str | Path) -> Path:
+    """Write ``fig`` to ``out`` whole or not at all (a temporary file, then a rename), so a
+    failed write leaves an earlier file there as it was. Filesystem errors are one line."""
+    out = check_out(out)
+    tmp = None
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.parent / f".{out.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+        # os.open with 0o666 lets the umask decide the mode, as for any new file.
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        with os.fdopen(fd, "wb") as f:
+            fig.savefig(f, format=out.suffix.lower().lstrip(".") or "png", dpi=110,
+                        facecolor="white")
+        os.replace(tmp, out)
+        tmp = None
+    except OSError as err:
+        where = f" ({err.filename})" if err.filename and str(err.filename) != str(out) else ""
+        raise NoisylabError(f"cannot write {out}: {err.strerror or err}{where}; choose another "
+                            "--out or free some space") from None
+    finally:
+        plt.close(fig)
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
+    return out
 
 
 def pick_per_class(data: LabeledImages, per_class: int, seed: int = 0) -> list[list[int]]:
@@ -103,11 +163,7 @@ def sample_grid(
         title = f"{data.source.split(':')[0]}{how}: {len(data)} images, {per_class} per class"
     fig.suptitle(title, fontsize=9)
     fig.tight_layout()
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110, facecolor="white")
-    plt.close(fig)
-    return out
+    return _save(plt, fig, out)
 
 
 def before_after(
@@ -147,11 +203,7 @@ def before_after(
     if title:
         fig.suptitle(title, fontsize=9)
     fig.tight_layout()
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110, facecolor="white")
-    plt.close(fig)
-    return out
+    return _save(plt, fig, out)
 
 
 def photos_before_after(

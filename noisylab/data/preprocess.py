@@ -7,11 +7,17 @@ do the same to photos and scans of dark ink on light paper, and offer a second m
 ``"keep-size"``, that keeps the character's size relative to the page.
 
 This module needs only numpy, scipy and Pillow, so it can run in worker processes cheaply.
+
+An image whose header claims more than `MAX_PIXELS` (50 million) pixels is not decoded: it is
+an unreadable file (`ImageDecodeError`), like a decompression bomb that Pillow itself refuses,
+so one small file cannot cost gigabytes of memory. (The byte limit on the file itself is
+`noisylab.data.archive.MAX_FILE_BYTES`.)
 """
 
 from __future__ import annotations
 
 import io
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -59,6 +65,9 @@ def check_photo_options(preprocess: str = "fit", reference: float = KEEP_SIZE_RE
         )
 
 
+MAX_PIXELS = 50_000_000
+"""The most pixels (width x height) one image may have; a bigger one is an unreadable file."""
+
 _WORK_SIDE = 225
 """Photos are box-averaged down to about this shorter side before thresholding (speed)."""
 
@@ -104,11 +113,30 @@ class Ink:
 
 
 def open_image(data: bytes, name: str = "image") -> Image.Image:
-    """Decode bytes into a loaded PIL image, or raise `ImageDecodeError` saying why."""
+    """Decode bytes into a loaded PIL image, or raise `ImageDecodeError` saying why.
+
+    The size in the header is checked against `MAX_PIXELS` before any pixel is decoded.
+    """
     try:
-        img = Image.open(io.BytesIO(data))
-        img.load()
+        # Pillow's own bomb check warns first; as an error it stops the file here. (The
+        # filter is process-wide while it lasts, and it only ever concerns this warning.)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(data))
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
+        raise ImageDecodeError(f"{name}: too many pixels to decode ({err})") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
+        raise ImageDecodeError(
+            f"{name}: not a readable image ({type(err).__name__}: {err})"
+        ) from None
+    w, h = img.size
+    if w * h > MAX_PIXELS:
+        raise ImageDecodeError(
+            f"{name}: {w}x{h} pixels, over the limit of {MAX_PIXELS:,} pixels for one image"
+        )
+    try:
+        img.load()
+    except (OSError, SyntaxError, ValueError, EOFError) as err:
         raise ImageDecodeError(
             f"{name}: not a readable image ({type(err).__name__}: {err})"
         ) from None
@@ -118,9 +146,11 @@ def open_image(data: bytes, name: str = "image") -> Image.Image:
 def to_gray(img: Image.Image) -> np.ndarray:
     """Grayscale uint8 ``(H, W)`` (ITU-R 601 luma, Pillow's ``convert("L")``)."""
     if img.mode in ("I;16", "I;16B", "I;16L", "I"):
-        a = np.asarray(img, dtype=np.float64)
+        a = np.array(img, dtype=np.float64)
         top = a.max() or 1.0
-        return np.round(a / top * 255).astype(np.uint8)
+        a /= top  # in place: a 50-megapixel image costs one float copy, not three
+        a *= 255
+        return np.round(a, out=a).astype(np.uint8)
     if img.mode != "L":
         img = img.convert("L")
     return np.asarray(img, dtype=np.uint8)

@@ -30,10 +30,20 @@ def resolve_root(root: str | os.PathLike | None = None) -> tuple[Path, str]:
 
 
 def first_existing(paths: Iterable[Path]) -> Path | None:
-    """The first of ``paths`` that exists, or None."""
+    """The first of ``paths`` that exists, or None.
+
+    Raises
+    ------
+    NoisylabError
+        When a folder on the way cannot be searched (permission denied), naming it.
+    """
     for p in paths:
-        if p.exists():
-            return p
+        try:
+            if p.exists():
+                return p
+        except OSError as err:
+            raise NoisylabError(f"cannot look for {p}: {err.strerror or err}; fix the permissions "
+                                "of its folder or pass another --root") from None
     return None
 
 
