@@ -9,6 +9,7 @@ import warnings
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
 
 import numpy as np
 from tqdm import tqdm
@@ -40,6 +41,16 @@ def _decode_one(fn: Callable, data: bytes, rel: str, kinds: Counter, boxes: np.n
         else:
             boxes[i] = tag
     return out
+
+
+@dataclass
+class _Decoded:
+    """What a decode fills in: images ``(N, 28, 28)``, boxes ``(N, 4)``, kinds, failures."""
+
+    images: np.ndarray
+    boxes: np.ndarray
+    kinds: Counter
+    failures: list[tuple[int, str]]
 
 
 def _no_boxes(n: int) -> np.ndarray:
@@ -86,6 +97,51 @@ def default_workers(n: int, heavy: bool) -> int:
     return max(1, min(4, os.cpu_count() or 1))
 
 
+def _decode_serial(archive: Archive, rels: list[str], fn: Callable, out: _Decoded, bar,
+                   strict: bool) -> None:
+    """Decode in this process, in chunks of 512 for the progress bar; stop at a failure when
+    ``strict``."""
+    step = 512
+    for start in range(0, len(rels), step):
+        chunk = rels[start : start + step]
+        for i, rel in enumerate(chunk):
+            try:
+                out.images[start + i] = _decode_one(fn, archive.read(rel), rel, out.kinds,
+                                                    out.boxes, start + i)
+            except UnreadableFile as err:
+                out.failures.append((start + i, str(err)))
+                if strict:
+                    return
+        bar.update(len(chunk))
+
+
+def _decode_pooled(archive: Archive, rels: list[str], fn: Callable, out: _Decoded, bar,
+                   workers: int) -> None:
+    """Decode in ``workers`` processes (threads off Linux), in chunks of 8 to 64 files."""
+    n = len(rels)
+    chunk_size = max(8, min(64, n // (workers * 8) or 1))
+    with _pool(workers) as pool, warnings.catch_warnings():
+        # Python >= 3.12 warns when forking a process that runs threads (torch may);
+        # the workers only run Pillow, numpy and scipy, which is safe.
+        warnings.filterwarnings("ignore", r".*multi-threaded.*fork", DeprecationWarning)
+        if isinstance(pool, ThreadPoolExecutor):
+            task, where = _decode_with, archive
+        else:
+            task, where = _decode_chunk, str(archive.path)
+        futures = {
+            pool.submit(task, where, rels[s : s + chunk_size], fn): s
+            for s in range(0, n, chunk_size)
+        }
+        for fut in as_completed(futures):
+            s = futures[fut]
+            arr, fails, chunk_kinds, chunk_boxes = fut.result()
+            out.kinds.update(chunk_kinds)
+            out.images[s : s + len(arr)] = arr
+            out.boxes[s : s + len(arr)] = chunk_boxes
+            out.failures.extend((s + i, why) for i, why in fails)
+            bar.update(len(arr))
+
+
 def decode_files(
     archive: Archive,
     rels: list[str],
@@ -99,7 +155,8 @@ def decode_files(
     """Decode ``rels`` with ``fn(bytes, name=rel) -> uint8 (28, 28)``.
 
     ``fn`` may answer ``(image, kind)`` instead, ``kind`` a str: the kinds are counted; or
-    ``(image, box)``, ``box`` 4 floats: they are returned per image.
+    ``(image, box)``, ``box`` 4 floats: they are returned per image. A file that cannot be
+    read or decoded (`noisylab.data.archive.UnreadableFile`) is skipped.
 
     Returns
     -------
@@ -120,52 +177,16 @@ def decode_files(
         With ``strict=True``, naming the first unreadable file.
     """
     n = len(rels)
-    images = np.zeros((n, 28, 28), np.uint8)
-    failures: list[tuple[int, str]] = []
-    kinds: Counter = Counter()
-    boxes = _no_boxes(n)
+    out = _Decoded(np.zeros((n, 28, 28), np.uint8), _no_boxes(n), Counter(), [])
     bar = tqdm(total=n, desc=desc, unit="img", file=sys.stderr, disable=not progress, leave=False)
     try:
         if workers <= 1 or n < 2 * workers:
-            step = 512
-            for start in range(0, n, step):
-                chunk = rels[start : start + step]
-                for i, rel in enumerate(chunk):
-                    try:
-                        images[start + i] = _decode_one(fn, archive.read(rel), rel, kinds, boxes,
-                                                        start + i)
-                    except UnreadableFile as err:
-                        failures.append((start + i, str(err)))
-                        if strict:
-                            break
-                bar.update(len(chunk))
-                if strict and failures:
-                    break
+            _decode_serial(archive, rels, fn, out, bar, strict)
         else:
-            chunk_size = max(8, min(64, n // (workers * 8) or 1))
-            with _pool(workers) as pool, warnings.catch_warnings():
-                # Python >= 3.12 warns when forking a process that runs threads (torch may);
-                # the workers only run Pillow, numpy and scipy, which is safe.
-                warnings.filterwarnings("ignore", r".*multi-threaded.*fork", DeprecationWarning)
-                if isinstance(pool, ThreadPoolExecutor):
-                    task, where = _decode_with, archive
-                else:
-                    task, where = _decode_chunk, str(archive.path)
-                futures = {
-                    pool.submit(task, where, rels[s : s + chunk_size], fn): s
-                    for s in range(0, n, chunk_size)
-                }
-                for fut in as_completed(futures):
-                    s = futures[fut]
-                    arr, fails, chunk_kinds, chunk_boxes = fut.result()
-                    kinds.update(chunk_kinds)
-                    images[s : s + len(arr)] = arr
-                    boxes[s : s + len(arr)] = chunk_boxes
-                    failures.extend((s + i, why) for i, why in fails)
-                    bar.update(len(arr))
+            _decode_pooled(archive, rels, fn, out, bar, workers)
     finally:
         bar.close()
-    failures.sort()
+    failures = sorted(out.failures)
     if failures and strict:
         i, why = failures[0]
         raise NoisylabError(
@@ -175,6 +196,7 @@ def decode_files(
     bad = {i for i, _ in failures}
     kept = [i for i in range(n) if i not in bad]
     skipped = [(rels[i], why) for i, why in failures]
+    images, boxes = out.images, out.boxes
     if bad:
         images, boxes = images[kept], boxes[kept]
-    return images, kept, skipped, dict(kinds), boxes
+    return images, kept, skipped, dict(out.kinds), boxes
