@@ -43,7 +43,7 @@ _ORIGINAL_CACHE = os.environ.get("NOISYLAB_CACHE")
 @pytest.fixture
 def real_cache(monkeypatch, tmp_path_factory) -> Path:
     """For real-data tests: a decode cache kept across tests (the CI's or user's ``NOISYLAB_CACHE``
-    when set, else one folder for the whole session), so each real source is decoded once."""
+    when set, else one folder for the whole test run), so each real source is decoded once."""
     path = Path(_ORIGINAL_CACHE) if _ORIGINAL_CACHE else tmp_path_factory.getbasetemp() / "real-cache"
     monkeypatch.setenv("NOISYLAB_CACHE", str(path))
     return path
