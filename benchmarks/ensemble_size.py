@@ -8,8 +8,8 @@ without replacement (every such subset when there are at most ``--draws`` of the
 ``--draws`` random ones) and prints the held-out accuracy's mean, minimum and maximum over the
 subsets: what one more model a class of recipes buys.
 
-    python benchmarks/ensemble_size.py runs/s15/task1-box runs/s15/task1-box2 \
-        runs/s17/task1-seeds3to8 [--root ../shared/data] [--draws 200] [--plot size.png]
+    python benchmarks/ensemble_size.py runs/task1-box runs/task1-box2 \
+        runs/task1-seeds3to8 [--root ../shared/data] [--draws 200] [--plot size.png]
 """
 
 from __future__ import annotations

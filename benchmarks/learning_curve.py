@@ -9,8 +9,8 @@ as ``noisylab evaluate A B C`` does) on the images each fold held out, fits a po
 ``error = a * n ** -b`` to the error against the images a class ``n``, and extrapolates it to
 the hand-in's ``--per-class`` (an extrapolation, not a measurement: it is printed as one).
 
-    python benchmarks/learning_curve.py runs/s16/task1-cv2 runs/s16/task1-cv3 \
-        runs/s15/task1-box2 runs/s16/task1-cv10 [--root ../shared/data] [--per-class 40]
+    python benchmarks/learning_curve.py runs/task1-cv2 runs/task1-cv3 \
+        runs/task1-box2 runs/task1-cv10 [--root ../shared/data] [--per-class 40]
         [--tta N] [--plot learning_curve.png]
 """
 

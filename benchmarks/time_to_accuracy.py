@@ -67,7 +67,7 @@ CASES = {
     "a": Case("mnist", "ce", epochs=2, lr=4e-3),
     # Learning from complementary labels is slowest at the start; the neighbours' vote (~11 s)
     # got the first quarter epoch to 93.9% where SCL-NL alone was at 41.2%, and a short
-    # warm-up puts the peak rate inside the warm start (README, "Time to 99%").
+    # warm-up puts the peak rate inside the warm start (docs/results/speed.md).
     "b": Case("mnistTask3", "scl-nl", epochs=5, lr=5e-3, warm_up=0.1, augment=True,
               pseudo_label=1.0, pseudo_label_view="clean", warm_start_epochs=1.5),
 }
