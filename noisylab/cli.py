@@ -7,7 +7,7 @@ import warnings
 
 import click
 
-from noisylab import __version__
+from noisylab import __version__, distributed
 from noisylab.errors import NoisylabError
 
 
@@ -18,8 +18,13 @@ class _Group(click.Group):
         try:
             return super().invoke(ctx)
         except NoisylabError as err:
-            click.echo(f"error: {err}", err=True)
+            _error_line(err)
             sys.exit(2)
+        except RuntimeError as err:  # under torchrun: a collective that lost the other ranks
+            if not distributed.lost_contact(err):
+                raise
+            _error_line(err)
+            sys.exit(1)
         except KeyboardInterrupt:
             click.echo("interrupted; files already written are kept", err=True)
             sys.exit(130)
@@ -37,6 +42,14 @@ def cli() -> None:
       noisylab train --data mnistTask3 --loss auto
     """
     warnings.showwarning = _warning_line
+    distributed.quiet_other_ranks()  # under torchrun rank 0 prints; the others only fail aloud
+    distributed.check_command(click.get_current_context().invoked_subcommand)
+
+
+def _error_line(err: Exception) -> None:
+    line = distributed.error_line(err)  # None: another rank of the same job says it
+    if line is not None:
+        click.echo(f"error: {line}", err=True)
 
 
 # --- data -------------------------------------------------------------------------------------
@@ -83,7 +96,7 @@ def _load(name, root, split, strict=False, download=False, preprocess=None):
 
 def _progress() -> bool:
     """A progress bar on stderr when it is a terminal (not in logs or pipes)."""
-    return sys.stderr.isatty()
+    return sys.stderr.isatty() and distributed.is_writer()
 
 
 @cli.group()

@@ -434,11 +434,16 @@ def error_line(err: BaseException) -> str | None:
         return str(err)
     if not _initialized():
         return str(err) if where.local_rank == 0 else None
-    if lost_contact(err):
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        return (f"rank {where.rank}: lost the other ranks (one stopped, or none answered within "
-                f"{timeout_seconds():g} s: {first[:200]})")
-    return f"rank {where.rank}: {err}"
+    if not lost_contact(err):
+        return f"rank {where.rank}: {err}"
+    text = str(err)
+    if "closed by peer" in text or "reset by peer" in text:
+        return f"rank {where.rank}: another rank stopped (its own line says why); stopping too"
+    if "timed out" in text.lower() or "timeout" in text.lower():  # gloo: "Application timeout"
+        return (f"rank {where.rank}: the other ranks did not answer within {timeout_seconds():g} s "
+                f"(${TIMEOUT_ENV}); stopping")
+    first = text.strip().splitlines()[0] if text.strip() else type(err).__name__
+    return f"rank {where.rank}: lost the other ranks ({first[:160]}); stopping"
 
 
 def lost_contact(err: BaseException) -> bool:
@@ -450,6 +455,7 @@ def lost_contact(err: BaseException) -> bool:
 
     if isinstance(err, dist.DistError):
         return True
-    text = str(err)
+    text = str(err).lower()
     return isinstance(err, RuntimeError) and any(
-        mark in text for mark in ("gloo", "Connection closed by peer", "NCCL", "Timed out"))
+        mark in text for mark in ("gloo", "by peer", "pair closure", "nccl", "timed out",
+                                  "timeout"))

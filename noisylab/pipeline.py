@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import fields
 from pathlib import Path
 
+from noisylab import distributed
 from noisylab.checkpoints import check_compatible, load_checkpoint
 from noisylab.errors import NoisylabError
 from noisylab.files import write_json
@@ -158,6 +159,8 @@ def train_on(
             f"start from a checkpoint of another architecture than {config.arch} (--init)")
     result = train(train_set, config, out_dir=out, test_set=test_set, init_state=init_state,
                    resume=resume, progress=progress, log=log, side=side)
+    if not distributed.is_writer():  # under torchrun rank 0 alone scores and writes the rest
+        return result
     if test_set is not None and result.model:
         result.model_test = score_run_model(result.out_dir, test_set, what)
     # A file left by an earlier run in this folder would not match this run's model.
@@ -389,6 +392,10 @@ def recommended_loss(data: str, *, root=None, log=print, progress=True,
     """
     folder = Path(folder) if folder is not None else audit_dir(data)
     saved = folder / "audit.json"
+    if not saved.exists() and distributed.is_distributed():
+        raise NoisylabError(f"--loss auto reads the audit of {data}, which is not in {folder} "
+                            f"yet; run `noisylab audit {data} --out {folder}` (one process, same "
+                            "--root) first, or pass --loss")
     if not saved.exists():
         from noisylab.audit import audit
 

@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from noisylab import metrics
+from noisylab import distributed, metrics
 from noisylab.augment import random_affine, random_stroke_width
 from noisylab.checkpoints import (
     capture_rng_state,
@@ -333,9 +333,11 @@ def train(
     TrainResult
     """
     out_dir = Path(out_dir)
-    device = _pick_device(config.device)
+    # Under torchrun: join the job (cuda:LOCAL_RANK on a GPU); rank 0 logs and writes.
+    device = distributed.setup(_pick_device(config.device), batch_size=config.batch_size)
+    log = distributed.on_writer(log)
     if device.type == "cpu":
-        torch.set_num_threads(os.cpu_count() or 1)
+        torch.set_num_threads(distributed.threads_per_process())
     forward = "bfloat16" if autocast_dtype(config.precision, device) else "float32"
     emulated = " (emulated here: slower than float32)" if (
         forward == "bfloat16" and not native_bf16(device)) else ""
@@ -398,8 +400,10 @@ def train(
     elif metrics_path.exists():
         raise NoisylabError(
             f"{out_dir} already holds a run; pass --resume to continue it or --out for a new one")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    _write_history(metrics_path, history)
+    distributed.barrier()  # every rank has looked for an earlier run before rank 0 starts one
+    if distributed.is_writer():
+        out_dir.mkdir(parents=True, exist_ok=True)
+        _write_history(metrics_path, history)
     # Warm start: the class the neighbours' given labels vote for, fitted in the first epochs.
     warm_start = None
     if start_epoch <= config.warm_start_epochs:
@@ -426,7 +430,8 @@ def train(
         gen = torch.Generator().manual_seed(config.seed * 1_000_003 + epoch)
         started = time.perf_counter()
         mean_loss = train_one_epoch(
-            model, fit_loss, optimizer, schedule, x_fit, y_target, side=s_fit, generator=gen,
+            distributed.wrap(model), fit_loss, optimizer, schedule, x_fit, y_target, side=s_fit,
+            generator=gen,
             batch_size=config.batch_size, augment=config.augment, elastic=config.elastic,
             shear=config.shear, stretch=config.stretch, stroke_width=config.stroke_width,
             warm_start=warm_start if epoch <= config.warm_start_epochs else None,
@@ -437,7 +442,7 @@ def train(
         seconds = time.perf_counter() - started
 
         # Score the epoch: the validation criterion on given labels chooses; test only reports.
-        val_logits = predict_logits(model, x_val, side=s_val)
+        val_logits = distributed.predict_sharded(predict_logits, model, x_val, side=s_val)
         val_score = selector.validation_score(val_logits, y_val)
         record = {"epoch": epoch, "phase": 1 if epoch <= config.epochs else 2,
                   "train_loss": mean_loss,
@@ -452,7 +457,8 @@ def train(
                   "images_per_second": steps_per_epoch * config.batch_size / seconds,
                   "lr": schedule.get_last_lr()[0]})
         if test_set is not None:
-            probs = predict_logits(model, x_test, side=s_test).softmax(1).cpu().numpy()
+            probs = distributed.predict_sharded(predict_logits, model, x_test, side=s_test)
+            probs = probs.softmax(1).cpu().numpy()
             record.update({"test_" + k: v for k, v in metrics.summary(probs, y_test).items()})
         # The epoch kept as `best` is the latest one within one standard error of the best
         # score so far: the split cannot tell it from the best, and the end of the one-cycle
@@ -462,25 +468,27 @@ def train(
         improved = val_score.within_one_se_of(best_score)
         record["best_so_far"] = improved
         history.append(record)
-        _append_history(metrics_path, record)
+        if distributed.is_writer():
+            _append_history(metrics_path, record)
 
-        # Checkpoints: this epoch's weights, then `best` and `last` (with the resume state).
-        stem = epoch_stem(epoch)
-        metadata = {**meta, "architecture": config.arch if epoch <= config.epochs
-                    else config.student_arch, "epoch": epoch, "metrics": record}
-        save_checkpoint(out_dir, stem, model, metadata=metadata)
-        if improved:
-            copy_checkpoint(out_dir, stem, "best")
-        save_checkpoint(out_dir, "last", model, metadata=metadata,
-                        train_state={"optimizer": optimizer.state_dict(),
-                                     "schedule": schedule.state_dict(), "epoch": epoch,
-                                     "best_value": best_score.value, "best_mode": best_score.mode,
-                                     "best_se": best_score.se,
-                                     "rng": capture_rng_state()})
+            # Checkpoints: this epoch's weights, then `best` and `last` (with the resume state).
+            stem = epoch_stem(epoch)
+            metadata = {**meta, "architecture": config.arch if epoch <= config.epochs
+                        else config.student_arch, "epoch": epoch, "metrics": record}
+            save_checkpoint(out_dir, stem, model, metadata=metadata)
+            if improved:
+                copy_checkpoint(out_dir, stem, "best")
+            save_checkpoint(out_dir, "last", model, metadata=metadata,
+                            train_state={"optimizer": optimizer.state_dict(),
+                                         "schedule": schedule.state_dict(), "epoch": epoch,
+                                         "best_value": best_score.value,
+                                         "best_mode": best_score.mode, "best_se": best_score.se,
+                                         "rng": capture_rng_state()})
+        distributed.barrier()  # the checkpoints are complete before any rank reads them
         log(_epoch_line(record, total_epochs))
 
     best_epoch = max((m["epoch"] for m in history if m["best_so_far"]), default=0)
-    members = _run_model_members(config, best_epoch, out_dir)
+    members = _run_model_members(config, best_epoch, out_dir) if distributed.is_writer() else None
     return TrainResult(out_dir=out_dir, best_epoch=best_epoch, history=history, model=members)
 
 
@@ -533,17 +541,20 @@ def train_one_epoch(model, loss_fn, optimizer, schedule, images, labels, *, gene
     for step in bar:
         batch = order[step * batch_size:(step + 1) * batch_size]
         x = images[batch].float().div_(255)
-        extra = () if side is None else (side[batch],)
+        # This rank's part of the global batch (all of it unless the model is data-parallel);
+        # the augmentation is drawn for the whole batch, as one process draws it.
+        mine = distributed.batch_shard(model, len(batch))
+        extra = () if side is None else (side[batch[mine]],)
         targets = {}
         if clean_view:
             with torch.no_grad(), torch.autocast(**autocast):
-                clean = x.contiguous(memory_format=torch.channels_last)
+                clean = x[mine].contiguous(memory_format=torch.channels_last)
                 targets["target_logits"] = model(clean, *extra).float()
         if augment:
             if stroke_width > 0:
                 x = random_stroke_width(x, generator, amount=stroke_width)
             x = random_affine(x, generator, elastic=elastic, shear=shear, stretch=stretch)
-        x = x.contiguous(memory_format=torch.channels_last)
+        batch, x = batch[mine], x[mine].contiguous(memory_format=torch.channels_last)
         with torch.autocast(**autocast):
             logits = model(x, *extra).float()
             loss = loss_fn(logits, labels[batch], **targets)
@@ -559,7 +570,7 @@ def train_one_epoch(model, loss_fn, optimizer, schedule, images, labels, *, gene
         total += loss.item()
         if step % 20 == 0:
             bar.set_postfix(loss=f"{loss.item():.4f}")
-    return total / max(steps, 1)
+    return distributed.finish_epoch(model, total / max(steps, 1))
 
 
 def native_bf16(device: torch.device) -> bool:
