@@ -25,7 +25,7 @@ FLIP = 0.2
 
 def write(images: np.ndarray, labels: np.ndarray, out: Path) -> None:
     """Save ``images`` (N, 8, 8), values 0-16, as dark-on-light 32x32 PNGs under ``out/<label>/``."""
-    for i, (img, label) in enumerate(zip(images, labels)):
+    for i, (img, label) in enumerate(zip(images, labels, strict=True)):
         folder = out / str(label)
         folder.mkdir(parents=True, exist_ok=True)
         pixels = (255 - img * 255 / 16).astype(np.uint8)

@@ -92,3 +92,18 @@ def test_slug_matches_github():
     assert _slug("What `--loss auto` does") == "what---loss-auto-does"
     assert _slug("The writer's size, after the glyph model") == "the-writers-size-after-the-glyph-model"
     assert _slug("Epochs: 30 or 60") == "epochs-30-or-60"
+
+
+def test_readme_example_folder(tmp_path, capsys):
+    """The README's walk-through starts from this folder: 1500 images with about 20% of each
+    class filed under the next class, and 297 correctly filed test images."""
+    spec = importlib.util.spec_from_file_location("make_digit_folder",
+                                                  ROOT / "docs" / "make_digit_folder.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.main(tmp_path / "myfolder")
+    train = sorted((tmp_path / "myfolder").glob("*/*.png"))
+    test = sorted((tmp_path / "myfolder-test").glob("*/*.png"))
+    assert len(train) == 1500 and len(test) == 297
+    assert sorted(p.name for p in (tmp_path / "myfolder").iterdir()) == [str(d) for d in range(10)]
+    assert "333 filed under the next class" in capsys.readouterr().out
