@@ -1,7 +1,8 @@
 """``noisylab audit``: what is wrong with a dataset's labels, in numbers, words and pictures.
 
-data -> out-of-sample P(given | x) (`noisylab.crossfit`) -> noise estimators (`noisylab.noise`)
--> a run folder with ``report.md``, ``transition.json``/``.png``, one image grid per given label,
+data -> out-of-sample P(given | x) (`noisylab.crossfit`) -> the ladder of noise models
+(`noisylab.noise`) -> a run folder (`noisylab.audit_report`) with ``report.md``,
+``transition.json``/``.png`` with bootstrap intervals, one image grid per given label,
 ``label_issues.csv``, cleanlab's own figures beside noisylab's, and ``audit.json``.
 
 The given labels are the only labels the estimate reads. Trusted labels (``trusted=``) are read
@@ -12,7 +13,6 @@ from __future__ import annotations
 
 import csv
 import gzip
-import json
 import os
 import re
 import time
@@ -21,8 +21,13 @@ from pathlib import Path
 
 import numpy as np
 
-from noisylab import plots
+from noisylab.audit_report import verdict_lines, write_outputs
 from noisylab.errors import NoisylabError
+
+__all__ = ["AuditResult", "audit", "measure", "read_trusted_labels", "verdict_lines"]
+
+#: Bootstrap replicates behind the intervals and the bagged probability of the kind.
+BOOTSTRAP = 50
 
 
 @dataclass
@@ -35,9 +40,13 @@ class AuditResult:
     classes : tuple of str
     diagnosis : noisylab.noise.Diagnosis
     transition : ndarray ``(K, K)``
-        ``T[i, j] = P(given = j | true = i)``.
+        ``T[i, j] = P(given = j | true = i)`` of the selected reading.
     suggested : ndarray ``(N,)``
-        Suggested true class per sample.
+        Suggested true class per sample under the selected reading.
+    issues : noisylab.noise.LabelIssues
+        Per image: given, suggested, quality, issue.
+    posteriors : list of ndarray ``(N, K)``
+        ``p(true | x, given)`` under each reading of ``diagnosis.readings``.
     family : str
         Which model family of P(given | x) the probe chose.
     stack_weights : list of (float, float, float)
@@ -61,6 +70,8 @@ class AuditResult:
     measured: dict = field(default_factory=dict)
     files: list = field(default_factory=list)
     stack_weights: list = field(default_factory=list)
+    issues: object = None
+    posteriors: list = field(default_factory=list)
 
 
 def audit(
@@ -99,67 +110,84 @@ def audit(
         What to call ``data`` in the report when it is a `LabeledImages` (default: a source name
         is its own name).
     """
-    import torch
-
-    from noisylab.crossfit import cross_fit, default_epochs, probe_family
-    from noisylab.data import load
-    from noisylab.noise import NoiseEstimator, cleanlab_assumption_holds, cleanlab_report
+    from noisylab.noise import (
+        NoiseEstimator,
+        cleanlab_assumption_holds,
+        cleanlab_report,
+        reading_posterior,
+    )
 
     if folds < 2:
         raise NoisylabError(f"--folds must be at least 2 (got {folds}): each fold is predicted "
                             "by a model that never saw its labels")
     started = time.perf_counter()
-    torch.set_num_threads(os.cpu_count() or 1)
-    is_source = isinstance(data, str)  # a name `noisylab train --data` can load
-    ds = load(data, root=root, progress=progress) if is_source else data
-    data = data if is_source else name or "the given images"
-    k, n = len(ds.classes), len(ds)
+    ds, data, is_source = _load(data, root=root, name=name, progress=progress)
     given = ds.labels.numpy()
-    if n < 20 * k:
-        raise NoisylabError(f"{data} has {n} images for {k} classes; an audit needs at least "
-                            f"{20 * k} (20 a class) to estimate a {k}x{k} matrix")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    log(f"auditing {data}: {n} images, {k} given labels")
+    log(f"auditing {data}: {len(ds)} images, {len(ds.classes)} given labels")
+    probe, fitted, epochs = _predict(ds, folds=folds, epochs=epochs, seed=seed,
+                                     progress=progress, log=log, started=started)
+    q = fitted.probs
+    # A trusted reference model, when given, fixes which part of the data is which class.
+    reference_probs = _reference_probs(reference, ds) if reference else None
 
-    # 1. Which model family describes P(given | x): labels mostly right, or pointing away?
+    # The ladder of noise models, and cleanlab's reading of the same predictions.
+    est = NoiseEstimator(bootstrap=BOOTSTRAP, seed=seed).fit(q, given,
+                                                              reference_probs=reference_probs)
+    diag = est.diagnosis_
+    clean = cleanlab_report(q, given, health_summary=False)
+    holds, sentence = cleanlab_assumption_holds(est.transition_matrix_, class_prior=est.class_prior_)
+    result = AuditResult(out_dir=out_dir, classes=ds.classes, diagnosis=diag,
+                         transition=est.transition_matrix_, suggested=est.suggested_labels_,
+                         family=probe.family, cleanlab=clean,
+                         seconds=time.perf_counter() - started,
+                         stack_weights=[list(w) for w in fitted.weights], issues=est.issues_,
+                         posteriors=[reading_posterior(est.estimate_, diag, i)
+                                     for i in range(len(diag.readings))])
+    if trusted:
+        true = read_trusted_labels(trusted, ds.ids, ds.classes)
+        result.measured = measure_result(result, true, given)
+    result.files = write_outputs(result, ds, probe=probe, data=data, is_source=is_source,
+                                 epochs=epochs, folds=folds, holds=holds, sentence=sentence)
+    return result
+
+
+def _load(data, *, root, name, progress):
+    """``(images with labels, what to call them, whether a source name)``, checked for size."""
+    from noisylab.data import load
+
+    is_source = isinstance(data, str)  # a name `noisylab train --data` can load
+    ds = load(data, root=root, progress=progress) if is_source else data
+    label = data if is_source else name or "the given images"
+    k, n = len(ds.classes), len(ds)
+    if n < 20 * k:
+        raise NoisylabError(f"{label} has {n} images for {k} classes; an audit needs at least "
+                            f"{20 * k} (20 a class) to estimate a {k}x{k} matrix")
+    return ds, label, is_source
+
+
+def _predict(ds, *, folds, epochs, seed, progress, log, started):
+    """Out-of-sample P(given | x) of every image: the probe's family, then cross-fitting."""
+    import torch
+
+    from noisylab.crossfit import cross_fit, default_epochs, probe_family
+
+    torch.set_num_threads(os.cpu_count() or 1)
+    k = len(ds.classes)
+    # Which model family describes P(given | x): labels mostly right, or pointing away?
     probe = probe_family(ds.images, ds.labels, k, seed=seed, progress=progress)
     log("probe (held-out NLL of the given labels, nats): "
         + ", ".join(f"{f} {v:.4f}" for f, v in probe.nll.items())
         + f", class prior {probe.prior_nll:.4f} -> {probe.family}")
-
-    # 2. Out-of-sample P(given | x) for every image.
-    epochs = epochs or default_epochs(n)
+    epochs = epochs or default_epochs(len(ds))
     fitted = cross_fit(ds.images, ds.labels, k, family=probe.family, folds=folds, epochs=epochs,
                        seed=seed, progress=progress,
                        on_fold=lambda i, m: log(f"cross-fit: fold {i + 1}/{m} done "
                                                 f"({time.perf_counter() - started:.0f}s)"))
-    q = fitted.probs
     log("stacking weights (model, its neighbours, pixel neighbours) per fold: "
         + "; ".join(", ".join(f"{v:.1f}" for v in w) for w in fitted.weights))
-
-    # 3. A trusted reference model, when given, fixes which part of the data is which class.
-    reference_probs = _reference_probs(reference, ds) if reference else None
-
-    # 4. The estimators, and cleanlab's reading of the same predictions.
-    est = NoiseEstimator().fit(q, given, reference_probs=reference_probs)
-    diag = est.diagnosis_
-    clean = cleanlab_report(q, given, health_summary=False)
-    holds, sentence = cleanlab_assumption_holds(est.transition_matrix_, class_prior=est.class_prior_)
-    seconds = time.perf_counter() - started
-
-    result = AuditResult(out_dir=out_dir, classes=ds.classes, diagnosis=diag,
-                         transition=est.transition_matrix_, suggested=est.suggested_labels_,
-                         family=probe.family, cleanlab=clean, seconds=seconds,
-                         stack_weights=[list(w) for w in fitted.weights])
-    if trusted:
-        true = read_trusted_labels(trusted, ds.ids, ds.classes)
-        result.measured = measure(est.transition_matrix_, est.suggested_labels_, true, given, k)
-
-    # 5. Files.
-    result.files = _write_outputs(result, ds, est, probe, holds, sentence, data, is_source, epochs,
-                                  folds)
-    return result
+    return probe, fitted, epochs
 
 
 def measure(transition: np.ndarray, suggested: np.ndarray, true: np.ndarray, given: np.ndarray,
@@ -173,6 +201,24 @@ def measure(transition: np.ndarray, suggested: np.ndarray, true: np.ndarray, giv
             "true_keep_rate": float(np.mean(np.diag(truth))),
             "suggested_accuracy": float(np.mean(suggested == true)),
             "true_transition": truth.tolist()}
+
+
+def measure_result(result: AuditResult, true: np.ndarray, given: np.ndarray) -> dict:
+    """`measure` of an audit's selected reading, its intervals' coverage, and every reading."""
+    k = len(result.classes)
+    m = measure(result.transition, result.suggested, true, given, k)
+    iv = result.diagnosis.intervals
+    truth = np.asarray(m["true_transition"])
+    if iv is not None:
+        inside = (iv.transition[0] - 1e-9 <= truth) & (truth <= iv.transition[1] + 1e-9)
+        m["interval_coverage"] = float(inside.mean())
+    if len(result.diagnosis.readings) > 1:
+        m["readings"] = {}
+        for r, post in zip(result.diagnosis.readings, result.posteriors, strict=True):
+            one = measure(r.transition_matrix, post.argmax(1), true, given, k)
+            m["readings"][r.kind] = {"mae": one["mae"],
+                                     "suggested_accuracy": one["suggested_accuracy"]}
+    return m
 
 
 def read_trusted_labels(path: str | os.PathLike, ids, classes) -> np.ndarray:
@@ -216,163 +262,3 @@ def _reference_probs(reference, ds) -> np.ndarray:
     logits = predict_logits(model, ds.images).double()
     cols = [ref_classes.index(c) for c in ds.classes]
     return logits[:, cols].softmax(1).numpy()
-
-
-def _write_outputs(result, ds, est, probe, holds, sentence, data, is_source, epochs,
-                   folds) -> list[Path]:
-    out, classes, diag = result.out_dir, list(result.classes), result.diagnosis
-    T = result.transition
-    files = []
-    (out / "transition.json").write_text(json.dumps(
-        {"classes": classes, "matrix": T.tolist(), "kind": diag.kind,
-         "meaning": "T[i][j] = P(given = j | true = i); rows true classes, columns given labels"},
-        indent=1))
-    files.append(out / "transition.json")
-    files.append(plots.heatmap(
-        T, out / "transition.png", row_labels=classes, col_labels=classes,
-        title=f"noisylab: P(given | true), {diag.kind}", xlabel="given label (folder)",
-        ylabel="true class (estimated)", annotate=len(classes) <= 12))
-    files.append(plots.heatmap(
-        np.asarray(result.cleanlab["transition_matrix"]), out / "cleanlab_transition.png",
-        row_labels=classes, col_labels=classes, title="cleanlab's estimate of P(given | true)",
-        xlabel="given label", ylabel="true class", annotate=len(classes) <= 12))
-    files.append(plots.bars(
-        {"noisylab\nnoise rate": diag.noise_rate,
-         "cleanlab\nnoise rate": result.cleanlab["noise_rate"],
-         "cleanlab\nhealth score": result.cleanlab["overall_label_health_score"]},
-        out / "cleanlab_vs_noisylab.png", title="noise rate: noisylab vs cleanlab", ylabel=""))
-
-    # One grid per given label: what the images under that label really are.
-    rng = np.random.default_rng(0)
-    images = ds.images[:, 0].numpy()
-    given = ds.labels.numpy()
-    grid_dir = out / "grids"
-    for j, name in enumerate(classes):
-        members = np.flatnonzero(given == j)
-        sugg = result.suggested[members]
-        order = np.argsort(-np.bincount(sugg, minlength=len(classes)))
-        rows = []
-        for c in order[:10]:
-            hit = members[sugg == c]
-            if len(hit):
-                pick = rng.choice(hit, size=min(12, len(hit)), replace=False)
-                rows.append((f"{classes[c]} ({len(hit)})", images[pick]))
-        safe = re.sub(r"[^A-Za-z0-9_-]", "_", name)
-        files.append(plots.image_grid(
-            rows, grid_dir / f"given-{safe}.png",
-            title=f"given label '{name}': images grouped by suggested true class (count)"))
-
-    issues = est.issues_
-    with open(out / "label_issues.csv", "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["id", "given_label", "suggested_label", "label_quality", "is_issue"])
-        for i in range(len(given)):
-            w.writerow([ds.ids[i], classes[given[i]], classes[issues.suggested_label[i]],
-                        f"{issues.label_quality[i]:.4f}", int(issues.is_issue[i])])
-    files.append(out / "label_issues.csv")
-
-    summary = {
-        "data": data, "data_is_source": is_source, "n": len(given), "classes": classes,
-        "seconds": result.seconds,
-        "family": probe.family, "probe_nll": probe.nll, "prior_nll": probe.prior_nll,
-        "folds": folds, "epochs_per_fold": epochs, "stack_weights": result.stack_weights,
-        "diagnosis": diag.to_dict(),
-        "transition": {"classes": classes, "matrix": T.tolist()},
-        "n_issues": int(issues.is_issue.sum()),
-        "cleanlab": {k: v for k, v in result.cleanlab.items()
-                     if k in ("cleanlab_version", "overall_label_health_score", "noise_rate",
-                              "n_issues")},
-        "cleanlab_assumption_holds": holds, "cleanlab_sentence": sentence,
-        "measured_with_trusted_labels": {k: v for k, v in result.measured.items()
-                                         if k != "true_transition"},
-    }
-    (out / "audit.json").write_text(json.dumps(summary, indent=1))
-    files.append(out / "audit.json")
-    (out / "report.md").write_text(_report(summary, result, sentence))
-    files.append(out / "report.md")
-    return files
-
-
-def verdict_lines(summary: dict) -> list[str]:
-    """The short verdict the CLI prints (and the report opens with)."""
-    d = summary["diagnosis"]
-    keep = np.asarray(d["keep_rate"])
-    lines = [f"kind: {d['kind']}" + ("" if d["decided"] else
-                                      f" (cannot tell apart: {', '.join(d['candidates'])})")
-             + f"   confidence {d['confidence']:.2f}",
-             f"noise rate: {100 * d['noise_rate']:.2f}% of labels are not the true class",
-             f"keep rate: mean {keep.mean():.4f} (per class {keep.min():.4f}..{keep.max():.4f})",
-             f"label issues: {summary['n_issues']} of {summary['n']}"]
-    loss = d["recommended_loss"]
-    if loss not in ("none", "relabel"):
-        lines.append(f"next: noisylab train --data {summary['data']} --loss {loss}"
-                     if summary.get("data_is_source", True) else f"next: train with --loss {loss}")
-    elif loss == "relabel":
-        lines.append("next: relabel with the mapping in audit.json (a permutation of classes)")
-    else:
-        lines.append("next: these labels carry no usable signal; do not train on them")
-    cl = summary["cleanlab"]
-    lines.append(f"cleanlab says: health score {cl['overall_label_health_score']:.3f}, "
-                 f"noise rate {cl['noise_rate']:.3f}"
-                 + ("" if summary["cleanlab_assumption_holds"] else " (its assumption fails here)"))
-    return lines
-
-
-def _report(summary: dict, result: AuditResult, sentence: str) -> str:
-    d = summary["diagnosis"]
-    classes = summary["classes"]
-    T = np.asarray(summary["transition"]["matrix"])
-    lines = [f"# Label audit: {summary['data']}", "",
-             f"{summary['n']} images, {len(classes)} given labels; audited in "
-             f"{summary['seconds']:.0f} s.", "", "## Verdict", ""]
-    lines += [f"- {v}" for v in verdict_lines(summary)]
-    lines += ["", "## In words", "", d["summary"], "",
-              "## How it was measured", "",
-              f"Out-of-sample predictions of each image's *given* label come from {summary['folds']}"
-              f"-fold cross-fitting of a small CNN ({summary['epochs_per_fold']} epochs a fold): "
-              "each image is predicted by a model that never saw its label. A short probe first "
-              "compared two models of P(given | image) on held-out labels (mean NLL, nats; lower "
-              "is better):", "",
-              "| model of P(given \\| x) | held-out NLL |", "| --- | --- |"]
-    lines += [f"| {f} | {v:.4f} |" for f, v in summary["probe_nll"].items()]
-    lines += [f"| class prior only | {summary['prior_nll']:.4f} |", "",
-              f"The **{summary['family']}** model fits the given labels better, so it was used. "
-              "Its held-out predictions were stacked with two nearest-neighbour estimates (the "
-              "given labels of each image's 30 nearest held-out neighbours, in the model's "
-              "feature space and in a PCA of the pixels), weighted to make the held-out labels "
-              "most likely: weights (model, model neighbours, pixel neighbours) per fold "
-              + "; ".join("(" + ", ".join(f"{v:.1f}" for v in w) + ")"
-                          for w in summary["stack_weights"])
-              + ". No clean label was read to make this estimate.", "",
-              "## Transition matrix", "",
-              "`T[i, j] = P(given = j | true = i)`: rows are true classes, columns given labels "
-              "(`transition.json`).", "", "![transition](transition.png)", ""]
-    if len(classes) <= 12:
-        lines += ["| true \\ given | " + " | ".join(classes) + " |",
-                  "| --- " * (len(classes) + 1) + "|"]
-        lines += [f"| **{c}** | " + " | ".join(f"{v:.3f}" for v in T[i]) + " |"
-                  for i, c in enumerate(classes)]
-        lines.append("")
-    lines += ["## What each given label really holds", "",
-              "Each grid shows images under one given label, one row per suggested true class "
-              "(with its count).", ""]
-    lines += [f"![given {c}](grids/given-{re.sub(r'[^A-Za-z0-9_-]', '_', c)}.png)"
-              for c in classes]
-    cl = summary["cleanlab"]
-    lines += ["", "## What cleanlab says on the same predictions", "",
-              f"cleanlab {cl.get('cleanlab_version', '')}: overall label health score "
-              f"{cl['overall_label_health_score']:.3f}, estimated noise rate {cl['noise_rate']:.3f}"
-              f" (noisylab: {d['noise_rate']:.3f}).", "", sentence, "",
-              "![cleanlab vs noisylab](cleanlab_vs_noisylab.png) "
-              "![cleanlab transition](cleanlab_transition.png)", ""]
-    m = summary["measured_with_trusted_labels"]
-    if m:
-        lines += ["## Measured against trusted labels (not an input)", "",
-                  f"- mean absolute error of T: {m['mae']:.5f}",
-                  f"- largest keep-rate error: {m['keep_rate_error']:.5f} "
-                  f"(true mean keep rate {m['true_keep_rate']:.4f})",
-                  f"- suggested true labels correct: {100 * m['suggested_accuracy']:.2f}%", ""]
-    lines += ["## Files", "", "`transition.json`, `transition.png`, `grids/given-*.png`, "
-              "`label_issues.csv` (one row per image: id, given, suggested, quality, issue), "
-              "`cleanlab_*.png`, `audit.json`.", ""]
-    return "\n".join(lines)

@@ -19,14 +19,15 @@ from noisylab.noise.diagnosis import (
     KINDS,
     RECOMMENDED_LOSS,
     Diagnosis,
-    UniformityTest,
+    Reading,
     diagnose,
     diagnose_estimate,
     diagnose_matrix,
-    uniformity_test,
 )
-from noisylab.noise.estimator import NoiseEstimator
+from noisylab.noise.estimator import NoiseEstimator, reading_posterior
+from noisylab.noise.intervals import Intervals, bootstrap
 from noisylab.noise.issues import LabelIssues, label_issues, label_issues_from_posterior
+from noisylab.noise.ladder import FittedModel, Ladder, fit_ladder
 from noisylab.noise.neighbours import LABEL_KINDS, neighbour_vote
 from noisylab.noise.synthetic import (
     NOISE_KINDS,
@@ -61,11 +62,15 @@ __all__ = [
     "RECOMMENDED_LOSS",
     "REGIMES",
     "Diagnosis",
+    "FittedModel",
     "IndependenceTest",
+    "Intervals",
     "LabelIssues",
+    "Ladder",
     "NoiseEstimator",
+    "Reading",
     "TransitionEstimate",
-    "UniformityTest",
+    "bootstrap",
     "clean",
     "cleanlab_assumption_holds",
     "cleanlab_report",
@@ -77,6 +82,7 @@ __all__ = [
     "diagnose_matrix",
     "estimate_transition",
     "estimate_transition_matrix",
+    "fit_ladder",
     "independence_test",
     "label_issues",
     "label_issues_from_posterior",
@@ -84,6 +90,7 @@ __all__ = [
     "neighbour_vote",
     "pair_flip",
     "permutation",
+    "reading_posterior",
     "save_transition",
     "simulate_pred_probs",
     "symmetric",
@@ -91,5 +98,4 @@ __all__ = [
     "transition_from_reference",
     "true_class_probs",
     "unrelated",
-    "uniformity_test",
 ]

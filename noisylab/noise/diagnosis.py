@@ -1,30 +1,31 @@
 """Say what kind of label noise a dataset has, how sure we are, and what to do about it.
 
 :func:`diagnose` estimates ``T[i, j] = P(given = j | true = i)`` from out-of-sample
-``pred_probs`` (see :func:`noisylab.noise.estimate_transition`) and classifies it;
-:func:`diagnose_matrix` classifies a matrix you already have (say the exact one from trusted
-labels, to measure an audit).
+``pred_probs`` (:func:`noisylab.noise.estimate_transition`), fits the ladder of noise models to
+the given labels (:mod:`noisylab.noise.ladder`), and reports the simplest model that is not
+clearly worse than the best, its probability, the runner-up and the evidence between them.
+:func:`diagnose_matrix` does the same for counts of (true, given) pairs you already have, say
+from trusted labels, to measure an audit.
 
 Kinds
 -----
-``"unrelated"``      the given labels carry no detectable information about the images
-                     (a G-test of independence cannot reject at level ``alpha``).
-``"permutation"``    whole classes were renamed: each moved true class is given mostly one
-                     other label. Only visible with a reference (see below).
-``"complementary"``  every class keeps its label less often than chance (``T[i, i] < 1 / K``):
-                     the given label names a class the image is *not*.
-``"clean"``          overall noise rate ``P(given != true)`` at most ``clean_tol``.
-``"symmetric"``      the diagonal dominates and the wrong labels are spread evenly over the
-                     other classes (uniformity test on the off-diagonal counts).
-``"asymmetric"``     the diagonal dominates but the wrong labels favour some classes.
+``"clean"``                 no label noise beyond what the predictions themselves get wrong.
+``"permutation"``           whole classes renamed (only a reference can show it).
+``"symmetric"``             wrong labels spread evenly over the other classes.
+``"pair-flip"``             each class's wrong labels go to one other class.
+``"complementary"``         the given label is a class the image is *not*, drawn evenly.
+``"biased-complementary"``  the same, drawn unevenly.
+``"asymmetric"``            mostly right, wrong labels in no simpler pattern.
+``"unrelated"``             the labels carry no information about the images.
 
-Two truths the diagnosis respects
----------------------------------
-Without a reference (a model trained on clean data, or a few trusted labels), a renaming of
-whole classes is indistinguishable from clean labels: the given labels are perfectly
-consistent with the images either way. So a consistent dataset diagnosed without a reference is
-reported as ``"clean"`` with ``decided=False`` and ``candidates=("clean", "permutation")``.
-Symmetric versus asymmetric is decided by the uniformity test, not by eye.
+What the labels cannot tell
+---------------------------
+Without a reference (a model trained on clean data, or verified labels) a renaming of whole
+classes explains the given labels exactly as well as the classes as named, so clean labels and a
+permutation cannot be told apart, and neither can the two readings of a free matrix: "mostly
+right with asymmetric noise" and "biased complementary". The diagnosis then lists both as
+``candidates``, gives each :class:`Reading` (its ``T``, noise rate and loss), recommends a loss
+only where the readings agree on it, and says what would decide (``what_decides``).
 """
 
 from __future__ import annotations
@@ -32,153 +33,75 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
-from scipy.special import chdtrc
 
 from noisylab.errors import NoisylabError
-from noisylab.noise._validation import check_alpha, check_option, check_rate, check_transition
-from noisylab.noise.transition import (
-    REGIMES,
-    IndependenceTest,
-    TransitionEstimate,
-    _g_test,
-    estimate_transition,
-)
+from noisylab.noise._validation import check_option, check_transition
+from noisylab.noise.intervals import Intervals, bootstrap
+from noisylab.noise.ladder import Ladder, fit_ladder
+from noisylab.noise.transition import REGIMES, TransitionEstimate, estimate_transition
 
-__all__ = [
-    "KINDS",
-    "RECOMMENDED_LOSS",
-    "Diagnosis",
-    "UniformityTest",
-    "diagnose",
-    "diagnose_estimate",
-    "diagnose_matrix",
-    "uniformity_test",
-]
+__all__ = ["KINDS", "RECOMMENDED_LOSS", "Diagnosis", "Reading", "diagnose", "diagnose_estimate",
+           "diagnose_matrix"]
 
 #: Every kind :func:`diagnose` can report.
-KINDS = ("clean", "symmetric", "asymmetric", "permutation", "complementary", "unrelated")
+KINDS = ("clean", "permutation", "symmetric", "pair-flip", "complementary",
+         "biased-complementary", "asymmetric", "unrelated")
 
-#: What to train with, by kind (names of ``noisylab.losses.LOSSES`` where one applies).
-#: Biased complementary labels get ``"fwd"`` (forward correction with the estimated matrix)
-#: instead of ``"scl-nl"``, which assumes the uniform case.
+#: What to train with, by kind (names of ``noisylab.losses.LOSSES``; ``"relabel"``: apply the
+#: mapping; None: these labels cannot teach the classes).
 RECOMMENDED_LOSS = {
     "clean": "ce",
-    "symmetric": "gce",
-    "asymmetric": "forward",
     "permutation": "relabel",
+    "symmetric": "gce",
+    "pair-flip": "forward",
     "complementary": "scl-nl",
-    "unrelated": "none",
+    "biased-complementary": "fwd",
+    "asymmetric": "forward",
+    "unrelated": None,
 }
 
 
-@dataclass(frozen=True)
-class UniformityTest:
-    """Is the off-diagonal (wrong-label) mass of each row spread evenly over the other classes?
+@dataclass(frozen=True, eq=False)
+class Reading:
+    """One way of reading the labels: a kind, its best model, and what it implies.
 
     Attributes
     ----------
-    statistic : float
-        Pearson chi-square summed over rows: for row ``i`` the counts ``C[i, j]``, ``j != i``,
-        against their mean. NaN when no counts were given.
-    pvalue : float
-        Under uniformity the statistic is chi-square with ``dof`` degrees of freedom. NaN
-        without counts, 1.0 when there is nothing to test (``K == 2`` or no wrong labels).
-    dof : int
-        ``K - 2`` per row tested (rows with fewer than ``K - 1`` wrong labels are skipped).
-    distance : float
-        Effect size: total-variation distance of each row's off-diagonal distribution from
-        uniform, averaged with weights by wrong-label mass; 0 is uniform, ``1 - 1/(K-1)`` is all
-        wrong labels on one class.
-    noise_floor : float
-        The ``distance`` expected from sampling noise alone if the wrong labels were exactly
-        uniform, given the counts (normal approximation; 0 without counts). When it exceeds
-        ``tol`` the test cannot resolve departures of size ``tol``: low power.
-    tol : float
-        Largest ``distance`` still called uniform when the test rejects.
-    uniform : bool
-        The decision: uniform unless the test rejects at ``alpha`` *and* ``distance`` exceeds
-        ``tol`` (a detectable but tiny departure still counts as uniform).
+    kind : str
+    model : str
+        The ladder model behind it.
+    probability : float
+        Posterior probability of the kind.
+    transition_matrix : ndarray ``(K, K)``
+        ``T`` as this reading estimates it (rows true classes, columns given labels).
+    class_prior : ndarray ``(K,)``
+    keep_rate : ndarray ``(K,)``
+    noise_rate : float
+    naming : ndarray of int ``(K,)``
+        True class of each cluster of images under this reading.
+    recommended_loss : str or None
+    params : dict
+        The model's parameters (rates, partners, permutation).
     """
 
-    statistic: float
-    pvalue: float
-    dof: int
-    distance: float
-    noise_floor: float
-    tol: float
-    uniform: bool
+    kind: str
+    model: str
+    probability: float
+    transition_matrix: np.ndarray
+    class_prior: np.ndarray
+    keep_rate: np.ndarray
+    noise_rate: float
+    naming: np.ndarray
+    recommended_loss: str | None
+    params: dict
 
-    @property
-    def low_power(self) -> bool:
-        """Called uniform, but too few wrong labels to resolve a departure of size ``tol``."""
-        return bool(self.uniform and self.noise_floor > self.tol)
-
-
-def _off_diagonal(T: np.ndarray) -> np.ndarray:
-    K = T.shape[0]
-    return T[~np.eye(K, dtype=bool)].reshape(K, K - 1)
-
-
-def uniformity_test(
-    T: object,
-    counts: object = None,
-    *,
-    alpha: float = 0.001,
-    tol: float = 0.1,
-) -> UniformityTest:
-    """Test whether the wrong labels of each true class are spread uniformly.
-
-    Parameters
-    ----------
-    T : array-like, shape ``(K, K)``
-        ``T[i, j] = P(given = j | true = i)``.
-    counts : array-like, shape ``(K, K)``, optional
-        Counts (or posterior-weighted counts) behind ``T``; needed for the chi-square p-value.
-    alpha : float, default 0.001
-        Significance level.
-    tol : float, default 0.1
-        Largest ``distance`` still called uniform when the test rejects.
-    """
-    T = check_transition(T)
-    alpha = check_alpha(alpha)
-    tol = check_rate(tol, "uniform_tol")
-    K = T.shape[0]
-    off_T = _off_diagonal(T)
-    mass = off_T.sum(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        shape = np.where(mass[:, None] > 0, off_T / np.where(mass > 0, mass, 1.0)[:, None], 0.0)
-    tv = 0.5 * np.abs(shape - 1.0 / (K - 1)).sum(axis=1)
-    if counts is not None:
-        C = np.asarray(counts, dtype=np.float64)
-        if C.shape != (K, K):
-            raise NoisylabError(f"counts must have shape ({K}, {K}), got {C.shape}")
-        weights = _off_diagonal(C).sum(axis=1)
-    else:
-        C, weights = None, mass
-    distance = float(np.sum(weights * tv) / np.sum(weights)) if np.sum(weights) > 0 else 0.0
-    if K == 2 or np.sum(weights) <= 0:
-        return UniformityTest(0.0, 1.0, 0, 0.0, 0.0, tol, True)
-    if C is None:
-        nan = float("nan")
-        return UniformityTest(nan, nan, 0, distance, 0.0, tol, distance <= tol)
-    off_C = _off_diagonal(C)
-    n_off = off_C.sum(axis=1)
-    # E[TV] of a multinomial sample of n from the uniform over m = K - 1 cells, per row
-    m = K - 1
-    with np.errstate(divide="ignore"):
-        floor_i = 0.5 * m * np.sqrt(2.0 / np.pi) * np.sqrt((1.0 / m) * (1.0 - 1.0 / m) / n_off)
-    floor_i = np.where(n_off > 0, np.minimum(floor_i, 1.0 - 1.0 / m), 0.0)
-    noise_floor = float(np.sum(n_off * floor_i) / np.sum(n_off))
-    rows = n_off >= K - 1  # at least one expected wrong label per cell
-    if not np.any(rows):
-        return UniformityTest(0.0, 1.0, 0, distance, noise_floor, tol, True)
-    expected = n_off[rows, None] / (K - 1)
-    stat = float(np.sum((off_C[rows] - expected) ** 2 / expected))
-    dof = int(np.count_nonzero(rows) * (K - 2))
-    pvalue = float(chdtrc(dof, stat))
-    uniform = not (pvalue < alpha and distance > tol)
-    return UniformityTest(stat, pvalue, dof, distance, noise_floor, tol, uniform)
+    def to_dict(self) -> dict:
+        """JSON-ready."""
+        return {"kind": self.kind, "model": self.model, "probability": self.probability,
+                "transition_matrix": self.transition_matrix.tolist(),
+                "class_prior": self.class_prior.tolist(), "keep_rate": self.keep_rate.tolist(),
+                "noise_rate": self.noise_rate, "naming": self.naming.tolist(),
+                "recommended_loss": self.recommended_loss, "params": _plain(self.params)}
 
 
 @dataclass(frozen=True, eq=False)
@@ -188,495 +111,234 @@ class Diagnosis:
     Attributes
     ----------
     kind : str
-        One of :data:`KINDS`.
-    noise_rate : float
-        Overall ``P(given != true) = 1 - sum_i class_prior[i] T[i, i]``.
-    keep_rate : np.ndarray, shape ``(K,)``
-        ``T[i, i]``: how often true class ``i`` keeps its label.
-    mapping : np.ndarray of int, shape ``(K,)``, or None
-        For a permutation: ``mapping[j]`` is the true class of samples given label ``j``.
-    uniformity : UniformityTest
-        Is the wrong-label mass spread evenly (symmetric vs asymmetric; uniform vs biased
-        complementary)?
-    confidence : float
-        Heuristic in [0, 1]: the weakest margin among the decisions that led to ``kind``
-        (independence p-value, regime, clean tolerance, uniformity, permutation strength);
-        at most 0.5 when undecided.
+        One of :data:`KINDS`: the selected model's kind.
     decided : bool
-        False when the evidence cannot separate ``candidates``.
+        False when the labels cannot tell ``candidates`` apart.
     candidates : tuple of str
-        The kinds the evidence cannot tell apart (just ``(kind,)`` when decided).
+        The kinds not clearly worse than the best (just ``(kind,)`` when decided).
+    confidence : float
+        Probability that the truth is among ``candidates``: the posterior probability of the
+        ladder, bagged over bootstrap replicates when they were run.
+    kind_probabilities : dict of str to float
+        Posterior probability of each kind.
+    readings : tuple of Reading
+        One per candidate (the selected first); ``readings[0]`` gives the fields below.
+    transition_matrix : ndarray ``(K, K)``
+    class_prior : ndarray ``(K,)``
+    keep_rate : ndarray ``(K,)``
+    noise_rate : float
+    mapping : ndarray of int ``(K,)`` or None
+        For a permutation: ``mapping[j]`` is the true class of samples given label ``j``.
+    model : str
+        The selected ladder model; ``runner_up`` the best model of another kind and
+        ``log_odds`` the evidence between them (nats).
+    models : list of dict
+        Every model: name, kind, reading, log-likelihood, parameters, log evidence, probability.
+    recommended_loss : str or None
+        A loss name, ``"relabel"``, or None (nothing the evidence can justify).
+    what_decides : str
+        What would settle an undecided diagnosis ("" when decided).
     summary : str
         One plain-language paragraph.
-    recommended_loss : str
-        A name from :data:`RECOMMENDED_LOSS` values (``"relabel"``: apply ``mapping``;
-        ``"none"``: the labels cannot teach anything).
-    transition_matrix : np.ndarray, shape ``(K, K)``
-        The ``T`` diagnosed.
-    class_prior : np.ndarray, shape ``(K,)``
-        ``P(true = i)`` used for ``noise_rate``.
-    regime : str
-        ``"dominant"`` or ``"complementary"``: where the true class sits in ``pred_probs``.
-    independence : IndependenceTest or None
-        The test behind ``"unrelated"``.
     has_reference : bool
-        Whether trusted evidence fixed which part of the data is which true class.
+    regime : str
+        The partition the predictions were clustered by (``"dominant"``/``"complementary"``).
+    resolution : float
+        Noise rates at or below this read as clean (the predictions' expected error).
+    intervals : Intervals or None
+        Bootstrap intervals of the selected reading.
     """
 
     kind: str
-    noise_rate: float
-    keep_rate: np.ndarray
-    mapping: np.ndarray | None
-    uniformity: UniformityTest
-    confidence: float
     decided: bool
-    candidates: tuple[str, ...]
-    summary: str
-    recommended_loss: str
+    candidates: tuple
+    confidence: float
+    kind_probabilities: dict
+    readings: tuple
     transition_matrix: np.ndarray
     class_prior: np.ndarray
-    regime: str
-    independence: IndependenceTest | None
+    keep_rate: np.ndarray
+    noise_rate: float
+    mapping: np.ndarray | None
+    model: str
+    runner_up: str | None
+    log_odds: float | None
+    models: list
+    recommended_loss: str | None
+    what_decides: str
+    summary: str
     has_reference: bool
+    regime: str
+    resolution: float
+    intervals: Intervals | None = None
 
     def to_dict(self) -> dict:
         """A JSON-ready dict (arrays become lists)."""
-        ind = self.independence
         return {
-            "kind": self.kind,
-            "noise_rate": self.noise_rate,
-            "keep_rate": self.keep_rate.tolist(),
-            "mapping": None if self.mapping is None else self.mapping.tolist(),
-            "uniformity": {
-                "statistic": self.uniformity.statistic,
-                "pvalue": self.uniformity.pvalue,
-                "dof": self.uniformity.dof,
-                "distance": self.uniformity.distance,
-                "noise_floor": self.uniformity.noise_floor,
-                "tol": self.uniformity.tol,
-                "uniform": self.uniformity.uniform,
-            },
+            "kind": self.kind, "decided": self.decided, "candidates": list(self.candidates),
             "confidence": self.confidence,
-            "decided": self.decided,
-            "candidates": list(self.candidates),
-            "summary": self.summary,
-            "recommended_loss": self.recommended_loss,
+            "confidence_meaning": "probability that the true kind is among the candidates",
+            "kind_probabilities": self.kind_probabilities,
+            "noise_rate": self.noise_rate, "keep_rate": self.keep_rate.tolist(),
             "transition_matrix": self.transition_matrix.tolist(),
             "class_prior": self.class_prior.tolist(),
-            "regime": self.regime,
-            "independence": None
-            if ind is None
-            else {
-                "statistic": ind.statistic,
-                "pvalue": ind.pvalue,
-                "dof": ind.dof,
-                "mutual_information": ind.mutual_information,
-            },
-            "has_reference": self.has_reference,
+            "mapping": None if self.mapping is None else self.mapping.tolist(),
+            "model": self.model, "runner_up": self.runner_up, "log_odds": self.log_odds,
+            "models": self.models, "readings": [r.to_dict() for r in self.readings],
+            "recommended_loss": self.recommended_loss, "what_decides": self.what_decides,
+            "summary": self.summary, "has_reference": self.has_reference, "regime": self.regime,
+            "resolution": self.resolution,
+            "intervals": None if self.intervals is None else self.intervals.to_dict(),
         }
 
 
-def _clip01(x: float) -> float:
-    return float(min(1.0, max(0.0, x)))
+def _plain(x):
+    if isinstance(x, dict):
+        return {k: _plain(v) for k, v in x.items()}
+    if isinstance(x, np.ndarray):
+        return x.tolist()
+    if isinstance(x, list | tuple):
+        return [_plain(v) for v in x]
+    return float(x) if isinstance(x, np.floating) else x
 
 
-def _pvalue_margin(p: float, alpha: float) -> float:
-    """How far a p-value sits from ``alpha``, in decades, mapped to [0, 1] (2 decades = 1)."""
-    if not np.isfinite(p):
-        return 0.5
-    p = max(p, 1e-300)
-    return _clip01(abs(np.log10(p) - np.log10(alpha)) / 2.0)
+def _reading(ladder: Ladder, kind: str) -> Reading:
+    m = ladder.best_of(kind)
+    if m is None:  # the permutation a clean reading cannot rule out without a reference
+        m = ladder.selected
+    return Reading(kind=kind, model=m.name, probability=ladder.kind_probabilities.get(kind, 0.0),
+                   transition_matrix=m.realised, class_prior=m.class_prior,
+                   keep_rate=m.keep_rate, noise_rate=m.noise_rate, naming=m.naming,
+                   recommended_loss=RECOMMENDED_LOSS[kind], params=m.params)
 
 
-def _permutation_structure(T: np.ndarray) -> tuple[np.ndarray, np.ndarray, float] | None:
-    """``(sigma, moved, strength)`` if whole classes look renamed, else None.
-
-    ``sigma`` maximises ``sum_i T[i, sigma[i]]``; a moved row ``i`` (``sigma[i] != i``) must put
-    more than half its mass on ``sigma[i]`` and at least twice the next largest entry.
-    """
-    K = T.shape[0]
-    _, sigma = linear_sum_assignment(-T)
-    moved = sigma != np.arange(K)
-    if not np.any(moved):
-        return None
-    top = T[np.arange(K), sigma]
-    second = np.sort(np.where(np.eye(K, dtype=bool)[sigma], -1.0, T), axis=1)[:, -1]
-    ok = (top > 0.5) & (top >= 2.0 * second)
-    if not np.all(ok[moved]):
-        return None
-    strength = float(np.min((top[moved] - 0.5) / 0.5))
-    return sigma, moved, strength
+def _recommend(ladder: Ladder, readings: tuple) -> str | None:
+    """The loss every open reading agrees on (a clean reading's unseen renaming aside)."""
+    if ladder.decided:
+        return readings[0].recommended_loss
+    kinds = [r.kind for r in readings]
+    if kinds[0] == "clean" and not ladder.has_reference:
+        kinds = [k for k in kinds if k != "permutation"]
+    losses = {RECOMMENDED_LOSS[k] for k in kinds}
+    return losses.pop() if len(losses) == 1 else None
 
 
-def _pct(x: float) -> str:
-    return f"{100 * x:.1f}%" if x >= 0.001 or x == 0 else f"{100 * x:.2g}%"
+def from_ladder(ladder: Ladder, *, regime: str = "dominant",
+                intervals: Intervals | None = None) -> Diagnosis:
+    """The :class:`Diagnosis` of a fitted ladder (and its bootstrap intervals)."""
+    readings = tuple(_reading(ladder, k) for k in ladder.candidates)
+    first = readings[0]
+    sel = ladder.selected
+    mapping = None
+    if first.kind == "permutation" and "perm" in sel.params:
+        perm = np.asarray(sel.params["perm"])
+        mapping = np.empty_like(perm)
+        mapping[perm] = np.arange(len(perm))
+    confidence = intervals.kind_probability if intervals is not None else ladder.confidence
+    models = [{"name": m.name, "kind": m.kind, "reading": m.reading, "loglik": m.loglik,
+               "parameters": m.dof, "log_evidence": m.log_evidence,
+               "probability": m.probability} for m in ladder.models]
+    loss = _recommend(ladder, readings)
+    runner = ladder.runner_up
+    diag = Diagnosis(
+        kind=first.kind, decided=ladder.decided, candidates=ladder.candidates,
+        confidence=float(confidence), kind_probabilities=dict(ladder.kind_probabilities),
+        readings=readings, transition_matrix=first.transition_matrix,
+        class_prior=first.class_prior, keep_rate=first.keep_rate, noise_rate=first.noise_rate,
+        mapping=mapping, model=sel.name, runner_up=None if runner is None else runner.name,
+        log_odds=ladder.log_odds, models=models, recommended_loss=loss,
+        what_decides=_what_decides(ladder, readings), summary="",
+        has_reference=ladder.has_reference, regime=regime, resolution=ladder.resolution,
+        intervals=intervals)
+    from dataclasses import replace
+
+    from noisylab.noise.wording import summary
+
+    return replace(diag, summary=summary(diag))
 
 
-def diagnose_matrix(
-    T: object,
-    *,
-    counts: object = None,
-    class_prior: object = None,
-    has_reference: bool = True,
-    independence: IndependenceTest | None = None,
-    regime: str | None = None,
-    regime_scores: dict | None = None,
-    alpha: float = 0.001,
-    clean_tol: float = 0.02,
-    uniform_tol: float = 0.1,
-    estimated: bool = False,
-) -> Diagnosis:
-    """Classify a transition matrix.
+def _what_decides(ladder: Ladder, readings: tuple) -> str:
+    if ladder.decided:
+        return ""
+    kinds = [r.kind for r in readings]
+    if ladder.has_reference:
+        return ("More images, or verified labels of the images the readings disagree on "
+                "(`noisylab audit --verify N`), would decide between " + ", ".join(kinds) + ".")
+    return ("A reference model trained on clean data (`--reference`), or the true classes of a "
+            "few images where the readings disagree (`noisylab audit --verify N`, then "
+            "`--verified FILE`), would decide between " + " and ".join(kinds) + ".")
+
+
+def diagnose_estimate(estimate: TransitionEstimate, *, bootstrap_replicates: int = 0,
+                      seed: int = 0) -> Diagnosis:
+    """Fit the ladder to the result of :func:`noisylab.noise.estimate_transition` and report.
 
     Parameters
     ----------
-    T : array-like, shape ``(K, K)``
+    estimate : TransitionEstimate
+        Its ``true_probs`` are the clusters, its ``counts`` name them, its reference (if any)
+        fixes the names.
+    bootstrap_replicates : int
+        Bootstrap replicates for intervals and the bagged probability (0: none).
+    """
+    if not isinstance(estimate, TransitionEstimate):
+        raise NoisylabError("diagnose_estimate needs a TransitionEstimate from estimate_transition")
+    P = estimate.true_probs
+    given = estimate.given
+    resolution = float(np.mean(1.0 - P.max(1)))
+    options = dict(cluster_counts=estimate.counts, prefer=estimate.regime)
+    ladder = fit_ladder(P, given, has_reference=estimate.has_reference, resolution=resolution,
+                        **options)
+    intervals = None
+    if bootstrap_replicates:
+        intervals = bootstrap(P, given, ladder, replicates=bootstrap_replicates, seed=seed,
+                              **options)
+    return from_ladder(ladder, regime=estimate.regime, intervals=intervals)
+
+
+def diagnose_matrix(T: object, *, counts: object = None, n_per_class: int = 1000,
+                    has_reference: bool = True) -> Diagnosis:
+    """Classify a transition matrix, or counts of (true class, given label) pairs.
+
+    Parameters
+    ----------
+    T : array-like ``(K, K)``
         ``T[i, j] = P(given = j | true = i)``.
-    counts : array-like, shape ``(K, K)``, optional
-        Counts behind ``T`` (true x given). Enables the chi-square uniformity test and, when
-        ``independence`` is None, a G-test of independence on them (valid for trusted labels).
-    class_prior : array-like, shape ``(K,)``, optional
-        ``P(true = i)``; defaults to the row sums of ``counts``, else uniform.
-    has_reference : bool, default True
-        Whether ``T``'s rows are tied to true classes by trusted evidence (true labels or a
-        reference model). Without it, clean and permuted labels cannot be told apart.
-    independence : IndependenceTest, optional
-        A test of whether the labels relate to the images at all.
-    regime : {"dominant", "complementary"}, optional
-        Reported as is; inferred from the kind when None.
-    regime_scores : dict, optional
-        Mutual information of each regime's partition (from :func:`estimate_transition`); a
-        near tie makes the diagnosis undecided.
-    alpha : float, default 0.001
-        Significance level of the independence and uniformity tests. Strict by default: with
-        tens of thousands of samples any relation worth acting on has a far smaller p-value,
-        while a false "related" on unrelated labels turns noise into a confident-looking matrix.
-    clean_tol : float, default 0.02
-        Largest overall noise rate still called clean. When ``T`` was estimated from model
-        predictions, small noise rates are upper bounds: the model's confident mistakes count as
-        label errors. On clean simulated labels a 97%-accurate model gave estimates of 0.2-0.9%
-        and a 93%-accurate one 0.9-3% (the high ends with overconfident models).
-    uniform_tol : float, default 0.1
-        Largest uniformity ``distance`` still called uniform when the test rejects.
-    estimated : bool, default False
-        Whether ``T`` was estimated from model predictions (the summary then says that small
-        noise rates are upper bounds).
+    counts : array-like ``(K, K)``, optional
+        The counts behind ``T`` (from trusted labels, say). Without them ``T`` is read as if each
+        class had ``n_per_class`` samples.
+    has_reference : bool
+        Whether rows are tied to true classes by trusted evidence (true labels are).
     """
     T = check_transition(T)
     K = T.shape[0]
-    alpha = check_alpha(alpha)
-    clean_tol = check_rate(clean_tol, "clean_tol")
-    C = None
-    if counts is not None:
-        C = np.asarray(counts, dtype=np.float64)
-        if C.shape != (K, K) or not np.all(np.isfinite(C)) or C.min() < 0:
-            raise NoisylabError(f"counts must be nonnegative with shape ({K}, {K})")
-    if class_prior is not None:
-        prior = np.asarray(class_prior, dtype=np.float64)
-        if prior.shape != (K,) or prior.min() < 0 or prior.sum() <= 0:
-            raise NoisylabError(f"class_prior must be {K} nonnegative numbers with a positive sum")
-        prior = prior / prior.sum()
-    elif C is not None and C.sum() > 0:
-        prior = C.sum(axis=1) / C.sum()
-    else:
-        prior = np.full(K, 1.0 / K)
-    if independence is None and C is not None and C.sum() > 0:
-        independence = _g_test(C)
-
-    keep = np.diag(T).copy()
-    noise_rate = float(1.0 - prior @ keep)
-    unif = uniformity_test(T, C, alpha=alpha, tol=uniform_tol)
-    mapping = None
-    candidates: tuple[str, ...]
-    factors: list[float] = []
-    related_margin = 1.0
-    if independence is not None:
-        related_margin = _pvalue_margin(independence.pvalue, alpha)
-
-    perm = _permutation_structure(T)
-    if independence is not None and independence.pvalue >= alpha:
-        kind = "unrelated"
-        factors.append(related_margin)
-        spread = float(np.max(0.5 * np.abs(T - prior @ T).sum(axis=1)))
-        decided = spread < 0.1 or independence.pvalue >= 0.5
-        candidates = (kind,) if decided else (kind, "symmetric")
-    elif perm is not None:
-        kind = "permutation"
-        sigma, moved, strength = perm
-        mapping = np.empty(K, dtype=np.int64)
-        mapping[sigma] = np.arange(K)
-        factors += [related_margin, strength]
-        decided = bool(has_reference)
-        candidates = (kind,) if decided else (kind, "asymmetric")
-    elif np.all(keep < 1.0 / K):
-        kind = "complementary"
-        factors += [related_margin, _clip01(1.0 - K * float(keep.max()))]
-        decided = bool(np.all(keep < 0.5 / K))
-        candidates = (kind,) if decided else (kind, "symmetric" if unif.uniform else "asymmetric")
-    elif noise_rate <= clean_tol:
-        kind = "clean"
-        factors += [related_margin, _clip01(1.0 - noise_rate / max(clean_tol, 1e-12))]
-        decided = bool(has_reference)
-        candidates = (kind,) if decided else ("clean", "permutation")
-    else:
-        kind = "symmetric" if unif.uniform and np.all(keep >= 1.0 / K) else "asymmetric"
-        factors += [related_margin, _clip01(noise_rate / max(clean_tol, 1e-12) - 1.0)]
-        if kind == "symmetric":
-            decided = not unif.low_power
-            factors.append(
-                max(
-                    _pvalue_margin(unif.pvalue, alpha) if unif.pvalue >= alpha else 0.0,
-                    _clip01(1.0 - unif.distance / max(uniform_tol, 1e-12)),
-                )
-            )
-        else:
-            decided = True
-            if np.all(keep >= 1.0 / K):
-                factors.append(
-                    min(
-                        _pvalue_margin(unif.pvalue, alpha),
-                        _clip01(unif.distance / max(uniform_tol, 1e-12) - 1.0),
-                    )
-                )
-        candidates = (kind,) if decided else ("symmetric", "asymmetric")
-
-    if regime is None:
-        regime = "complementary" if kind == "complementary" else "dominant"
-    if regime_scores and K > 2 and kind != "unrelated":
-        chosen = regime_scores.get(regime, 0.0)
-        other = regime_scores.get("complementary" if regime == "dominant" else "dominant", 0.0)
-        ratio = other / chosen if chosen > 0 else 1.0
-        factors.append(_clip01(1.0 - ratio))
-        if ratio > 0.9:
-            decided = False
-            # The other regime's reading of the labels: on small data the regime can be
-            # complementary while one keep rate reaches 1/K, making the kind asymmetric.
-            alt = "asymmetric" if kind == "complementary" else "complementary"
-            if alt not in candidates:
-                candidates = (*candidates, alt)
-
-    confidence = float(min(factors)) if factors else 1.0
-    if not decided:
-        confidence = min(confidence, 0.5)
-    loss = RECOMMENDED_LOSS[kind]
-    if kind == "complementary" and not unif.uniform:
-        loss = "fwd"
-    if kind == "permutation" and not has_reference:
-        loss = "forward"
-    summary = _summary(
-        kind=kind,
-        T=T,
-        prior=prior,
-        keep=keep,
-        noise_rate=noise_rate,
-        unif=unif,
-        mapping=mapping,
-        decided=decided,
-        candidates=candidates,
-        has_reference=has_reference,
-        independence=independence,
-        loss=loss,
-        alpha=alpha,
-    )
-    if estimated and kind in ("clean", "symmetric", "asymmetric") and noise_rate < 0.1:
-        summary += (
-            " Small noise rates estimated from a model are upper bounds: its confident mistakes "
-            "count as label errors."
-        )
-    return Diagnosis(
-        kind=kind,
-        noise_rate=noise_rate,
-        keep_rate=keep,
-        mapping=mapping,
-        uniformity=unif,
-        confidence=confidence,
-        decided=bool(decided),
-        candidates=tuple(candidates),
-        summary=summary,
-        recommended_loss=loss,
-        transition_matrix=T,
-        class_prior=prior,
-        regime=regime,
-        independence=independence,
-        has_reference=bool(has_reference),
-    )
+    C = T * n_per_class if counts is None else np.asarray(counts, dtype=np.float64)
+    if C.shape != (K, K) or not np.all(np.isfinite(C)) or C.min() < 0:
+        raise NoisylabError(f"counts must be nonnegative with shape ({K}, {K})")
+    true, given = np.nonzero(C > 0)
+    ladder = fit_ladder(np.eye(K)[true], given, weights=C[true, given],
+                        cluster_counts=C, has_reference=has_reference, p_dof=0)
+    return from_ladder(ladder)
 
 
-def _summary(
-    *,
-    kind: str,
-    T: np.ndarray,
-    prior: np.ndarray,
-    keep: np.ndarray,
-    noise_rate: float,
-    unif: UniformityTest,
-    mapping: np.ndarray | None,
-    decided: bool,
-    candidates: tuple[str, ...],
-    has_reference: bool,
-    independence: IndependenceTest | None,
-    loss: str,
-    alpha: float,
-) -> str:
-    K = T.shape[0]
-    spread = (
-        f"spread evenly over the other {K - 1} classes"
-        + (f" (uniformity test p = {unif.pvalue:.2g})" if np.isfinite(unif.pvalue) else "")
-        if unif.uniform
-        else f"concentrated on some classes (uniformity distance {unif.distance:.2f}"
-        + (f", p = {unif.pvalue:.2g})" if np.isfinite(unif.pvalue) else ")")
-    )
-    need_ref = (
-        "A reference (a model trained on clean data, or a few trusted labels) is needed to tell "
-        "which class is which."
-    )
-    if kind == "unrelated":
-        p = independence.pvalue if independence is not None else float("nan")
-        text = (
-            "The given labels look unrelated to the images: which label a sample got is "
-            f"statistically independent of what the model sees in it (G-test p = {p:.2g} >= "
-            f"{alpha:g}), so every true class has about the same label distribution. No loss can "
-            "learn the classes from these labels; get trusted labels instead."
-        )
-        if not decided:
-            text += " With this few samples a weak relation cannot be ruled out."
-        return text
-    if kind == "permutation":
-        assert mapping is not None
-        moved = [(j, int(mapping[j])) for j in range(K) if mapping[j] != j]
-        pairs = ", ".join(f"{j}->{i}" for j, i in moved[:12]) + (" ..." if len(moved) > 12 else "")
-        residual = float(
-            1.0 - sum(prior[int(mapping[j])] * T[int(mapping[j]), j] for j in range(K))
-        )
-        text = (
-            f"Whole classes were renamed: {len(moved)} of {K} given labels consistently name "
-            f"another class (given label -> true class: {pairs}). Relabelling with this mapping "
-            f"fixes them; {_pct(residual)} of labels stay wrong after it."
-        )
-        if not has_reference:
-            text += (
-                " Without a reference this cannot be told apart from heavy asymmetric noise. "
-                + need_ref
-            )
-        return text
-    if kind == "complementary":
-        sub = "uniform" if unif.uniform else "biased"
-        text = (
-            f"The labels are {sub} complementary: a sample's given label is almost never its true "
-            f"class (keep rate {_pct(float(prior @ keep))} on average, at most {_pct(float(keep.max()))}; "
-            f"{_pct(noise_rate)} of labels are wrong) and the wrong label is {spread}. The true "
-            "class is where the model's predicted probability of the given labels is lowest. "
-            "Methods that assume most labels are right (cleanlab's confident learning) "
-            "misread such data; "
-        )
-        text += (
-            "train with a complementary-label loss ('scl-nl') or on the suggested labels."
-            if unif.uniform
-            else "train with forward correction for complementary labels ('fwd') using the "
-            "estimated matrix, or on the suggested labels."
-        )
-        if not decided:
-            text += " The keep rates are close to chance for some classes, so this is tentative."
-        return text
-    if kind == "clean":
-        text = (
-            f"The labels look clean: an estimated {_pct(noise_rate)} are wrong. Train with "
-            "ordinary cross-entropy ('ce')."
-        )
-        if not decided:
-            text += (
-                " But a renaming of whole classes (a permutation) would look exactly the same "
-                "from the given labels alone. " + need_ref
-            )
-        return text
-    worst = int(np.argmin(keep))
-    text = (
-        f"The labels are {kind}ally noisy: {_pct(noise_rate)} are wrong overall (keep rates "
-        f"{_pct(float(keep.min()))} for class {worst} to {_pct(float(keep.max()))}), and the wrong "
-        f"labels are {spread}. "
-    )
-    if kind == "symmetric":
-        text += "A noise-robust loss such as generalized cross-entropy ('gce') suits this."
-        if not decided:
-            text += " The uniformity test has little power at this sample size, so asymmetric noise is not ruled out."
-    else:
-        i, j = np.unravel_index(np.argmax(np.where(np.eye(K, dtype=bool), -1.0, T)), T.shape)
-        text += (
-            f"The largest flip is true {i} -> given {j} ({_pct(float(T[i, j]))} of class {i}). "
-            "Forward correction with the estimated matrix ('forward') suits this."
-        )
-    if not decided and "complementary" in candidates:
-        text += (" The evidence barely prefers this to complementary labels (each naming a class "
-                 "the sample is not), so this is tentative.")
-    if not has_reference:
-        text += " Without a reference, a consistent renaming of whole classes cannot be ruled out."
-    return text
-
-
-def diagnose_estimate(
-    estimate: TransitionEstimate,
-    *,
-    alpha: float = 0.001,
-    clean_tol: float = 0.02,
-    uniform_tol: float = 0.1,
-) -> Diagnosis:
-    """Classify the result of :func:`noisylab.noise.estimate_transition`."""
-    if not isinstance(estimate, TransitionEstimate):
-        raise NoisylabError("diagnose_estimate needs a TransitionEstimate from estimate_transition")
-    return diagnose_matrix(
-        estimate.matrix,
-        counts=estimate.counts,
-        class_prior=estimate.class_prior,
-        has_reference=estimate.has_reference,
-        independence=estimate.independence,
-        regime=estimate.regime,
-        regime_scores=estimate.regime_scores,
-        alpha=alpha,
-        clean_tol=clean_tol,
-        uniform_tol=uniform_tol,
-        estimated=True,
-    )
-
-
-def diagnose(
-    pred_probs: object,
-    given_labels: object,
-    *,
-    reference_probs: object = None,
-    regime: str = "auto",
-    alpha: float = 0.001,
-    clean_tol: float = 0.02,
-    uniform_tol: float = 0.1,
-    refine: bool = True,
-) -> Diagnosis:
+def diagnose(pred_probs: object, given_labels: object, *, reference_probs: object = None,
+             regime: str = "auto", refine: bool = True, alpha: float = 0.001,
+             bootstrap_replicates: int = 0, seed: int = 0) -> Diagnosis:
     """Estimate the label noise from out-of-sample predictions and say what kind it is.
 
     Parameters
     ----------
-    pred_probs : array-like, shape ``(N, K)``
+    pred_probs : array-like ``(N, K)``
         Out-of-sample ``P(given | x)`` from a model trained on the given labels.
-    given_labels : array-like of int, shape ``(N,)``
-        The given labels.
-    reference_probs : array-like, shape ``(N, K)``, optional
-        ``p(true | x)`` from a trusted reference model; needed to detect renamed classes.
-    regime : {"auto", "dominant", "complementary"}, default "auto"
+    given_labels : array-like of int ``(N,)``
+    reference_probs : array-like ``(N, K)``, optional
+        ``p(true | x)`` from a trusted reference model: names the classes.
+    regime, refine, alpha
         See :func:`noisylab.noise.estimate_transition`.
-    alpha, clean_tol, uniform_tol
-        See :func:`diagnose_matrix`.
-    refine : bool, default True
-        EM refinement of the estimate (see :func:`noisylab.noise.estimate_transition`).
-
-    Returns
-    -------
-    Diagnosis
+    bootstrap_replicates : int
+        Bootstrap replicates for intervals and the bagged probability (0: none).
     """
     check_option(regime, "regime", REGIMES)
-    est = estimate_transition(
-        pred_probs,
-        given_labels,
-        reference_probs=reference_probs,
-        regime=regime,
-        refine=refine,
-        alpha=alpha,
-    )
-    return diagnose_estimate(est, alpha=alpha, clean_tol=clean_tol, uniform_tol=uniform_tol)
+    est = estimate_transition(pred_probs, given_labels, reference_probs=reference_probs,
+                              regime=regime, refine=refine, alpha=alpha)
+    return diagnose_estimate(est, bootstrap_replicates=bootstrap_replicates, seed=seed)

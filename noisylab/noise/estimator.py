@@ -7,24 +7,17 @@ import inspect
 import numpy as np
 
 from noisylab.errors import NoisylabError
-from noisylab.noise._validation import (
-    check_alpha,
-    check_labels,
-    check_option,
-    check_probs,
-    check_rate,
-)
+from noisylab.noise._validation import check_alpha, check_labels, check_option, check_probs
 from noisylab.noise.diagnosis import Diagnosis, diagnose_estimate
 from noisylab.noise.issues import LabelIssues, label_issues_from_posterior
 from noisylab.noise.transition import (
     REGIMES,
     TransitionEstimate,
-    _posterior,
     _true_probs_family,
     estimate_transition,
 )
 
-__all__ = ["NoiseEstimator"]
+__all__ = ["NoiseEstimator", "reading_posterior"]
 
 
 class NoiseEstimator:
@@ -37,16 +30,16 @@ class NoiseEstimator:
     Parameters
     ----------
     regime : {"auto", "dominant", "complementary"}, default "auto"
-        Where a sample's true class sits in ``pred_probs`` (see
+        How the predictions are clustered into true classes (see
         :func:`noisylab.noise.estimate_transition`).
     refine : bool, default True
         EM refinement of the first-pass counts.
     alpha : float, default 0.001
-        Significance level of the independence and uniformity tests.
-    clean_tol : float, default 0.02
-        Largest overall noise rate still diagnosed as clean.
-    uniform_tol : float, default 0.1
-        Largest departure from uniform wrong labels still called uniform.
+        Significance level of the independence test below which the estimate is not refined.
+    bootstrap : int, default 0
+        Bootstrap replicates for intervals and the bagged probability of the kind.
+    seed : int, default 0
+        Seed of the bootstrap.
     max_iter : int, default 200
         EM iterations.
     tol : float, default 1e-7
@@ -57,23 +50,23 @@ class NoiseEstimator:
     n_classes_ : int
         K.
     transition_matrix_ : np.ndarray, shape ``(K, K)``
-        ``T[i, j] = P(given = j | true = i)``.
+        ``T[i, j] = P(given = j | true = i)`` of the selected reading.
     class_prior_ : np.ndarray, shape ``(K,)``
         Estimated ``P(true = i)``.
     regime_ : str
-        The regime used.
+        The partition used.
     diagnosis_ : Diagnosis
-        Kind of noise, rates, tests, summary, recommended loss.
+        Kind of noise, its probability, the readings, the recommended loss.
     posterior_ : np.ndarray, shape ``(N, K)``
-        ``p(true | x, given)`` for the training samples.
+        ``p(true | x, given)`` under the selected reading.
     suggested_labels_ : np.ndarray of int, shape ``(N,)``
-        Most probable true class of each sample.
+        Most probable true class of each sample under the selected reading.
     label_quality_ : np.ndarray, shape ``(N,)``
         Probability that each given label is right.
     issues_ : LabelIssues
         The per-sample table.
     estimate_ : TransitionEstimate
-        Everything the estimator learned on the way.
+        The first-pass estimate the ladder was fitted on.
 
     Examples
     --------
@@ -87,16 +80,16 @@ class NoiseEstimator:
         regime: str = "auto",
         refine: bool = True,
         alpha: float = 0.001,
-        clean_tol: float = 0.02,
-        uniform_tol: float = 0.1,
+        bootstrap: int = 0,
+        seed: int = 0,
         max_iter: int = 200,
         tol: float = 1e-7,
     ) -> None:
         self.regime = regime
         self.refine = refine
         self.alpha = alpha
-        self.clean_tol = clean_tol
-        self.uniform_tol = uniform_tol
+        self.bootstrap = bootstrap
+        self.seed = seed
         self.max_iter = max_iter
         self.tol = tol
 
@@ -131,13 +124,8 @@ class NoiseEstimator:
 
     # -- fitting -------------------------------------------------------------------------------
 
-    def fit(
-        self,
-        pred_probs: object,
-        given_labels: object,
-        *,
-        reference_probs: object = None,
-    ) -> NoiseEstimator:
+    def fit(self, pred_probs: object, given_labels: object, *,
+            reference_probs: object = None) -> NoiseEstimator:
         """Estimate the noise from out-of-sample predictions of the given labels.
 
         Parameters
@@ -147,7 +135,7 @@ class NoiseEstimator:
         given_labels : array-like of int, shape ``(N,)``
             The given labels.
         reference_probs : array-like, shape ``(N, K)``, optional
-            ``p(true | x)`` from a trusted reference model; needed to detect renamed classes.
+            ``p(true | x)`` from a trusted reference model; names the classes.
 
         Returns
         -------
@@ -155,29 +143,22 @@ class NoiseEstimator:
         """
         check_option(self.regime, "regime", REGIMES)
         check_alpha(self.alpha)
-        check_rate(self.clean_tol, "clean_tol")
-        check_rate(self.uniform_tol, "uniform_tol")
-        est = estimate_transition(
-            pred_probs,
-            given_labels,
-            reference_probs=reference_probs,
-            regime=self.regime,
-            refine=bool(self.refine),
-            alpha=self.alpha,
-            max_iter=self.max_iter,
-            tol=self.tol,
-        )
-        diag = diagnose_estimate(
-            est, alpha=self.alpha, clean_tol=self.clean_tol, uniform_tol=self.uniform_tol
-        )
-        issues = label_issues_from_posterior(est.posterior, given_labels)
+        if isinstance(self.bootstrap, bool) or not isinstance(self.bootstrap, int) \
+                or self.bootstrap < 0:
+            raise NoisylabError(f"bootstrap must be a whole number >= 0, got {self.bootstrap!r}")
+        est = estimate_transition(pred_probs, given_labels, reference_probs=reference_probs,
+                                  regime=self.regime, refine=bool(self.refine), alpha=self.alpha,
+                                  max_iter=self.max_iter, tol=self.tol)
+        diag = diagnose_estimate(est, bootstrap_replicates=self.bootstrap, seed=self.seed)
+        posterior = reading_posterior(est, diag)
+        issues = label_issues_from_posterior(posterior, est.given)
         self.estimate_: TransitionEstimate = est
         self.n_classes_ = int(est.matrix.shape[0])
-        self.transition_matrix_ = est.matrix
-        self.class_prior_ = est.class_prior
+        self.transition_matrix_ = diag.transition_matrix
+        self.class_prior_ = diag.class_prior
         self.regime_ = est.regime
         self.diagnosis_: Diagnosis = diag
-        self.posterior_ = est.posterior
+        self.posterior_ = posterior
         self.issues_: LabelIssues = issues
         self.suggested_labels_ = issues.suggested_label
         self.label_quality_ = issues.label_quality
@@ -204,4 +185,18 @@ class NoiseEstimator:
         given = check_labels(given_labels, "given_labels", self.n_classes_, Q.shape[0])
         est = self.estimate_
         P = _true_probs_family(Q, est.matrix, est.class_prior, est.regime)(est.sharpness)
-        return _posterior(P, est.matrix, given)
+        return _reading_posterior(P, given, self.diagnosis_.readings[0])
+
+
+def reading_posterior(estimate: TransitionEstimate, diag: Diagnosis, which: int = 0) -> np.ndarray:
+    """``p(true | x, given)`` ``(N, K)`` of the samples of ``estimate`` under a reading of ``diag``."""
+    return _reading_posterior(estimate.true_probs, estimate.given, diag.readings[which])
+
+
+def _reading_posterior(P: np.ndarray, given: np.ndarray, reading) -> np.ndarray:
+    # cluster c is class naming[c]: move P's columns to class order, then weigh by T
+    Pc = np.empty_like(P)
+    Pc[:, reading.naming] = P
+    R = Pc * reading.transition_matrix[:, given].T
+    s = R.sum(1, keepdims=True)
+    return np.where(s > 0, R / np.where(s > 0, s, 1.0), Pc)

@@ -312,6 +312,8 @@ class TransitionEstimate:
         The fitted calibration parameter of ``true_probs`` (see :func:`estimate_transition`).
     n_iter : int
         EM iterations run (0 with ``refine=False``).
+    given : np.ndarray of int, shape ``(N,)``
+        The given labels the estimate was made from.
     """
 
     matrix: np.ndarray
@@ -327,6 +329,7 @@ class TransitionEstimate:
     reference_agreement: float | None
     sharpness: float
     n_iter: int
+    given: np.ndarray
 
     @property
     def has_reference(self) -> bool:
@@ -482,61 +485,13 @@ def transition_from_reference(
     return T
 
 
-def estimate_transition(
-    pred_probs: object,
-    given_labels: object,
-    *,
-    reference_probs: object = None,
-    regime: str = "auto",
-    refine: bool = True,
-    alpha: float = 0.001,
-    max_iter: int = 200,
-    tol: float = 1e-7,
-) -> TransitionEstimate:
-    """Estimate ``T`` from out-of-sample predicted probabilities of the given labels.
+def _partition(Q: np.ndarray, given: np.ndarray, ref: np.ndarray | None, regime: str) -> tuple:
+    """Each sample's first-pass true class, and how it was chosen.
 
-    Parameters
-    ----------
-    pred_probs : array-like, shape ``(N, K)``
-        Out-of-sample ``P(given | x)`` from a model trained on the given labels (cross-fitted).
-    given_labels : array-like of int, shape ``(N,)``
-        The given (possibly wrong) labels.
-    reference_probs : array-like, shape ``(N, K)``, optional
-        ``p(true | x)`` from a trusted reference model (trained on other, clean data; it may be
-        weak). Only its argmax is used: to decide which part of the data is which true class
-        (without it a renaming of whole classes cannot be detected), and as the partition itself
-        when it tells more about the given labels than ``pred_probs`` does (small data).
-    regime : {"auto", "dominant", "complementary"}, default "auto"
-        Where a sample's true class sits in ``pred_probs``: at the argmax (``"dominant"``), at the
-        argmin (``"complementary"``), or whichever partition tells more about the given labels.
-    refine : bool, default True
-        Correct the first-pass counts for misassigned samples by EM (see the module notes).
-    alpha : float, default 0.001
-        Significance level of the independence test between the partition and the given
-        labels. When it cannot reject independence (the labels look unrelated to the images)
-        the refinement is skipped: there is nothing to calibrate against, and EM would fit noise.
-    max_iter : int, default 200
-        EM iterations.
-    tol : float, default 1e-7
-        EM stops when no entry of ``T`` moves by more than this.
-
-    Returns
-    -------
-    TransitionEstimate
-        The matrix ``(K, K)`` and what was learned on the way (posterior ``(N, K)``, prior ...).
+    Returns ``(regime, assignment, mapping, reference_agreement, independence, regime_scores)``
+    (see :class:`TransitionEstimate`).
     """
-    Q = check_probs(pred_probs, "pred_probs")
     N, K = Q.shape
-    given = check_labels(given_labels, "given_labels", K, N)
-    regime = check_option(regime, "regime", REGIMES)
-    max_iter, tol = _check_refine_args(max_iter, tol)
-    alpha = check_alpha(alpha)
-    ref = None
-    if reference_probs is not None:
-        ref = check_probs(reference_probs, "reference_probs", K)
-        if ref.shape[0] != N:
-            raise NoisylabError(f"reference_probs has {ref.shape[0]} rows but pred_probs has {N}")
-
     parts = {"dominant": np.argmax(Q, axis=1), "complementary": np.argmin(Q, axis=1)}
     tests = {name: independence_test(p, given, K) for name, p in parts.items()}
     scores = {name: t.mutual_information for name, t in tests.items()}
@@ -566,37 +521,81 @@ def estimate_transition(
         mapping = np.empty(K, dtype=np.int64)
         mapping[rows] = cols
         agreement = float(M[rows, cols].sum() / N)
-    assignment = mapping[part]
+    return regime, mapping[part], mapping, agreement, independence, scores
 
+
+def estimate_transition(
+    pred_probs: object,
+    given_labels: object,
+    *,
+    reference_probs: object = None,
+    regime: str = "auto",
+    refine: bool = True,
+    alpha: float = 0.001,
+    max_iter: int = 200,
+    tol: float = 1e-7,
+) -> TransitionEstimate:
+    """Estimate ``T`` from out-of-sample predicted probabilities of the given labels.
+
+    Parameters
+    ----------
+    pred_probs : array-like, shape ``(N, K)``
+        Out-of-sample ``P(given | x)`` from a model trained on the given labels (cross-fitted).
+    given_labels : array-like of int, shape ``(N,)``
+        The given (possibly wrong) labels.
+    reference_probs : array-like, shape ``(N, K)``, optional
+        ``p(true | x)`` from a trusted reference model (it may be weak). Its argmax names the
+        parts (without it a renaming of classes cannot be seen), or is the partition itself when
+        it tells more about the given labels than ``pred_probs`` does (small data).
+    regime : {"auto", "dominant", "complementary"}, default "auto"
+        Where a sample's true class sits in ``pred_probs``: at the argmax (``"dominant"``), at the
+        argmin (``"complementary"``), or whichever partition tells more about the given labels.
+    refine : bool, default True
+        Correct the first-pass counts for misassigned samples by EM (see the module notes).
+    alpha : float, default 0.001
+        Level of the independence test of the partition against the given labels; where it
+        cannot reject, the refinement is skipped (EM would fit noise).
+    max_iter : int, default 200
+        EM iterations.
+    tol : float, default 1e-7
+        EM stops when no entry of ``T`` moves by more than this.
+
+    Returns
+    -------
+    TransitionEstimate
+        The matrix ``(K, K)`` and what was learned on the way (posterior ``(N, K)``, prior ...).
+    """
+    Q = check_probs(pred_probs, "pred_probs")
+    N, K = Q.shape
+    given = check_labels(given_labels, "given_labels", K, N)
+    regime = check_option(regime, "regime", REGIMES)
+    max_iter, tol = _check_refine_args(max_iter, tol)
+    alpha = check_alpha(alpha)
+    ref = None
+    if reference_probs is not None:
+        ref = check_probs(reference_probs, "reference_probs", K)
+        if ref.shape[0] != N:
+            raise NoisylabError(f"reference_probs has {ref.shape[0]} rows but pred_probs has {N}")
+
+    regime, assignment, mapping, agreement, independence, scores = _partition(
+        Q, given, ref, regime)
     C0 = count_matrix(assignment, given, K).astype(np.float64)
     # a class no sample was assigned to gets the overall label distribution: no information
     marginal = np.bincount(given, minlength=K) / N
     T0 = _normalise_rows(C0, empty=np.tile(marginal, (K, 1)))
     prior0 = C0.sum(axis=1) / N
     if refine and independence.pvalue < alpha:
-        T, C, P, R, n_iter, sharpness = _refine(
-            Q, given, T0, prior0, regime, max_iter=max_iter, tol=tol
-        )
+        T, C, P, R, n_iter, sharpness = _refine(Q, given, T0, prior0, regime,
+                                                 max_iter=max_iter, tol=tol)
     else:
         sharpness = 1.0
         P = _true_probs_family(Q, T0, prior0, regime)(sharpness)
         T, C, R, n_iter = T0, C0, _posterior(P, T0, given), 0
-    prior = C.sum(axis=1) / C.sum()
     return TransitionEstimate(
-        matrix=T,
-        regime=regime,
-        counts=C,
-        class_prior=prior,
-        true_probs=P,
-        posterior=R,
-        assignment=assignment,
-        mapping=mapping,
-        regime_scores=scores,
-        independence=independence,
-        reference_agreement=agreement,
-        sharpness=sharpness,
-        n_iter=n_iter,
-    )
+        matrix=T, regime=regime, counts=C, class_prior=C.sum(axis=1) / C.sum(), true_probs=P,
+        posterior=R, assignment=assignment, mapping=mapping, regime_scores=scores,
+        independence=independence, reference_agreement=agreement, sharpness=sharpness,
+        n_iter=n_iter, given=given)
 
 
 def estimate_transition_matrix(

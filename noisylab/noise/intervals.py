@@ -1,0 +1,135 @@
+"""Bootstrap over images: intervals for ``T``, the keep and noise rates, and the kind's probability.
+
+Each replicate reweights the images by Poisson(1) counts (the Poisson bootstrap, which equals
+the ordinary bootstrap in the limit and needs no copies of the data) and refits the whole
+ladder (`noisylab.noise.ladder`), each model started from its full-data fit. What is estimated
+is the matrix these very labels realise, so each replicate then draws every image's true class
+from its posterior under the refitted model and counts (drawn class, given label): the interval
+holds both the uncertainty of the model's parameters and that of which image is which class.
+The predictions ``P`` are held fixed: the randomness of training the cross-fitted model is not
+in the intervals.
+
+The kind's probability is *bagged* (BayesBag, Huggins and Miller 2023): the mean over replicates
+of each replicate's posterior probability of the reported kinds. Where the ladder is misspecified,
+a single posterior over models is overconfident and unstable from sample to sample; averaging it
+over resamples of the data keeps the probability honest about that instability.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from noisylab.noise.ladder import Ladder, fit_ladder, model_posterior
+
+__all__ = ["Intervals", "bootstrap"]
+
+
+@dataclass(frozen=True, eq=False)
+class Intervals:
+    """Bootstrap intervals of one reading and of the kind's probability.
+
+    Attributes
+    ----------
+    level : float
+        Coverage the intervals aim at (0.95).
+    replicates : int
+    transition : ndarray ``(2, K, K)``
+        Lower and upper bounds of each entry of the reading's realised ``T``.
+    keep_rate : ndarray ``(2, K)``
+    noise_rate : ndarray ``(2,)``
+    kind_probability : float
+        Bagged posterior probability of the reported candidates (the audit's ``confidence``).
+    kind_probability_interval : ndarray ``(2,)``
+        The spread of that probability over replicates.
+    selected_share : float
+        Share of replicates whose own selection was the same kind.
+    """
+
+    level: float
+    replicates: int
+    transition: np.ndarray
+    keep_rate: np.ndarray
+    noise_rate: np.ndarray
+    kind_probability: float
+    kind_probability_interval: np.ndarray
+    selected_share: float
+
+    def to_dict(self) -> dict:
+        """JSON-ready: ``{"level", "replicates", "transition": [lower, upper], ...}``."""
+        return {"level": self.level, "replicates": self.replicates,
+                "transition": self.transition.tolist(), "keep_rate": self.keep_rate.tolist(),
+                "noise_rate": self.noise_rate.tolist(),
+                "kind_probability": self.kind_probability,
+                "kind_probability_interval": self.kind_probability_interval.tolist(),
+                "selected_share": self.selected_share}
+
+
+def bootstrap(true_probs: np.ndarray, given: np.ndarray, ladder: Ladder, *,
+              cluster_counts: np.ndarray | None = None, p_dof: int | None = None,
+              prefer: str = "dominant", replicates: int = 40, level: float = 0.95,
+              seed: int = 0, max_iter: int = 60) -> Intervals:
+    """Intervals for the selected reading of ``ladder`` by refitting it on resampled images.
+
+    Parameters
+    ----------
+    true_probs : ndarray ``(N, K)``
+        The ``P`` the ladder was fitted on.
+    given : ndarray of int ``(N,)``
+    ladder : Ladder
+        The full-data fit (starting points, and the kinds whose probability is bagged).
+    cluster_counts, p_dof, prefer
+        As passed to `noisylab.noise.fit_ladder`.
+    replicates : int
+        Bootstrap replicates.
+    level : float
+        Central coverage of the percentile intervals.
+    """
+    rng = np.random.default_rng(seed)
+    N = len(given)
+    sel = ladder.selected
+    start = {m.name: m.matrix for m in ladder.models}
+    mats, noises, probs, same = [], [], [], 0
+    for _ in range(replicates):
+        w = rng.poisson(1.0, N).astype(np.float64)
+        rep = fit_ladder(true_probs, given, cluster_counts=cluster_counts,
+                         has_reference=ladder.has_reference, resolution=ladder.resolution,
+                         p_dof=p_dof, prefer=prefer, weights=w, start=start, max_iter=max_iter,
+                         tol=1e-8)
+        model = next(m for m in rep.models if m.name == sel.name)
+        T, kept = _draw_realised(true_probs, given, model, rng, w)
+        mats.append(T)
+        noises.append(kept)
+        probs.append(sum(rep.kind_probabilities.get(k, 0.0) for k in ladder.candidates))
+        same += rep.selected.kind == sel.kind
+    mats = np.array(mats)
+    lo, hi = (1 - level) / 2, 1 - (1 - level) / 2
+    keep = np.diagonal(mats, axis1=1, axis2=2)
+    noise = 1.0 - np.array(noises)
+    probs = np.array(probs)
+    return Intervals(level=level, replicates=replicates,
+                     transition=np.quantile(mats, [lo, hi], axis=0),
+                     keep_rate=np.quantile(keep, [lo, hi], axis=0),
+                     noise_rate=np.quantile(noise, [lo, hi]),
+                     kind_probability=float(probs.mean()),
+                     kind_probability_interval=np.quantile(probs, [lo, hi]),
+                     selected_share=same / replicates)
+
+
+def _draw_realised(P: np.ndarray, given: np.ndarray, model, rng,
+                   weights: np.ndarray) -> tuple[np.ndarray, float]:
+    """A draw of the realised ``T`` ``(K, K)`` and of the share of right labels.
+
+    Every image's true class is drawn from its posterior under ``model``; images count with
+    their resampling ``weights``.
+    """
+    R = model_posterior(P, given, model)
+    cum = np.cumsum(R, axis=1)
+    u = rng.random((len(given), 1)) * cum[:, -1:]
+    true = np.minimum((cum < u).sum(1), R.shape[1] - 1)
+    K = R.shape[1]
+    C = np.bincount(true * K + given, weights=weights, minlength=K * K).reshape(K, K)
+    n = C.sum(1, keepdims=True)
+    T = np.where(n > 0, C / np.where(n > 0, n, 1.0), model.realised)
+    return T, float(np.trace(C) / max(C.sum(), 1.0))
