@@ -3,18 +3,9 @@ checked without importing torch)."""
 
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
 
-
-def write_json(path: Path, value) -> None:
-    """Write ``value`` as indented JSON atomically (a temporary file, then a rename): a crash
-    leaves the old file or the new one, never half of one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(value, indent=1))
-    os.replace(tmp, path)
+from noisylab.outputs import atomic_write_json as write_json  # noqa: F401  (its old home)
 
 
 def find_beside(paths, name: str) -> Path | None:
