@@ -21,8 +21,11 @@ from pathlib import Path
 
 import numpy as np
 
+from noisylab import distributed
 from noisylab.audit_report import verdict_lines, write_outputs
 from noisylab.errors import NoisylabError
+from noisylab.outputs import check_output, prepare_output
+from noisylab.validate import check_audit_options
 
 __all__ = ["AuditResult", "audit", "measure", "read_trusted_labels", "verdict_lines"]
 
@@ -95,7 +98,8 @@ def audit(
     data : str or LabeledImages
         Source name for `noisylab.data.load`, or images with their given labels.
     out_dir : path
-        Where the report goes (created; files in it are replaced).
+        Where the report goes: created, or an earlier audit there is written over; a folder
+        holding anything else is refused (`noisylab.outputs.prepare_output`).
     folds : int
         Cross-fitting folds (at least 2).
     epochs : int, optional
@@ -117,17 +121,20 @@ def audit(
         reading_posterior,
     )
 
-    if folds < 2:
-        raise NoisylabError(f"--folds must be at least 2 (got {folds}): each fold is predicted "
-                            "by a model that never saw its labels")
+    # Every option and the folder first: a mistake costs nothing, not a whole cross-fit.
+    check_audit_options(folds=folds, epochs=epochs, seed=seed, reference=reference,
+                        trusted=trusted)
+    check_output(out_dir, "audit", reuse=True)
     started = time.perf_counter()
+    log = distributed.on_writer(log)  # under torchrun rank 0 speaks for all
     ds, data, is_source = _load(data, root=root, name=name, progress=progress)
     given = ds.labels.numpy()
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = prepare_output(out_dir, "audit", reuse=True)
     log(f"auditing {data}: {len(ds)} images, {len(ds.classes)} given labels")
     probe, fitted, epochs = _predict(ds, folds=folds, epochs=epochs, seed=seed,
                                      progress=progress, log=log, started=started)
+    if not distributed.is_writer():  # under torchrun: rank 0 alone estimates and writes
+        return None
     q = fitted.probs
     # A trusted reference model, when given, fixes which part of the data is which class.
     reference_probs = _reference_probs(reference, ds) if reference else None
@@ -173,10 +180,12 @@ def _predict(ds, *, folds, epochs, seed, progress, log, started):
 
     from noisylab.crossfit import cross_fit, default_epochs, probe_family
 
-    torch.set_num_threads(os.cpu_count() or 1)
+    distributed.setup(torch.device("cpu"))  # under torchrun: the folds go to separate ranks
+    torch.set_num_threads(distributed.threads_per_process())
     k = len(ds.classes)
     # Which model family describes P(given | x): labels mostly right, or pointing away?
-    probe = probe_family(ds.images, ds.labels, k, seed=seed, progress=progress)
+    probe = distributed.from_writer(probe_family(ds.images, ds.labels, k, seed=seed,
+                                                 progress=progress))  # one family for all ranks
     log("probe (held-out NLL of the given labels, nats): "
         + ", ".join(f"{f} {v:.4f}" for f, v in probe.nll.items())
         + f", class prior {probe.prior_nll:.4f} -> {probe.family}")

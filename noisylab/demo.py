@@ -24,12 +24,16 @@ from pathlib import Path
 import numpy as np
 
 from noisylab import plots
+from noisylab.outputs import prepare_output
 
 #: Sizes of the clean (pretraining) and test parts; the rest is the noisy training set.
 PRETRAIN_SIZE, TEST_SIZE = 300, 300
 #: The four training cells: (init, loss).
 CELLS = (("scratch", "ce"), ("scratch", "scl-nl"), ("pretrained", "ce"),
          ("pretrained", "scl-nl"))
+#: What the demo writes in its folder: all a re-run removes there (and a crash's temporary files).
+OWNED = ("pretrain", "audit", *(f"{init}-{loss}" for init, loss in CELLS), "report.md",
+         "curves.png", ".*.tmp")
 
 
 def demo(out_dir: str | os.PathLike = "runs/demo", *, epochs: int = 40,
@@ -40,24 +44,20 @@ def demo(out_dir: str | os.PathLike = "runs/demo", *, epochs: int = 40,
     Parameters
     ----------
     out_dir : path
-        Created; an earlier demo there is replaced.
+        Created; an earlier demo's own files there are replaced. A folder holding anything
+        else is refused, and nothing in it is touched.
     epochs : int
         Epochs of each training cell (and of the pretraining).
     audit_epochs : int, optional
         Epochs of each cross-fitted audit model (default: the audit's own).
     """
-    import shutil
-
     from noisylab.audit import audit, measure, verdict_lines
     from noisylab.checkpoints import load_checkpoint
     from noisylab.data import load
     from noisylab.train import TrainConfig, train
 
     started = time.perf_counter()
-    out = Path(out_dir)
-    if out.exists():
-        shutil.rmtree(out)
-    out.mkdir(parents=True)
+    out = prepare_output(out_dir, "demo", replace=True, owned=OWNED)
 
     clean = load("digits")
     noisy_all = load("digits+complementary")  # same images, labels redrawn (seed fixed)

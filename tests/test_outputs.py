@@ -351,3 +351,60 @@ def test_read_utf8_names_the_line_of_a_bad_byte(tmp_path):
     assert read_utf8(tmp_path / "ok.toml", what="experiment file") == 'name = "b"\n'
     with pytest.raises(NoisylabError, match="cannot read experiment file"):
         read_utf8(tmp_path / "none.toml", what="experiment file")
+
+
+# --- commands ------------------------------------------------------------------------------
+
+
+def cli_error(args: list) -> str:
+    """The one ``error:`` line of a refused command (exit code 2)."""
+    from click.testing import CliRunner
+
+    from noisylab.cli import cli
+
+    result = CliRunner().invoke(cli, [str(a) for a in args])
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.output
+    return lines[0]
+
+
+def test_demo_refuses_a_users_folder(tmp_path):
+    folder, data = user_folder(tmp_path)
+    assert "notes.txt" in cli_error(["demo", "--out", folder, "--epochs", "1"])
+    assert (folder / "notes.txt").read_bytes() == data
+    assert sorted(p.name for p in folder.iterdir()) == ["notes.txt"]
+
+
+def test_demo_refuses_its_own_folder_holding_a_users_file(tmp_path):
+    from noisylab.demo import OWNED
+
+    demo = prepare_output(tmp_path / "d", "demo")
+    (demo / "report.md").write_text("an earlier demo's")
+    (demo / "mine.csv").write_text("keep")
+    assert "mine.csv" in cli_error(["demo", "--out", demo, "--epochs", "1"])
+    assert (demo / "report.md").exists() and (demo / "mine.csv").read_text() == "keep"
+    assert "report.md" in OWNED
+
+
+def test_audit_refuses_a_users_folder_before_loading(tmp_path):
+    folder, data = user_folder(tmp_path)
+    line = cli_error(["audit", "no-such-source", "--out", folder])
+    assert "notes.txt" in line and (folder / "notes.txt").read_bytes() == data
+
+
+@pytest.mark.parametrize("option, value", [("--seed", "-1"), ("--seed", str(2**32)),
+                                           ("--epochs", "-1"), ("--folds", "1")])
+def test_audit_options_are_refused_before_any_folder(tmp_path, option, value):
+    assert option in cli_error(["audit", "digits", "--out", tmp_path / "a", option, value])
+    assert not (tmp_path / "a").exists()
+
+
+def test_audit_refuses_a_reference_and_trusted_labels_that_do_not_read(tmp_path):
+    (tmp_path / "x.pt").write_bytes(b"not a checkpoint")
+    (tmp_path / "t.gz").write_bytes(gzip.compress(idx_labels(b"\x01" * 50))[:-10])
+    assert "--reference" in cli_error(["audit", "digits", "--out", tmp_path / "a",
+                                       "--reference", tmp_path / "x.pt"])
+    assert "--trusted" in cli_error(["audit", "digits", "--out", tmp_path / "a",
+                                     "--trusted", tmp_path / "t.gz"])
+    assert not (tmp_path / "a").exists()
