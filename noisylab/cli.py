@@ -351,10 +351,12 @@ def evaluate_cmd(checkpoints, data_name, root, split, preprocess, out, tta, writ
     from noisylab import one_of_each as once
     from noisylab import writer_size as ws
     from noisylab.evaluate import evaluate
+    from noisylab.outputs import check_output
     from noisylab.runs import evaluation_dir
 
-    dataset = _load(data_name, root, split, preprocess=preprocess)
     out = out or evaluation_dir(checkpoints[0], data_name, split, members=len(checkpoints))
+    check_output(out, "evaluation", reuse=True)  # before the data is loaded
+    dataset = _load(data_name, root, split, preprocess=preprocess)
     size_file = ws.find(checkpoints) if writer_size and dataset.boxes is not None else None
     size_model = ws.WriterSize.load(size_file) if size_file else None
     once_file = once.find(checkpoints) if one_of_each else None

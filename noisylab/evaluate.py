@@ -11,6 +11,7 @@ import torch
 from noisylab import metrics, plots
 from noisylab.errors import NoisylabError
 from noisylab.models import load_model, side_inputs_of
+from noisylab.outputs import prepare_output
 from noisylab.runs import run_model
 from noisylab.train import predict_logits
 
@@ -181,7 +182,7 @@ def evaluate(checkpoint, dataset, *, out_dir: str | os.PathLike | None = None,
     if as_set is not None:
         result["one_of_each"] = as_set
     if out_dir is not None:
-        out_dir = Path(out_dir)
+        out_dir = prepare_output(out_dir, "evaluation", reuse=True)  # never a user's folder
         with np.errstate(invalid="ignore"):
             rates = np.nan_to_num(confusion / confusion.sum(1, keepdims=True))
         result["figures"].append(str(plots.heatmap(

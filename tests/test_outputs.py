@@ -408,3 +408,19 @@ def test_audit_refuses_a_reference_and_trusted_labels_that_do_not_read(tmp_path)
     assert "--trusted" in cli_error(["audit", "digits", "--out", tmp_path / "a",
                                      "--trusted", tmp_path / "t.gz"])
     assert not (tmp_path / "a").exists()
+
+
+def test_evaluate_refuses_a_users_folder_before_loading(tmp_path):
+    folder, data = user_folder(tmp_path)
+    line = cli_error(["evaluate", tmp_path / "no-run", "--data", "digits", "--out", folder])
+    assert "notes.txt" in line and (folder / "notes.txt").read_bytes() == data
+
+
+def test_evaluate_out_below_a_file_and_a_bad_checkpoint_create_nothing(tmp_path):
+    (tmp_path / "file").write_text("mine")
+    line = cli_error(["evaluate", tmp_path / "no-run", "--data", "digits", "--out",
+                      tmp_path / "file" / "ev"])
+    assert f"{tmp_path / 'file'} is a file" in line
+    (tmp_path / "x.pt").write_bytes(b"not a checkpoint")
+    assert "x.pt" in cli_error(["evaluate", tmp_path / "x.pt", "--data", "digits"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "x.pt"]
