@@ -1,4 +1,5 @@
-"""Data-parallel training under ``torchrun``: ranks, sharding, reductions, rank-0-only writing.
+"""Data-parallel training (and the audit's folds) under ``torchrun``: ranks, sharding,
+reductions, rank-0-only writing.
 
 PyTorch's own launcher (``torchrun``) starts the processes and sets ``RANK``, ``WORLD_SIZE``,
 ``LOCAL_RANK`` and ``LOCAL_WORLD_SIZE``; `torch.nn.parallel.DistributedDataParallel` averages
@@ -22,6 +23,9 @@ The rules (docs/scaling.md says them for users):
   implementation, so on a CPU each rank normalises with the statistics of its own ``B/W``
   images, and the running statistics that evaluation uses are rank 0's (broadcast to every
   rank after each epoch, and the ones rank 0 saves).
+- **Audit.** The audit's cross-fitting folds are shared out: fold ``k`` is fitted on rank
+  ``k % W`` (`my_parts`), and the ranks' out-of-sample probabilities are summed together
+  (`sum_over_ranks`); rank 0 alone estimates the noise and writes the report.
 - **Writing.** Only rank 0 (`is_writer`) writes checkpoints, ``metrics.jsonl``, figures and
   reports; `barrier` after a checkpoint lets every rank read it (resume, distillation).
 - **Figures.** Validation and test predictions are computed on a contiguous share of the images
@@ -58,9 +62,11 @@ __all__ = [
     "check_command",
     "error_line",
     "finish_epoch",
+    "from_writer",
     "gather_rows",
     "is_distributed",
     "lost_contact",
+    "my_parts",
     "is_writer",
     "on_writer",
     "place",
@@ -68,6 +74,7 @@ __all__ = [
     "quiet_other_ranks",
     "row_shard",
     "setup",
+    "sum_over_ranks",
     "threads_per_process",
     "timeout_seconds",
     "wrap",
@@ -390,6 +397,44 @@ def predict_sharded(predict: Callable, model: nn.Module, images: torch.Tensor, *
     return gather_rows(local, len(images))
 
 
+def my_parts(count: int) -> range:
+    """The parts of a job split by number (the audit's cross-fitting folds) this rank computes:
+    ``rank, rank + W, ...`` of ``range(count)``; all of them in one process."""
+    import torch.distributed as dist
+
+    if not _active():
+        return range(count)
+    return range(dist.get_rank(), count, dist.get_world_size())
+
+
+def sum_over_ranks(array):
+    """The element-wise sum of a numpy ``array`` over the ranks (``array`` itself in one process).
+
+    Each rank fills the rows of its own parts (`my_parts`) and leaves zeros elsewhere, so the sum
+    is every part's rows, exactly (adding zeros changes no bit), on every rank.
+    """
+    import numpy as np
+    import torch
+    import torch.distributed as dist
+
+    if not _active():
+        return array
+    tensor = torch.from_numpy(np.ascontiguousarray(array)).to(_collective_device())
+    dist.all_reduce(tensor)
+    return tensor.cpu().numpy()
+
+
+def from_writer(value):
+    """Rank 0's ``value`` (any picklable object) on every rank; ``value`` in one process."""
+    import torch.distributed as dist
+
+    if not _active():
+        return value
+    box = [value]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
 def on_writer(log: Callable[[str], None]) -> Callable[[str], None]:
     """``log`` on rank 0; a function that drops its message on the other ranks."""
     return log if is_writer() else (lambda _message: None)
@@ -405,17 +450,18 @@ def quiet_other_ranks() -> None:
         warnings.simplefilter("ignore")
 
 
-DATA_PARALLEL_COMMANDS = ("train",)
-"""The commands that run data-parallel under ``torchrun``; the others run as one process."""
+PARALLEL_COMMANDS = ("train", "audit")
+"""The commands that share their work over the ranks under ``torchrun`` (train: the batches;
+audit: the cross-fitting folds); the others run as one process."""
 
 
 def check_command(name: str | None) -> None:
     """Raise `NoisylabError` when command ``name`` is started as several processes but runs as
     one (its ranks would each do the whole job and write the same files)."""
-    if name is not None and name not in DATA_PARALLEL_COMMANDS and is_distributed():
+    if name is not None and name not in PARALLEL_COMMANDS and is_distributed():
         raise NoisylabError(f"noisylab {name} runs as one process; under torchrun only "
-                            f"{', '.join('noisylab ' + c for c in DATA_PARALLEL_COMMANDS)} is "
-                            f"data-parallel: start it without torchrun")
+                            f"noisylab {' and '.join(PARALLEL_COMMANDS)} share their work: "
+                            "start it without torchrun")
 
 
 def error_line(err: BaseException) -> str | None:
