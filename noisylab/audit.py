@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from noisylab import distributed
 from noisylab.audit_report import verdict_lines, write_outputs
 from noisylab.errors import NoisylabError
 from noisylab.outputs import check_output, prepare_output
@@ -125,12 +126,15 @@ def audit(
                         trusted=trusted)
     check_output(out_dir, "audit", reuse=True)
     started = time.perf_counter()
+    log = distributed.on_writer(log)  # under torchrun rank 0 speaks for all
     ds, data, is_source = _load(data, root=root, name=name, progress=progress)
     given = ds.labels.numpy()
     out_dir = prepare_output(out_dir, "audit", reuse=True)
     log(f"auditing {data}: {len(ds)} images, {len(ds.classes)} given labels")
     probe, fitted, epochs = _predict(ds, folds=folds, epochs=epochs, seed=seed,
                                      progress=progress, log=log, started=started)
+    if not distributed.is_writer():  # under torchrun: rank 0 alone estimates and writes
+        return None
     q = fitted.probs
     # A trusted reference model, when given, fixes which part of the data is which class.
     reference_probs = _reference_probs(reference, ds) if reference else None
@@ -176,10 +180,12 @@ def _predict(ds, *, folds, epochs, seed, progress, log, started):
 
     from noisylab.crossfit import cross_fit, default_epochs, probe_family
 
-    torch.set_num_threads(os.cpu_count() or 1)
+    distributed.setup(torch.device("cpu"))  # under torchrun: the folds go to separate ranks
+    torch.set_num_threads(distributed.threads_per_process())
     k = len(ds.classes)
     # Which model family describes P(given | x): labels mostly right, or pointing away?
-    probe = probe_family(ds.images, ds.labels, k, seed=seed, progress=progress)
+    probe = distributed.from_writer(probe_family(ds.images, ds.labels, k, seed=seed,
+                                                 progress=progress))  # one family for all ranks
     log("probe (held-out NLL of the given labels, nats): "
         + ", ".join(f"{f} {v:.4f}" for f, v in probe.nll.items())
         + f", class prior {probe.prior_nll:.4f} -> {probe.family}")

@@ -431,6 +431,8 @@ def audit_cmd(dataset, root, out, folds, epochs, reference, trusted, seed, as_js
     out = Path(out) if out else audit_dir(dataset)
     r = audit(dataset, root=root, out_dir=out, folds=folds, epochs=epochs, reference=reference,
               trusted=trusted, seed=seed, progress=_progress(), log=_log_unless(as_json))
+    if r is None:  # another rank of this torchrun job wrote the report
+        return
     summary = json.loads((out / "audit.json").read_text())
     if as_json:
         click.echo(json.dumps(summary, indent=1))

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from noisylab import distributed
 from noisylab.losses import make_loss
 from noisylab.models import build_model
 from noisylab.neighbours import neighbour_label_frequency, pixel_features
@@ -175,8 +176,8 @@ def cross_fit(images: torch.Tensor, labels: torch.Tensor, num_classes: int, *, f
     given = labels.cpu().numpy()
     pixels = pixel_features(images, seed=seed)
     q = np.zeros((n, num_classes))
-    weights = []
-    for k in range(folds):
+    weights = np.zeros((folds, 3))
+    for k in distributed.my_parts(folds):  # under torchrun: fold k on rank k % world size
         held = np.flatnonzero(assignment == k)
         fit = torch.from_numpy(np.flatnonzero(assignment != k))
         model = fit_model(images[fit], labels[fit], num_classes, family=family, epochs=epochs,
@@ -186,11 +187,12 @@ def cross_fit(images: torch.Tensor, labels: torch.Tensor, num_classes: int, *, f
         for space in (feats, pixels[held]):
             estimates.append(neighbour_label_frequency(space, given[held], num_classes,
                                                        k=neighbours))
-        w, q[held] = stack(estimates, given[held])
-        weights.append(w)
+        weights[k], q[held] = stack(estimates, given[held])
         if on_fold:
             on_fold(k, folds)
-    return CrossFit(probs=q, weights=weights)
+    # Each rank filled its own folds' rows, so their sum over the ranks holds every fold's.
+    q, weights = distributed.sum_over_ranks(q), distributed.sum_over_ranks(weights)
+    return CrossFit(probs=q, weights=[tuple(float(v) for v in w) for w in weights])
 
 
 def default_epochs(n: int) -> int:

@@ -394,8 +394,9 @@ def recommended_loss(data: str, *, root=None, log=print, progress=True,
     saved = folder / "audit.json"
     if not saved.exists() and distributed.is_distributed():
         raise NoisylabError(f"--loss auto reads the audit of {data}, which is not in {folder} "
-                            f"yet; run `noisylab audit {data} --out {folder}` (one process, same "
-                            "--root) first, or pass --loss")
+                            f"yet; run `noisylab audit {data} --out {folder}` first (with the "
+                            "same --root; under torchrun too, its folds then share the "
+                            "processes), or pass --loss")
     if not saved.exists():
         from noisylab.audit import audit
 
