@@ -67,6 +67,18 @@ def _data():
 # ------------------------------------------------------------------------- worker side
 
 
+def _cross_fit() -> dict:
+    """The audit's cross-fit of blobs in 2 folds: out-of-sample probabilities, stacking
+    weights, and the folds this process fitted."""
+    from noisylab.crossfit import cross_fit
+
+    data, _ = _data()
+    done: list = []
+    fitted = cross_fit(data.images, data.labels, 4, family="free", folds=2, epochs=1,
+                       progress=False, on_fold=lambda k, _n: done.append(k))
+    return {"probs": torch.from_numpy(fitted.probs), "weights": fitted.weights, "folds": done}
+
+
 def _record_steps(out: list):
     """Patch the loop's schedule factory so that every optimiser step appends the weights."""
     import noisylab.train as loop
@@ -120,6 +132,12 @@ def _worker(argv: list[str]) -> None:
         from noisylab.cli import cli
 
         cli(argv[argv.index("--") + 1:], prog_name="noisylab")
+        return
+    if argv[0] == "crossfit":
+        from noisylab.distributed import place, setup
+
+        setup(torch.device("cpu"))
+        torch.save(_cross_fit(), f"{argv[1]}.rank{place().rank}.pt")
         return
     from noisylab.distributed import place
     from noisylab.train import train
@@ -281,6 +299,31 @@ def test_a_stalled_rank_times_out_instead_of_hanging(tmp_path):
                       "($NOISYLAB_DIST_TIMEOUT); stopping"]
 
 
+def test_the_audit_folds_run_on_separate_ranks(tmp_path):
+    _ok(_torchrun(str(HERE / "test_distributed.py"), "crossfit", str(tmp_path / "q"),
+                  cwd=tmp_path))
+    rank0, rank1 = (torch.load(tmp_path / f"q.rank{r}.pt") for r in (0, 1))
+    assert (rank0["folds"], rank1["folds"]) == ([0], [1])
+    assert torch.equal(rank0["probs"], rank1["probs"]) and rank0["weights"] == rank1["weights"]
+    threads = torch.get_num_threads()
+    try:  # one thread, as each of the two processes had: the same arithmetic
+        torch.set_num_threads(1)
+        one = _cross_fit()
+    finally:
+        torch.set_num_threads(threads)
+    assert one["folds"] == [0, 1]
+    torch.testing.assert_close(rank0["probs"], one["probs"], rtol=1e-6, atol=1e-9)
+    assert rank0["weights"] == one["weights"]
+
+
+def test_torchrun_m_noisylab_audit_writes_one_report(tmp_path):
+    proc = _ok(_torchrun("-m", "noisylab", "audit", "digits", "--epochs", "1", "--out", "a",
+                         cwd=tmp_path))
+    assert proc.stdout.count("report: a/report.md") == 1
+    assert proc.stderr.count("auditing digits") == 1
+    assert json.loads((tmp_path / "a" / "audit.json").read_text())["transition"]["matrix"]
+
+
 def test_one_process_without_torchrun_is_unchanged(monkeypatch):
     from noisylab import distributed
 
@@ -336,15 +379,16 @@ def test_the_global_batch_must_split_evenly(monkeypatch):
         distributed.setup(torch.device("cpu"), batch_size=33)
 
 
-def test_only_train_runs_under_torchrun(monkeypatch):
+def test_only_train_and_audit_run_under_torchrun(monkeypatch):
     from noisylab import distributed
     from noisylab.errors import NoisylabError
 
-    distributed.check_command("audit")  # one process: anything goes
+    distributed.check_command("evaluate")  # one process: anything goes
     monkeypatch.setenv("WORLD_SIZE", "2")
     distributed.check_command("train")
-    with pytest.raises(NoisylabError, match="noisylab audit runs as one process"):
-        distributed.check_command("audit")
+    distributed.check_command("audit")
+    with pytest.raises(NoisylabError, match="noisylab evaluate runs as one process"):
+        distributed.check_command("evaluate")
 
 
 def test_python_m_noisylab_is_the_cli():
