@@ -420,6 +420,7 @@ def _refine(
     *,
     max_iter: int,
     tol: float,
+    ref: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int, float]:
     """Calibrate ``p(true | x)`` and ``T`` together by maximum likelihood of the given labels.
 
@@ -429,19 +430,36 @@ def _refine(
     ``pred_probs`` (out of sample), so fitting this one calibration parameter on them is fair.
     (Re-building the family from the refined ``T`` and repeating was measured to drift on
     pair-flip noise without helping elsewhere, so it is done once.)
+
+    With a reference ``ref`` ``(N, K)`` (a model that never saw these labels either), the two
+    are independent evidence about the true class and are combined as a product of experts,
+    ``p ∝ p_s * ref ** b``, with ``b >= 0`` fitted the same way (``b = 0``: the reference adds
+    nothing; large ``b``: it decides).
     """
     family = _true_probs_family(Q, T0, prior0, regime)
     warm = {"T": T0}
 
-    def score(log_s: float) -> float:
-        P = family(float(np.exp(log_s)))
+    def fit(P: np.ndarray) -> float:
         Tw, *_ = _em(P, given, warm["T"], max_iter=max(20, max_iter // 4), tol=max(tol, 1e-6))
         warm["T"] = Tw
         return _log_likelihood(P, Tw, given)
 
     lo, hi = _SHARPNESS_RANGE[regime]
-    s = float(np.exp(_golden_max(score, np.log(lo), np.log(hi))))
+    s = float(np.exp(_golden_max(lambda log_s: fit(family(float(np.exp(log_s)))),
+                                 np.log(lo), np.log(hi))))
     P = family(s)
+    if ref is not None:
+        log_ref = np.log(np.clip(ref, 1e-12, None))
+        base = P
+
+        def combined(b: float) -> np.ndarray:
+            L = np.log(np.clip(base, 1e-300, None)) + b * log_ref
+            E = np.exp(L - L.max(1, keepdims=True))
+            return E / E.sum(1, keepdims=True)
+
+        b = _golden_max(lambda b: fit(combined(b)), 0.0, 4.0)
+        if fit(combined(b)) > fit(base):
+            P = combined(b)
     T, R, C, n = _em(P, given, T0, max_iter=max_iter, tol=tol)
     return T, C, P, R, n, s
 
@@ -586,7 +604,7 @@ def estimate_transition(
     prior0 = C0.sum(axis=1) / N
     if refine and independence.pvalue < alpha:
         T, C, P, R, n_iter, sharpness = _refine(Q, given, T0, prior0, regime,
-                                                 max_iter=max_iter, tol=tol)
+                                                 max_iter=max_iter, tol=tol, ref=ref)
     else:
         sharpness = 1.0
         P = _true_probs_family(Q, T0, prior0, regime)(sharpness)
