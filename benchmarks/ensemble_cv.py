@@ -10,12 +10,14 @@ probabilities averaged, as ``noisylab evaluate A B C`` does).
         [--root ../shared/data] [--data trainPart1] [--folds 5] [--cv-seed 0] [--preprocess fit]
         [--tta N] [--writer-size] [--one-of-each]
 
-``--writer-size`` also scores every model with `noisylab.writer_size.WriterSize` fitted on the
-fold's training images (their ink boxes and the writers their file names give), and prints both.
-Models that read the box themselves (``cnn-m+box``, the recipe's) are left as they are by it
+``--writer-size`` also scores every model with the ``case-by-size`` add-on
+(`noisylab.addons.writers.writer_size.CaseBySize`) fitted on the fold's training images (their
+ink boxes and the writers their file names give), and prints both. Models that read the box
+themselves (the ``relative-box`` add-on, the recipe's) are left as they are by it
 (`noisylab.evaluate.evaluate`), so their two rows are the same. ``--one-of-each`` also scores
-every model reading each writer's held-out images as one of each character
-(`noisylab.one_of_each.OneOfEach`, fitted on the fold's training images).
+every model reading each writer's held-out images as one of each character (the ``one-of-each``
+add-on, `noisylab.addons.writers.one_of_each.OneOfEachAddon`, fitted on the fold's training
+images), after ``case-by-size`` when both are asked for.
 """
 
 from __future__ import annotations
@@ -25,11 +27,10 @@ import os
 
 import numpy as np
 
+from noisylab.addons.writers import CaseBySize, OneOfEachAddon
 from noisylab.data import load
 from noisylab.evaluate import evaluate
-from noisylab.one_of_each import OneOfEach
 from noisylab.pipeline import fold_split
-from noisylab.writer_size import WriterSize
 
 
 def main() -> None:
@@ -53,24 +54,15 @@ def main() -> None:
     as_sets = {m: [] for m in rows}
     for k in range(1, args.folds + 1):
         train_folds, held_out = fold_split(full, (k, args.folds), seed=args.cv_seed)
-        by_size = None
-        if args.writer_size:
-            by_size = WriterSize.fit(train_folds.boxes, train_folds.ids,
-                                     train_folds.labels.numpy(), train_folds.classes)
-        by_writer = (OneOfEach.fit(train_folds.ids, train_folds.labels.numpy(),
-                                   train_folds.classes) if args.one_of_each else None)
+        adjusters = ([CaseBySize().fit(train_folds)] if args.writer_size else []) + \
+            ([OneOfEachAddon().fit(train_folds)] if args.one_of_each else [])
         runs = [m.format(k=k) for m in args.members]
         for name, model in [*zip(args.members, runs, strict=True), ("ensemble", runs)]:
-            figures = evaluate(model, held_out, views=args.tta, writer_size=by_size,
-                               one_of_each=by_writer)
-            acc = figures["acc"]
-            if by_writer is not None:
-                as_sets[name].append(acc)
-                acc = figures["one_of_each"]["acc_alone"]
-            if by_size is not None:
-                sized[name].append(acc)
-                acc = figures.get("writer_size", {}).get("acc_glyph", acc)
-            rows[name].append(acc)
+            figures = evaluate(model, held_out, views=args.tta, adjusters=adjusters)
+            rows[name].append(figures["acc"])
+            for table, adjuster in [(sized, "case-by-size"), (as_sets, "one-of-each")]:
+                if adjuster in figures["adjusted"]:
+                    table[name].append(figures["adjusted"][adjuster]["acc"])
     print(f"{args.data}, {args.folds} folds (cv seed {args.cv_seed}), {args.tta} view(s) an "
           "image, held-out accuracy:")
     for name, accs in rows.items():

@@ -273,6 +273,8 @@ def load_checkpoint(
     Returns
     -------
     Checkpoint
+        Its metadata in today's form: an architecture an add-on declared legacy is renamed
+        (`noisylab.addons.upgrade_metadata`).
 
     Raises
     ------
@@ -282,8 +284,10 @@ def load_checkpoint(
         truncated), the weights are not valid safetensors, or the training state
         is refused by ``weights_only`` loading.
     """
+    from noisylab.addons import upgrade_metadata
+
     stem_path = _resolve(Path(path))
-    meta = _read_metadata(stem_path)
+    meta = upgrade_metadata(_read_metadata(stem_path))  # an add-on's legacy architecture names
 
     raw = _read_verified(stem_path, WEIGHTS_SUFFIX, meta["files"]["weights"])
     try:
@@ -571,11 +575,12 @@ def _link_writer(src: Path):
     return write
 
 
-def _commit(directory: Path, stem: str, writers: list) -> None:
-    """Write each ``(suffix, writer)`` to a temp file, then rename all into place in order."""
+def _commit(directory: Path, stem: str, parts: list) -> None:
+    """Write each ``(suffix, write)`` of ``parts`` to a temp file (``write(tmp)``), then rename
+    all into place in order."""
     temps: list[tuple[Path, Path]] = []
     try:
-        for suffix, write in writers:
+        for suffix, write in parts:
             fd, name = tempfile.mkstemp(dir=directory, prefix=f".{stem}{suffix}.", suffix=".tmp")
             os.close(fd)
             tmp = Path(name)

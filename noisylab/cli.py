@@ -263,23 +263,23 @@ _LOSS_HELP = ("ce; complementary: scl-nl scl-exp fwd ure-ga pc; noise-robust: fo
                    "kept student together, their probabilities averaged (default: the "
                    "recipe's; on for mnistTask3).")
 @_PREPROCESS
-@click.option("--writer-size/--no-writer-size", default=True, show_default=True,
-              help="For photos whose file names name their writers (trainPart1's imgCCC-WWW.png), "
-                   "also fit the size models that tell look-alikes (c C, 0 O o) apart by the "
-                   "character's size relative to its writer's hand, and save them as "
-                   "writer_size.json, which evaluate uses (not for cnn-m+box, trainPart1's "
-                   "default, which reads that size itself).")
+@click.option("--addon", "addons_on", multiple=True, metavar="NAME",
+              help="Use the add-on NAME besides the recipe's (repeatable; `noisylab addons` "
+                   "lists them): side inputs the model reads, or an adjuster fitted after "
+                   "training and reported beside the plain figure.")
+@click.option("--no-addon", "addons_off", multiple=True, metavar="NAME",
+              help="Leave out the recipe's add-on NAME (repeatable).")
 def train_cmd(data_name, root, init, loss, transition, val_transition, arch, epochs, batch_size,
               lr, seed, device, precision, out, resume, freeze_features, no_augment, pseudo_label,
               pseudo_label_view, warm_start_epochs, distill_epochs, distill_arch, distill_votes,
-              distill_ensemble, preprocess, writer_size):
+              distill_ensemble, preprocess, addons_on, addons_off):
     """Train a CNN on the given labels of --data; checkpoints and metrics.jsonl go to --out."""
     from noisylab.pipeline import train_on
 
     result = train_on(
         data_name, root=root, init=init, loss=loss, out=out, resume=resume, progress=_progress(),
         log=click.echo, load_options={"preprocess": preprocess} if preprocess else None,
-        writer_size=writer_size, arch=arch, epochs=epochs, batch_size=batch_size, lr=lr,
+        addons_on=addons_on, addons_off=addons_off, arch=arch, epochs=epochs, batch_size=batch_size, lr=lr,
         seed=seed, device=device, precision=precision, freeze_features=freeze_features or None, augment=False if no_augment else None,
         pseudo_label=pseudo_label, pseudo_label_view=pseudo_label_view,
         warm_start_epochs=warm_start_epochs, distill_epochs=distill_epochs,
@@ -299,18 +299,30 @@ def train_cmd(data_name, root, init, loss, transition, val_transition, arch, epo
             line += (f": test acc {100 * t['acc']:.2f}%, NLL {t['nll']:.4f}, ECE {t['ece']:.4f}"
                      f" (noisylab evaluate {result.out_dir} scores it)")
         click.echo(line)
-    if result.writer_size_test:
-        t = result.writer_size_test
-        click.echo(f"with the writer's size: test acc {100 * t['acc']:.2f}%, NLL {t['nll']:.4f}, "
-                   f"ECE {t['ece']:.4f} ({t['changed']} predictions changed; "
-                   f"{100 * t['acc_glyph']:.2f}% without)")
-    if result.one_of_each_test:
-        t = result.one_of_each_test
-        click.echo(f"read as one of each per writer: test acc {100 * t['acc']:.2f}% "
-                   f"({t['changed']} predictions changed; {100 * t['acc_alone']:.2f}% image by "
-                   "image)" if t["applied"] else
-                   f"not read as one of each per writer: {t['why']}")
+    for line in _adjusted_lines(result.adjusted_test or {}, "test acc"):
+        click.echo(line)
     click.echo(f"run folder: {result.out_dir}")
+
+
+def _adjusted_lines(adjusted: dict, what: str = "accuracy", files: dict | None = None
+                    ) -> list[str]:
+    """One line per prediction adjuster of an evaluation's ``adjusted`` figures, in order,
+    each named (and its state's file, from ``files``)."""
+    from noisylab.addons import get
+
+    lines = []
+    for name, t in adjusted.items():
+        cls = get(name)
+        where = f", {files[name]}" if files and name in files else ""
+        head = f"  + {name} ({cls.title}{where}): "
+        if not t["applied"]:
+            lines.append(head + f"not applied: {t['why']}")
+            continue
+        said = cls.summary(t)
+        lines.append(head + f"{what} {100 * t['acc']:.2f}%   NLL {t['nll']:.4f}   "
+                     f"ECE {t['ece']:.4f}   ({t['changed']} predictions changed"
+                     + (f"; {said})" if said else ")"))
+    return lines
 
 
 @cli.command("evaluate")
@@ -325,21 +337,20 @@ def train_cmd(data_name, root, init, loss, transition, val_transition, arch, epo
 @click.option("--tta", type=click.IntRange(min=1), default=1, show_default=True,
               help="Test-time augmentation: average the probabilities of N views of each image "
                    "(as given, then N-1 seeded random rotations, scalings and shifts).")
-@click.option("--writer-size/--no-writer-size", default=True, show_default=True,
-              help="Tell look-alikes (c C, 0 O o) apart by the character's size relative to its "
-                   "writer's other characters, when the run has a writer_size.json (trainPart1 "
-                   "runs of glyph-only models) and the images' file names name their writers "
-                   "(imgCCC-WWW.png). A model that reads that size itself (cnn-m+box) is left "
-                   "alone.")
-@click.option("--one-of-each/--no-one-of-each", default=True, show_default=True,
-              help="Read each writer's images as one of each character, when the run has a "
-                   "one_of_each.json (trainPart1 runs: each of its writers wrote every character "
-                   "once): no class the writer has among the training images, no class twice "
-                   "within a writer's images. Left off when the images clash with that.")
+@click.option("--addon", "addons_on", multiple=True, metavar="NAME",
+              help="Insist on the adjuster NAME: an error when the run saved no state of it "
+                   "(repeatable). Without it, every adjuster whose state the run saved is "
+                   "applied.")
+@click.option("--no-addon", "addons_off", multiple=True, metavar="NAME",
+              help="Leave the run's adjuster NAME out (repeatable).")
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
-def evaluate_cmd(checkpoints, data_name, root, split, preprocess, out, tta, writer_size,
-                 one_of_each, as_json):
+def evaluate_cmd(checkpoints, data_name, root, split, preprocess, out, tta, addons_on,
+                 addons_off, as_json):
     """Accuracy, NLL, ECE and per-class precision/recall/F1 of CHECKPOINT on labelled data.
+
+    The model's own figures come first (each image alone); then, each on its own line and
+    named, those with each prediction adjuster the run saved (its add-ons: `noisylab addons`),
+    applied in turn.
 
     Several checkpoints (e.g. the run folders of three seeds) are scored as an ensemble: their
     class probabilities are averaged. A run folder whose model is several of its checkpoints
@@ -348,21 +359,17 @@ def evaluate_cmd(checkpoints, data_name, root, split, preprocess, out, tta, writ
     """
     import json
 
-    from noisylab import one_of_each as once
-    from noisylab import writer_size as ws
+    from noisylab.addons import saved_adjusters
     from noisylab.evaluate import evaluate
     from noisylab.outputs import check_output
     from noisylab.runs import evaluation_dir
 
+    adjusters = saved_adjusters(checkpoints, use=addons_on, off=addons_off)
     out = out or evaluation_dir(checkpoints[0], data_name, split, members=len(checkpoints))
     check_output(out, "evaluation", reuse=True)  # before the data is loaded
     dataset = _load(data_name, root, split, preprocess=preprocess)
-    size_file = ws.find(checkpoints) if writer_size and dataset.boxes is not None else None
-    size_model = ws.WriterSize.load(size_file) if size_file else None
-    once_file = once.find(checkpoints) if one_of_each else None
-    once_record = once.OneOfEach.load(once_file) if once_file else None
-    r = evaluate(checkpoints, dataset, out_dir=out, views=tta, writer_size=size_model,
-                 one_of_each=once_record)
+    r = evaluate(checkpoints, dataset, out_dir=out, views=tta,
+                 adjusters=[a for a, _ in adjusters], without=addons_off)
     if as_json:
         click.echo(json.dumps({k: v for k, v in r.items() if k != "confusion"}, indent=1))
         return
@@ -370,29 +377,38 @@ def evaluate_cmd(checkpoints, data_name, root, split, preprocess, out, tta, writ
             f"ensemble of {len(r['checkpoints'])} ({', '.join(r['checkpoints'])})")
     click.echo(f"{what} on {data_name} {split} ({r['n']} images"
                + (f", {tta} views each" if tta > 1 else "") + ")")
-    click.echo(f"accuracy {100 * r['acc']:.2f}%   NLL {r['nll']:.4f}   ECE {r['ece']:.4f}")
+    click.echo(f"accuracy {100 * r['acc']:.2f}%   NLL {r['nll']:.4f}   ECE {r['ece']:.4f}   "
+               "(each image alone)")
     if "side_inputs" in r:
-        click.echo(f"  the ink box relative to the writer's, which the model reads: "
-                   f"{r['side_inputs']['images']} of {r['n']} images had a writer reference"
-                   + (f" ({size_file} not applied on top)" if size_model is not None else ""))
-    elif size_model is not None:
-        s = r["writer_size"]
-        click.echo(f"  with the writer's size ({size_file}): {s['images']} of {r['n']} images had "
-                   f"a writer reference, {s['changed']} predictions changed; without it "
-                   f"{100 * s['acc_glyph']:.2f}%")
-    if once_record is not None:
-        s = r["one_of_each"]
-        if s["applied"]:
-            click.echo(f"  read as one of each per writer ({once_file}): {s['images']} images of "
-                       f"{s['writers']} writers, {s['changed']} predictions changed; each image "
-                       f"alone {100 * s['acc_alone']:.2f}%")
-        else:
-            click.echo(f"  not read as one of each per writer ({once_file}): {s['why']}")
+        from noisylab.addons import get
+
+        side = r["side_inputs"]
+        click.echo(f"  the model reads the side inputs of {side['addon']} "
+                   f"({get(side['addon']).title}): known for {side['known']} of {r['n']} images")
+    for line in _adjusted_lines(r["adjusted"], files={a.name: p for a, p in adjusters}):
+        click.echo(line)
     click.echo(f"{'class':>6} {'precision':>9} {'recall':>7} {'f1':>6} {'support':>7}")
     for name, c in r["per_class"].items():
         click.echo(f"{name:>6} {c['precision']:9.3f} {c['recall']:7.3f} {c['f1']:6.3f} "
                    f"{int(c['support']):7d}")
     click.echo("figures: " + ", ".join(r["figures"]))
+
+
+@cli.command("addons")
+def addons_cmd() -> None:
+    """The add-ons: knowledge about one kind of data that recipes, --addon and --no-addon name.
+
+    \b
+    side input: numbers per image that the model reads beside the pixels
+    adjuster:   a change to the predictions, reported beside the plain figure
+    """
+    from noisylab.addons import is_side_input, registered
+    from noisylab.recipes import RECIPES
+
+    for name, cls in registered().items():
+        used = [data for data, recipe in RECIPES.items() if name in recipe.addons]
+        click.echo(f"{name:<14} {'side input' if is_side_input(name) else 'adjuster':<11} "
+                   f"{cls.title}" + (f" (recipes: {', '.join(used)})" if used else ""))
 
 
 # --- audit ---------------------------------------------------------------------------------------

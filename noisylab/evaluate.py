@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Collection, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -37,40 +38,49 @@ def predict_probs(model, images, *, views: int = 1, seed: int = 0, side=None):
     return probs / views
 
 
-def side_inputs_for(ckpt, dataset) -> np.ndarray:
-    """The side inputs ``(N, S)`` float32 that a checkpoint's model (``cnn-m+box``) reads for
-    ``dataset``'s images: each ink box relative to its writer's reference box, the references
-    being those of the model's training images (its metadata's ``side_inputs``).
+def side_inputs_for(ckpt, dataset, *, without: Collection[str] = ()) -> tuple[np.ndarray, str]:
+    """The side inputs ``(N, S)`` float32 that a checkpoint's model reads for ``dataset``'s
+    images, made by the add-on its metadata's ``side_inputs`` names, from the state fitted on
+    the model's training images; and that add-on's name.
 
     Raises
     ------
     NoisylabError
-        When the data has no ink boxes, or the checkpoint does not say how to make them.
+        When the checkpoint does not say how to make them, the add-on is in ``without``, or the
+        data lacks what the add-on makes them from.
     """
-    from noisylab.writer_size import WriterSize
+    from noisylab.addons import check_features, side_input_from_record
 
     record = ckpt.metadata.get("side_inputs")
     if not isinstance(record, dict):
         raise NoisylabError(f"{ckpt.path} reads numbers beside the pixels but does not record "
                             "how they are made; train it again")
-    if dataset.boxes is None:
-        raise NoisylabError(f"{ckpt.path} also reads each character's ink box relative to its "
-                            f"writer's, and {dataset.source.split(':')[0]} has no ink boxes "
-                            "(trainPart1's photos have them); evaluate another model on it")
-    return WriterSize.from_dict(record).side_inputs_for(dataset.boxes, dataset.ids)
+    provider = side_input_from_record(record)
+    if provider.name in without:
+        raise NoisylabError(f"{ckpt.path} reads the side inputs of the add-on {provider.name} "
+                            f"({provider.title}), so it cannot be scored without them; drop "
+                            f"--no-addon {provider.name}")
+    try:
+        features = provider.features(dataset)
+    except NoisylabError as err:
+        raise NoisylabError(f"{ckpt.path} also reads {provider.title} (the add-on "
+                            f"{provider.name}), and {err}; evaluate another model on it") from None
+    return check_features(features, len(dataset), provider.name), provider.name
 
 
-def checkpoint_probs(path, dataset, *, device: str = "cpu", views: int = 1):
-    """One checkpoint's class probabilities for ``dataset``: ``(probs, ckpt, side_known)``.
+def checkpoint_probs(path, dataset, *, device: str = "cpu", views: int = 1,
+                     without: Collection[str] = ()):
+    """One checkpoint's class probabilities for ``dataset``: ``(probs, ckpt, side)``.
 
     ``probs`` is float32 ``(N, K)`` (`predict_probs`, with the side inputs the model reads);
-    ``ckpt`` the loaded checkpoint; ``side_known`` the number of images that had a writer
-    reference, or None for a model that reads no side inputs.
+    ``ckpt`` the loaded checkpoint; ``side`` None for a model that reads no side inputs, else
+    ``{"addon": name, "known": images whose side inputs are known}``.
 
     Raises
     ------
     NoisylabError
-        When the checkpoint predicts other classes than the data has, or cannot be read.
+        When the checkpoint predicts other classes than the data has, or cannot be read, or
+        its side inputs cannot be made (`side_inputs_for`).
     """
     model, ckpt = load_model(path, device=device)
     classes = list(ckpt.metadata.get("class_names") or dataset.classes)
@@ -79,13 +89,13 @@ def checkpoint_probs(path, dataset, *, device: str = "cpu", views: int = 1):
             f"{ckpt.path} predicts {len(classes)} classes ({', '.join(classes[:5])}...), the "
             f"data has {len(dataset.classes)} ({', '.join(dataset.classes[:5])}...); evaluate "
             "it on data with the same classes")
-    side, side_known = None, None
+    features, side = None, None
     if side_inputs_of(model):
-        side = side_inputs_for(ckpt, dataset)
-        side_known = int(side[:, -1].sum())
-        side = torch.from_numpy(side).to(device)
-    probs = predict_probs(model, dataset.images.to(device), views=views, side=side)
-    return probs.cpu().numpy(), ckpt, side_known
+        features, name = side_inputs_for(ckpt, dataset, without=without)
+        side = {"addon": name, "known": int(features[:, -1].sum())}
+        features = torch.from_numpy(features).to(device)
+    probs = predict_probs(model, dataset.images.to(device), views=views, side=features)
+    return probs.cpu().numpy(), ckpt, side
 
 
 def model_probs(checkpoint, dataset, *, device: str = "cpu", views: int = 1) -> np.ndarray:
@@ -97,90 +107,81 @@ def model_probs(checkpoint, dataset, *, device: str = "cpu", views: int = 1) -> 
 
 
 def evaluate(checkpoint, dataset, *, out_dir: str | os.PathLike | None = None,
-             device: str = "cpu", views: int = 1, writer_size=None, one_of_each=None) -> dict:
-    """Accuracy, NLL, ECE and per-class scores of a checkpoint, or an ensemble, on ``dataset``.
+             device: str = "cpu", views: int = 1, adjusters: Sequence = (),
+             without: Collection[str] = ()) -> dict:
+    """Accuracy, NLL, ECE and per-class scores of a checkpoint, or an ensemble, on ``dataset``:
+    each image alone, then with each prediction adjuster.
 
     Parameters
     ----------
     checkpoint : path or sequence of paths
         A checkpoint or run folder (see `noisylab.checkpoints.load_checkpoint`); a run folder
         whose model is several of its checkpoints means them all (`noisylab.runs.run_model`).
-        Several make an ensemble: their class probabilities are averaged (on trainPart1's 5
-        folds, three seeds of cnn-m scored 88.99% against 88.36% for one on average).
+        Several make an ensemble: their class probabilities are averaged.
     dataset : LabeledImages
         Images and the labels to score against (clean labels: this is for reporting).
     out_dir : path, optional
-        Where to write ``confusion.png`` and ``reliability.png`` (and ``one_of_each.png``, the
-        images whose prediction ``one_of_each`` changed: `changed_figure`).
+        Where to write ``confusion.png`` and ``reliability.png`` (and the adjusters' figures,
+        `noisylab.addons.PredictionAdjuster.figures`).
     views : int
         Views of each image whose probabilities are averaged (`predict_probs`); 1 for none.
-    writer_size : noisylab.writer_size.WriterSize, optional
-        Re-split the probabilities within each group of look-alike classes (``c C``,
-        ``0 O o``) by the character's size relative to its writer (`WriterSize.adjust`); needs
-        ``dataset.boxes``. Not applied when a model already reads that size itself
-        (``cnn-m+box``): counting it twice lowered the 5-fold CV accuracy (README).
+    adjusters : sequence of noisylab.addons.PredictionAdjuster
+        Fitted adjusters, applied in turn, each to what the one before gave
+        (`apply_adjusters`). One `redundant_with` the side input the model reads is not
+        applied.
+    without : collection of str
+        Add-ons turned off: a model that reads the side inputs of one of them is an error.
 
     Returns
     -------
     dict
-        ``acc``, ``nll``, ``ece``, ``per_class`` (name -> precision, recall, f1, support),
-        ``confusion`` ``(K, K)`` list (rows true, columns predicted), ``reliability`` (per-bin
-        ``confidence``, ``accuracy``, ``count`` lists, see `noisylab.metrics.reliability`; None
-        for an empty bin), ``checkpoints`` (the files read), ``views`` (per image), ``figures``
-        (paths written); with ``writer_size``, ``writer_size`` (``images`` with a writer
-        reference, ``changed`` predictions, ``acc_glyph`` the accuracy without it); for models
-        that read the box beside the pixels, ``side_inputs`` (``images`` with a writer
-        reference).
+        The model's own figures, each image alone: ``acc``, ``nll``, ``ece``, ``per_class``
+        (name -> precision, recall, f1, support), ``confusion`` ``(K, K)`` list (rows true,
+        columns predicted), ``reliability`` (per-bin ``confidence``, ``accuracy``, ``count``
+        lists, see `noisylab.metrics.reliability`; None for an empty bin), ``n``,
+        ``checkpoints`` (the files read), ``views`` (per image), ``figures`` (paths written);
+        ``adjusted``: ``{adjuster name: figures}`` in the order applied (`apply_adjusters`);
+        for a model that reads side inputs, ``side_inputs`` (``addon``, ``known``).
     """
     given = [checkpoint] if isinstance(checkpoint, (str, os.PathLike)) else list(checkpoint)
     paths = [member for path in given for member in run_model(path)]
     if not paths:
         raise NoisylabError("no checkpoint to evaluate; name at least one")
-    probs, read, side_known = 0.0, [], None
+    probs, read, side = 0.0, [], None
     for path in paths:  # one model in memory at a time
-        member, ckpt, known = checkpoint_probs(path, dataset, device=device, views=views)
+        member, ckpt, known = checkpoint_probs(path, dataset, device=device, views=views,
+                                               without=without)
         probs = probs + member
-        side_known = known if known is not None else side_known
+        side = known or side
         read.append(str(ckpt.path))
     probs = probs / len(paths)
+    result = _figures(probs, dataset, out_dir)
+    result.update(checkpoints=read, views=views)
+    if side is not None:
+        result["side_inputs"] = side
+    result["adjusted"] = apply_adjusters(adjusters, probs, dataset, out_dir=out_dir,
+                                         reads=side and side["addon"])
+    result["figures"] += [f for a in result["adjusted"].values() for f in a.get("figures", [])]
+    return result
+
+
+def _figures(probs: np.ndarray, dataset, out_dir) -> dict:
+    """The figures of ``probs`` ``(N, K)`` on ``dataset``, each image alone, and the confusion
+    and reliability PNGs in ``out_dir`` when given."""
     classes = list(dataset.classes)
     labels = dataset.labels.numpy()
-    by_size = None
-    if writer_size is not None and side_known is None:
-        if dataset.boxes is None:
-            raise NoisylabError(f"{dataset.source.split(':')[0]} has no ink boxes, which the "
-                                "writer's size needs; score it without --writer-size")
-        glyph_acc = float((probs.argmax(1) == labels).mean())
-        probs, by_size = writer_size.adjust(probs, dataset.boxes, dataset.ids)
-        by_size["acc_glyph"] = glyph_acc
-    own = probs.argmax(1)  # each image alone
-    predictions, as_set = own, None
-    if one_of_each is not None:
-        if list(one_of_each.classes) != classes:
-            raise NoisylabError(
-                f"the one-of-each record names {len(one_of_each.classes)} classes "
-                f"({', '.join(one_of_each.classes[:5])}...), the data {len(classes)}; it belongs "
-                "to another run: evaluate with --no-one-of-each, or train the run again")
-        probs, predictions, as_set = one_of_each.apply(probs, dataset.ids)
-        as_set["acc_alone"] = float((own == labels).mean())
+    predictions = probs.argmax(1)
     k = len(classes)
     confusion = metrics.confusion_matrix(labels, predictions, k)
     scores = metrics.per_class_scores(confusion)
     conf, acc, count = metrics.reliability(probs, labels)
     result = {**metrics.summary(probs, labels), "acc": float((predictions == labels).mean()),
               "n": int(len(labels)),
-              "checkpoints": read, "views": views,
               "per_class": {c: {s: float(scores[s][i]) for s in scores} for i, c in enumerate(classes)},
               "confusion": confusion.tolist(),
               "reliability": {"confidence": _listed(conf), "accuracy": _listed(acc),
                               "count": count.astype(int).tolist()},
               "figures": []}
-    if by_size is not None:
-        result["writer_size"] = by_size
-    if side_known is not None:
-        result["side_inputs"] = {"images": side_known}
-    if as_set is not None:
-        result["one_of_each"] = as_set
     if out_dir is not None:
         out_dir = prepare_output(out_dir, "evaluation", reuse=True)  # never a user's folder
         with np.errstate(invalid="ignore"):
@@ -192,11 +193,55 @@ def evaluate(checkpoint, dataset, *, out_dir: str | os.PathLike | None = None,
         result["figures"].append(str(plots.reliability_diagram(
             conf, acc, count, out_dir / "reliability.png",
             title=f"reliability, ECE {result['ece']:.4f}")))
-        if as_set is not None and as_set["changed"]:
-            result["figures"].append(str(changed_figure(
-                dataset.images[:, 0].numpy(), own, predictions, labels, classes,
-                out_dir / "one_of_each.png")))
     return result
+
+
+def apply_adjusters(adjusters: Sequence, probs: np.ndarray, dataset, *, out_dir=None,
+                    reads: str | None = None) -> dict:
+    """Apply prediction adjusters in turn and score each step.
+
+    Parameters
+    ----------
+    adjusters : sequence of noisylab.addons.PredictionAdjuster
+        Fitted adjusters; each gets the probabilities the one before gave.
+    probs : np.ndarray
+        ``(N, K)`` the model's own class probabilities.
+    dataset : LabeledImages
+        The images scored and their labels.
+    out_dir : path, optional
+        Where an adjuster draws its figures.
+    reads : str, optional
+        The side-input add-on the model reads: an adjuster `redundant_with` it is skipped.
+
+    Returns
+    -------
+    dict
+        ``{name: figures}``: ``acc``, ``nll``, ``ece`` after that step (the same as before it
+        when not applied), ``applied``, ``why`` (None, or why not), ``changed`` (predictions
+        that differ from the step before), ``figures``, and the adjuster's own ``info``.
+    """
+    labels = dataset.labels.numpy()
+    predictions = probs.argmax(1)
+    out = {}
+    for adjuster in adjusters:
+        before = predictions
+        if reads is not None and adjuster.redundant_with == reads:
+            info = {"applied": False, "why": f"the model reads {reads} itself"}
+        else:
+            probs, info = adjuster.adjust(probs, dataset)
+            info = dict(info)
+            after = info.pop("predictions", None)
+            predictions = probs.argmax(1) if after is None else np.asarray(after)
+        applied = bool(info.pop("applied", True))
+        figures = {**info, **metrics.summary(probs, labels),
+                   "acc": float((predictions == labels).mean()), "applied": applied,
+                   "why": info.get("why"), "changed": int((predictions != before).sum()),
+                   "figures": []}
+        if out_dir is not None and applied and figures["changed"]:
+            figures["figures"] = [str(p) for p in adjuster.figures(dataset, before, predictions,
+                                                                    Path(out_dir))]
+        out[adjuster.name] = figures
+    return out
 
 
 CHANGED_SHOWN = 48
@@ -204,13 +249,13 @@ CHANGED_SHOWN = 48
 
 
 def changed_figure(images: np.ndarray, before: np.ndarray, after: np.ndarray, labels: np.ndarray,
-                   classes, path) -> Path:
-    """The images whose prediction reading them as one of each per writer changed.
+                   classes, path, *, what: str = "adjusted") -> Path:
+    """The images whose prediction an adjustment changed (for an adjuster's `figures`).
 
-    ``images`` ``(N, 28, 28)`` uint8, ``before`` and ``after`` ``(N,)`` the predictions each
-    image alone and as read, ``labels`` ``(N,)`` the truth. Each is captioned ``before→after``:
-    green when the change made it right, red when it made it wrong, grey when wrong both times.
-    The first `CHANGED_SHOWN`, in the data's order.
+    ``images`` ``(N, 28, 28)`` uint8, ``before`` and ``after`` ``(N,)`` the predictions without
+    and with it, ``labels`` ``(N,)`` the truth. Each is captioned ``before→after``: green when
+    the change made it right, red when it made it wrong, grey when wrong both times. The first
+    `CHANGED_SHOWN`, in the data's order; ``what`` (the adjustment) starts the title.
     """
     changed = np.flatnonzero(before != after)
     shown = changed[:CHANGED_SHOWN]
@@ -220,7 +265,7 @@ def changed_figure(images: np.ndarray, before: np.ndarray, after: np.ndarray, la
               for i in shown]
     return plots.captioned_grid(
         images[shown], [f"{classes[before[i]]}→{classes[after[i]]}" for i in shown], colors, path,
-        title=f"read as one of each per writer: {len(changed)} predictions changed, "
+        title=f"{what}: {len(changed)} predictions changed, "
               f"{int(right.sum())} now right (green), {int(wrong.sum())} now wrong (red)"
               + (f"; the first {CHANGED_SHOWN} shown" if len(changed) > CHANGED_SHOWN else ""))
 

@@ -59,7 +59,7 @@ REPORT_KEYS = {"kind": str, "target": float, "target_on": str}
 AUDIT_KEYS = {"data": str, "folds": int, "epochs": int, "seed": int, "reference": str,
               "trusted": str}
 #: Keys that select what is trained on and reported, beside the `TrainConfig` fields.
-RUN_KEYS = {"data": str, "init": str, "loss": str, "preprocess": str, "test": bool,
+RUN_KEYS = {"data": str, "init": str, "loss": str, "preprocess": str, "addons": str, "test": bool,
             "test_data": str, "test_split": str}
 #: Keys of ``[cells]`` that shape the grid rather than a run.
 GRID_KEYS = {"seeds": (int, list), "exclude": list, "cv_folds": int, "cv_seed": int}
@@ -476,6 +476,13 @@ def _check_values(settings: dict, prefix: str, fail) -> None:
         raise fail(f"{prefix}.precision must be one of {', '.join(PRECISIONS)}")
     if settings.get("preprocess") not in (None, "fit", "keep-size"):
         raise fail(f"{prefix}.preprocess must be \"fit\" or \"keep-size\"")
+    if "addons" in settings:
+        from noisylab.addons import parse_names
+
+        try:
+            parse_names(settings["addons"])
+        except NoisylabError as error:
+            raise fail(f"{prefix}.addons: {error}") from None
     if settings.get("test_split") not in (None, "train", "test"):
         raise fail(f"{prefix}.test_split must be \"train\" or \"test\"")
     for key in ("epochs", "batch_size", "distill_votes"):
@@ -691,6 +698,7 @@ def run_cell(exp: Experiment, cell: Cell, folder: Path, *, root=None, progress=F
     ``eval/confusion.png`` and ``eval/reliability.png``), ``eval-test.json`` for a
     cross-validation cell whose source has a test split, and last ``cell.json``.
     """
+    from noisylab.addons import parse_names
     from noisylab.pipeline import train_on
 
     d = folder / cell.name
@@ -728,6 +736,7 @@ def run_cell(exp: Experiment, cell: Cell, folder: Path, *, root=None, progress=F
             init = str(folder / "pretrain")
         loss = s.pop("loss", "ce")
         preprocess = s.pop("preprocess", None)
+        addons = s.pop("addons", None)
         test = s.pop("test", True)
         test_data = s.pop("test_data", None)
         test_split = s.pop("test_split", "test")
@@ -739,15 +748,14 @@ def run_cell(exp: Experiment, cell: Cell, folder: Path, *, root=None, progress=F
         train_on(data, root=root, init=init, loss=loss, out=d, resume=state == "partial",
                  test=test, test_data=(test_data, test_split) if test_data else None,
                  fold=cell.fold, fold_seed=cell.cv_seed, audit_folder=folder / "audit",
-                 progress=progress, log=log,
+                 progress=progress, log=log, addons=None if addons is None else parse_names(addons),
                  load_options={"preprocess": preprocess} if preprocess else None, **s)
     info = _finish_cell(cell, d, settings, root=root, state=state, done_epochs=done_epochs,
                         started=started, progress=progress)
-    result, as_sets = info.get("test_acc"), info.get("test_acc_one_of_each")
+    result, adjusted = info.get("test_acc"), info.get("test_acc_adjusted") or {}
     log(f"{prefix} {cell.name}: done in {info['wall_seconds']:.0f} s, best epoch "
         f"{info['best_epoch']}" + (f", test acc {100 * result:.2f}%" if result is not None else "")
-        + (f" ({100 * as_sets:.2f}% read as one of each per writer)" if as_sets is not None
-           else ""))
+        + "".join(f" (+ {name}: {100 * acc:.2f}%)" for name, acc in adjusted.items()))
     return CellOutcome(cell, d, {"new": "trained", "partial": "resumed"}.get(state, "evaluated"),
                        info)
 
@@ -755,11 +763,11 @@ def run_cell(exp: Experiment, cell: Cell, folder: Path, *, root=None, progress=F
 def _finish_cell(cell: Cell, d: Path, settings: dict, *, root, state: str, done_epochs: int,
                  started: float, progress: bool) -> dict:
     """Evaluate the cell's model (its ``best`` checkpoint, or those its ``model.json`` names)
-    and write ``eval.json`` and ``cell.json``. ``eval.json`` scores each image alone, and also
-    has ``one_of_each`` when the run saved a ``one_of_each.json`` (trainPart1:
-    `noisylab.pipeline.score_one_of_each`)."""
+    and write ``eval.json`` and ``cell.json``. ``eval.json`` scores each image alone, and with
+    each prediction adjuster the run saved (its ``adjusted``, `noisylab.evaluate.evaluate`)."""
+    from noisylab.addons import saved_adjusters
     from noisylab.evaluate import evaluate
-    from noisylab.pipeline import evaluation_set, score_one_of_each
+    from noisylab.pipeline import evaluation_set
     from noisylab.runs import read_metrics
 
     meta = json.loads((d / "best.json").read_text())
@@ -772,18 +780,16 @@ def _finish_cell(cell: Cell, d: Path, settings: dict, *, root, state: str, done_
         data, root=root, test=settings.get("test", True),
         test_data=(test_data, settings.get("test_split", "test")) if test_data else None,
         fold=cell.fold, fold_seed=cell.cv_seed, load_options=load_options, progress=progress)
+    adjusters = [a for a, _ in saved_adjusters([d])]
     if test_set is not None:
-        evaluation = evaluate(d, test_set, out_dir=d / "eval")
+        evaluation = evaluate(d, test_set, out_dir=d / "eval", adjusters=adjusters)
         evaluation.update(set=what, epoch=meta["epoch"])
-        as_sets = score_one_of_each(d, test_set)
-        if as_sets is not None:
-            evaluation["one_of_each"] = as_sets
         write_json(d / "eval.json", evaluation)
     if cell.fold is not None:
         extra, what_test = evaluation_set(data, root=root, test=settings.get("test", True),
                                           load_options=load_options, progress=progress)
         if extra is not None:
-            ev = evaluate(d, extra, out_dir=d / "eval-test")
+            ev = evaluate(d, extra, out_dir=d / "eval-test", adjusters=adjusters)
             ev.update(set=what_test, epoch=meta["epoch"])
             write_json(d / "eval-test.json", ev)
     history = read_metrics(d)
@@ -802,7 +808,7 @@ def _finish_cell(cell: Cell, d: Path, settings: dict, *, root, state: str, done_
         "best_epoch": int(meta["epoch"]),
         "test_set": evaluation.get("set"),
         "test_acc": evaluation.get("acc"),
-        "test_acc_one_of_each": evaluation.get("one_of_each", {}).get("acc"),
+        "test_acc_adjusted": {name: a["acc"] for name, a in evaluation.get("adjusted", {}).items()},
         "device": device_description(config.get("device", "auto")),
         "wall_seconds": time.perf_counter() - started,
         "train_seconds": float(sum(r.get("seconds", 0.0) for r in history)),

@@ -1,8 +1,9 @@
 """The CNN family, and building a model for K classes from a checkpoint trained for another K.
 
 Every model takes images as floats in ``[0, 1]`` of shape ``(B, 1, 28, 28)`` (white ink on
-black, MNIST style) and returns logits ``(B, K)``; ``cnn-m+box`` also takes a few numbers per
-image beside the pixels (``side``, see `CharCNN`). Input normalisation lives inside the model so
+black, MNIST style) and returns logits ``(B, K)``; a ``cnn-*`` model built with side inputs also
+takes a few numbers per image beside the pixels (``side``, see `CharCNN`), which an add-on
+makes (`noisylab.addons.SideInputProvider`). Input normalisation lives inside the model so
 that a checkpoint is usable on its own. Each model is split into ``features`` (the backbone,
 shared across tasks) and ``head`` (the last linear layer, which depends on K), so transfer can
 keep the backbone and re-initialise the head when the class count differs.
@@ -19,7 +20,6 @@ from torch import nn
 
 from noisylab.checkpoints import load_checkpoint
 from noisylab.errors import NoisylabError
-from noisylab.writer_size import SIDE_INPUTS
 
 # Mean and standard deviation of MNIST training pixels, the usual normalisation.
 _MEAN, _STD = 0.1307, 0.3081
@@ -38,14 +38,14 @@ def _conv(c_in: int, c_out: int, k: int = 3) -> list[nn.Module]:
 class CharCNN(nn.Module):
     """A small VGG-style CNN: conv-BN-ReLU blocks, two max-pools, global average pooling.
 
-    With ``side_inputs``, the head also reads a few numbers per image beside the pixels: the
-    character's ink box relative to its writer's (`noisylab.writer_size.side_inputs`: the box
-    features, then 1 where the writer has a reference and 0 where not), which the crop to the
-    ink threw away and which tells ``c`` from ``C``. They are standardised by ``side_mean`` and
-    ``side_scale`` (buffers set from the training images by `set_side_scaling`, saved with the
-    weights), passed through a small ReLU layer and joined to the pooled image features. In
-    training a random ``side_dropout`` of the images lose them (all zero, as for an unknown
-    writer), so the model also answers well without them.
+    With ``side_inputs``, the head also reads a few numbers per image beside the pixels (an
+    add-on's features, `noisylab.addons.SideInputProvider`: the last one 1 where the others
+    are known and 0 where not), e.g. facts the preprocessing of the image threw away. They are
+    standardised by ``side_mean`` and ``side_scale`` (buffers set from the training images by
+    `set_side_scaling`, saved with the weights), passed through a small ReLU layer and joined
+    to the pooled image features. In training a random ``side_dropout`` of the images lose them
+    (all zero, as for an image whose features are unknown), so the model also answers well
+    without them.
 
     Parameters
     ----------
@@ -94,8 +94,8 @@ class CharCNN(nn.Module):
         h = self.features(normalise(x))
         if self.side_inputs:
             if side is None:
-                raise NoisylabError("this model also reads each character's ink box relative to "
-                                    "its writer's (side inputs), and none were given")
+                raise NoisylabError("this model also reads numbers beside the pixels (side "
+                                    "inputs), and none were given")
             side = side.float()
             known = side[:, -1:]
             s = torch.cat([(side[:, :-1] - self.side_mean) / self.side_scale * known, known], 1)
@@ -138,32 +138,34 @@ class LeNetBN(nn.Module):
         return self.head(self.features(normalise(x)))
 
 
-def side_inputs_of(model: nn.Module | str) -> int:
-    """How many numbers per image a model (or an architecture, by name) reads beside the
-    pixels (0 for most)."""
-    if isinstance(model, str):
-        # Looked up, not built: building would draw from torch's RNG and change the weights
-        # the seeded run then initialises.
-        check_architecture(model)
-        return _SIDE_INPUTS_OF.get(model, 0)
+def side_inputs_of(model: nn.Module) -> int:
+    """How many numbers per image a model reads beside the pixels (0 for most)."""
     return int(getattr(model, "side_inputs", 0))
 
 
 ARCHITECTURES = {
-    "tiny": (lambda k: LeNetBN(k, widths=(16, 32), kernel=3),
+    "tiny": (lambda k, side=0: LeNetBN(k, widths=(16, 32), kernel=3),
              "2x 3x3 conv (16, 32) + 128 hidden; the audit's fast model"),
-    "lenet": (lambda k: LeNetBN(k), "LeNet-style, 2x 5x5 conv + 128 hidden; fastest on CPU"),
-    "cnn-s": (lambda k: CharCNN((24, 48, 96), k), "6 conv layers, 24-48-96 channels"),
-    "cnn-m": (lambda k: CharCNN((32, 64, 128), k), "6 conv layers, 32-64-128 channels"),
-    "cnn-l": (lambda k: CharCNN((64, 128, 256), k), "6 conv layers, 64-128-256 channels"),
-    "cnn-m+box": (lambda k: CharCNN((32, 64, 128), k, side_inputs=SIDE_INPUTS),
-                  "cnn-m that also reads the character's ink box relative to its writer's "
-                  "(trainPart1's photos)"),
+    "lenet": (lambda k, side=0: LeNetBN(k),
+              "LeNet-style, 2x 5x5 conv + 128 hidden; fastest on CPU"),
+    "cnn-s": (lambda k, side=0: CharCNN((24, 48, 96), k, side_inputs=side),
+              "6 conv layers, 24-48-96 channels"),
+    "cnn-m": (lambda k, side=0: CharCNN((32, 64, 128), k, side_inputs=side),
+              "6 conv layers, 32-64-128 channels"),
+    "cnn-l": (lambda k, side=0: CharCNN((64, 128, 256), k, side_inputs=side),
+              "6 conv layers, 64-128-256 channels"),
 }
+"""``{name: (factory(num_classes, side_inputs=0), description)}``."""
+
+_READS_SIDE_INPUTS = ("cnn-s", "cnn-m", "cnn-l")
 
 
-_SIDE_INPUTS_OF = {"cnn-m+box": SIDE_INPUTS}
-"""Side inputs of the architectures that read some (`side_inputs_of`)."""
+def reads_side_inputs(arch: str) -> bool:
+    """Whether models of the architecture ``arch`` can read numbers beside the pixels
+    (`CharCNN`'s ``side_inputs``). Looked up, not built: building would draw from torch's RNG
+    and change the weights the seeded run then initialises."""
+    check_architecture(arch)
+    return arch in _READS_SIDE_INPUTS
 
 
 def check_architecture(arch: str, *, option: str | None = None) -> None:
@@ -175,7 +177,7 @@ def check_architecture(arch: str, *, option: str | None = None) -> None:
                             f"{', '.join(ARCHITECTURES)}")
 
 
-def build_model(arch: str, num_classes: int) -> nn.Module:
+def build_model(arch: str, num_classes: int, *, side_inputs: int = 0) -> nn.Module:
     """A freshly initialised model of a named architecture.
 
     Parameters
@@ -184,11 +186,17 @@ def build_model(arch: str, num_classes: int) -> nn.Module:
         A key of ``ARCHITECTURES``.
     num_classes : int
         K, the number of classes the head predicts.
+    side_inputs : int
+        Numbers per image the model also reads beside the pixels (0: none); only for the
+        architectures that can (`reads_side_inputs`).
     """
     check_architecture(arch)
     if num_classes < 2:
         raise NoisylabError(f"a classifier needs at least 2 classes, got {num_classes}")
-    return ARCHITECTURES[arch][0](num_classes)
+    if side_inputs and not reads_side_inputs(arch):
+        raise NoisylabError(f"{arch} reads only the pixels, not side inputs; choose a cnn-* "
+                            "architecture")
+    return ARCHITECTURES[arch][0](num_classes, side_inputs)
 
 
 @dataclass(frozen=True)
@@ -247,7 +255,8 @@ def load_model(checkpoint: str | os.PathLike, *, device: str | torch.device = "c
     """A model rebuilt from a checkpoint, in eval mode, and the checkpoint itself."""
     ckpt = load_checkpoint(checkpoint, map_location=device)
     meta = ckpt.metadata
-    model = build_model(meta["architecture"], int(meta["num_classes"]))
+    model = build_model(meta["architecture"], int(meta["num_classes"]),
+                        side_inputs=checkpoint_side_inputs(ckpt))
     try:
         model.load_state_dict(ckpt.state_dict)
     except RuntimeError as err:
@@ -255,3 +264,10 @@ def load_model(checkpoint: str | os.PathLike, *, device: str | torch.device = "c
         raise NoisylabError(f"{ckpt.path} does not match its declared architecture "
                             f"{meta['architecture']!r}: {first}") from None
     return model.to(device, memory_format=torch.channels_last).eval(), ckpt
+
+
+def checkpoint_side_inputs(ckpt) -> int:
+    """How many numbers per image a checkpoint's model reads beside the pixels (0 for most),
+    from its weights: the input width of `CharCNN`'s side layer."""
+    weight = ckpt.state_dict.get("side.0.weight")  # (width, side inputs)
+    return 0 if weight is None else int(weight.shape[1])

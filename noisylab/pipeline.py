@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import fields
 from pathlib import Path
 
+from noisylab import addons as registry
 from noisylab import distributed
 from noisylab.checkpoints import check_compatible, load_checkpoint
 from noisylab.errors import NoisylabError
@@ -21,8 +22,6 @@ from noisylab.files import write_json
 from noisylab.recipes import recipe_for
 from noisylab.runs import audit_dir, default_run_dir, find_pretrained
 from noisylab.train import SideInputs, TrainConfig, TrainResult, check_resumable, train
-from noisylab.writer_size import FILE as WRITER_SIZE_FILE
-from noisylab.writer_size import WriterSize, lookalike_groups
 
 _CONFIG_FIELDS = {f.name for f in fields(TrainConfig)}
 
@@ -43,7 +42,9 @@ def train_on(
     progress: bool = True,
     log: Callable[[str], None] = print,
     load_options: dict | None = None,
-    writer_size: bool = True,
+    addons: Sequence[str] | None = None,
+    addons_on: Sequence[str] = (),
+    addons_off: Sequence[str] = (),
     **overrides,
 ) -> TrainResult:
     """Train on a named source with its recipe, overridden by any given options.
@@ -80,12 +81,15 @@ def train_on(
         Where ``loss="auto"`` finds (or writes) the audit; default ``runs/audit-<data>``.
     load_options : dict, optional
         Options for `noisylab.data.load`, over the recipe's.
-    writer_size : bool
-        When the training images are photos whose file names name their writers and some
-        classes are look-alikes (trainPart1; not its digits), also fit
-        `noisylab.writer_size.WriterSize` on them and save it in the run folder, where
-        ``noisylab evaluate`` finds it; with a test set, report the kept model's test figures
-        with it (`TrainResult.writer_size_test`).
+    addons : sequence of str, optional
+        The add-ons the run uses (`noisylab.addons`); default: the recipe's. A side-input
+        provider among them is read by the model, when its architecture can read side inputs
+        (and, with initial weights, when those do: theirs decide); the prediction adjusters are
+        fitted on the training set after training and saved in the run folder, where
+        ``noisylab evaluate`` finds them; with a test set, the run's model's test figures with
+        each go to `TrainResult.adjusted_test`.
+    addons_on, addons_off : sequence of str
+        Add-ons to use besides those, and to leave out of them (``--addon``, ``--no-addon``).
     **overrides
         `noisylab.train.TrainConfig` fields (``epochs``, ``lr``, ``arch``, ...); None means
         "the recipe's value".
@@ -96,6 +100,7 @@ def train_on(
 
     recipe = recipe_for(data)
     loss = loss or recipe.loss
+    addons = registry.resolve(recipe.addons if addons is None else addons, addons_on, addons_off)
     unknown = set(overrides) - _CONFIG_FIELDS
     if unknown:
         raise NoisylabError(f"unknown training option(s): {', '.join(sorted(unknown))}")
@@ -115,7 +120,7 @@ def train_on(
         train_set, held_out = fold_split(train_set, fold, seed=fold_seed)
 
     settings = {**recipe.train, **{k: v for k, v in overrides.items() if v is not None}}
-    init_state, init_name = None, "scratch"
+    init_state, init_name, ckpt = None, "scratch", None
     if init != "scratch":
         ckpt = (find_pretrained(num_classes, arch=settings.get("arch"))
                 if init == "pretrained" else load_checkpoint(init))
@@ -151,147 +156,130 @@ def train_on(
               if config.distill_votes > 1 else "")
            if config.distill_epochs else "")
         + f" -> {out}")
+    reads = side_input_addon(addons, config, ckpt, addons_off, log=log)
     side = None
-    if config.side_reader is not None:
-        side = writer_side_inputs(
-            train_set, test_set, data=data, log=log,
-            way_out="choose another --arch" if init_state is None else
-            f"start from a checkpoint of another architecture than {config.arch} (--init)")
+    if reads is not None:
+        side = make_side_inputs(
+            reads, train_set, test_set, log=log,
+            way_out=f"pass --no-addon {reads}" if ckpt is None else
+            "start from a checkpoint that reads no side inputs (--init)")
     result = train(train_set, config, out_dir=out, test_set=test_set, init_state=init_state,
                    resume=resume, progress=progress, log=log, side=side)
     if not distributed.is_writer():  # under torchrun rank 0 alone scores and writes the rest
         return result
-    if test_set is not None and result.model:
-        result.model_test = score_run_model(result.out_dir, test_set, what)
-    # A file left by an earlier run in this folder would not match this run's model.
-    (Path(result.out_dir) / WRITER_SIZE_FILE).unlink(missing_ok=True)
-    # A model that reads the box itself needs no second opinion on it (counting it twice did
-    # worse: README).
-    if (writer_size and side is None and train_set.boxes is not None
-            and lookalike_groups(train_set.classes)):
-        result.writer_size_test = fit_writer_size(train_set, result.out_dir, test_set, log=log)
-    if save_one_of_each(train_set, result.out_dir, log=log) and test_set is not None:
-        result.one_of_each_test = score_one_of_each(result.out_dir, test_set)
+    adjusters = fit_adjusters(addons, train_set, result.out_dir, reads=reads, log=log)
+    if test_set is not None and (result.model or adjusters):
+        from noisylab.evaluate import evaluate
+
+        figures = evaluate(result.out_dir, test_set, adjusters=adjusters)
+        if result.model:
+            result.model_test = record_model_test(result.out_dir, figures, what)
+        result.adjusted_test = figures["adjusted"] or None
     return result
 
 
-def writer_side_inputs(train_set, test_set=None, *, data: str = "the data", log=print,
-                       way_out: str = "choose another --arch") -> SideInputs:
-    """What ``cnn-m+box`` reads beside the pixels: each image's ink box relative to its
-    writer's median box (`noisylab.writer_size.side_inputs`).
+def side_input_addon(addons: Sequence[str], config: TrainConfig, init=None,
+                     turned_off: Sequence[str] = (), *, log=print) -> str | None:
+    """The side-input add-on a run's model reads, or None.
 
-    A training image's reference leaves it out (`noisylab.writer_size.leave_one_out`); a test
-    image's is the median of its writer's training images, as for any new image
-    (`WriterSize.side_inputs_for`). The references go into the checkpoints, so that
-    ``noisylab evaluate`` makes the same numbers.
+    Initial weights (the checkpoint ``init``) decide: their add-on when they read side inputs
+    (even one the run did not name), none when they read only pixels. Otherwise the provider
+    among ``addons``, when ``config``'s architectures can read side inputs
+    (`TrainConfig.side_readers`); what is not used is said in the log.
 
     Raises
     ------
     NoisylabError
-        When the images have no ink boxes or their file names name no writers (the message
-        ends with ``way_out``).
+        When the initial weights read the side inputs of an add-on in ``turned_off``.
     """
-    from noisylab.writer_size import leave_one_out, side_inputs
+    from noisylab.models import checkpoint_side_inputs
 
-    if train_set.boxes is None or (test_set is not None and test_set.boxes is None):
-        raise NoisylabError(f"this model also reads each character's ink box relative to its "
-                            f"writer's, and {data} has no ink boxes (trainPart1's photos have "
-                            f"them); {way_out}")
+    wanted = next((n for n in addons if registry.is_side_input(n)), None)
+    if init is not None and checkpoint_side_inputs(init):
+        name = registry.side_input_from_record(init.metadata.get("side_inputs")).name
+        if name in turned_off:
+            raise NoisylabError(f"the initial weights ({init.path}) read the side inputs of the "
+                                f"add-on {name}; drop --no-addon {name} or start from another "
+                                "checkpoint (--init)")
+        return name
+    if wanted is None:
+        return None
+    if init is not None:
+        log(f"the initial weights read only the pixels: the add-on {wanted} is not used")
+        return None
+    if not config.side_readers:
+        log(f"{config.arch} reads only the pixels: the add-on {wanted} is not used")
+        return None
+    return wanted
+
+
+def make_side_inputs(name: str, train_set, test_set=None, *, log=print,
+                     way_out: str = "") -> SideInputs:
+    """The side inputs of the add-on ``name`` (a `noisylab.addons.SideInputProvider`), fitted
+    on ``train_set``: its `training_features` for the training images, its `features` for
+    ``test_set``'s, and its record for the checkpoints' metadata, so that ``noisylab evaluate``
+    makes the same numbers.
+
+    Raises
+    ------
+    NoisylabError
+        When the add-on cannot make them from this data (the message ends with ``way_out``).
+    """
+    provider = registry.get(name)()
     try:
-        references = WriterSize.references(train_set.boxes, train_set.ids, train_set.classes)
+        provider.fit(train_set)
+        train_side = registry.check_features(provider.training_features(train_set),
+                                             len(train_set), name)
+        test_side = (None if test_set is None else
+                     registry.check_features(provider.features(test_set), len(test_set), name))
     except NoisylabError as err:
-        raise NoisylabError(f"{err}; this model needs each image's writer, so {way_out}"
-                            ) from None
-    train_side = side_inputs(*leave_one_out(train_set.boxes, train_set.ids))
-    test_side = (None if test_set is None
-                 else references.side_inputs_for(test_set.boxes, test_set.ids))
-    known = int(train_side[:, -1].sum())
-    log(f"side inputs: the ink box relative to the writer's median box ({len(references.reference)} "
-        f"writers) for {known} of {len(train_side)} training images"
+        raise NoisylabError(f"the model reads {provider.title} (the add-on {name}), and {err}"
+                            + (f"; {way_out}" if way_out else "")) from None
+    log(f"side inputs ({name}): {provider.title}, known for {int(train_side[:, -1].sum())} of "
+        f"{len(train_side)} training images"
         + ("" if test_side is None else
            f" and {int(test_side[:, -1].sum())} of {len(test_side)} test images"))
-    return SideInputs(train_side, test_side, references.to_dict())
+    return SideInputs(train_side, test_side, provider.record())
 
 
-def fit_writer_size(train_set, out_dir: Path, test_set=None, *, log=print) -> dict | None:
-    """Fit and save the run's `noisylab.writer_size.WriterSize`; score the run with it.
+def fit_adjusters(addons: Sequence[str], train_set, out_dir: Path, *, reads: str | None = None,
+                  log=print) -> list:
+    """Fit the prediction adjusters among ``addons`` on ``train_set`` and save each in the run
+    folder ``out_dir``; return them, in order.
 
-    Returns ``{"acc", "nll", "ece", "acc_glyph", "images", "changed"}`` on ``test_set`` (None
-    without one, or when the training file names name no writers: then nothing is saved).
+    Every registered adjuster's file is removed first (an earlier run's in this folder would
+    not match this run). One `redundant_with` the side input the model reads (``reads``) is
+    skipped; one that cannot be fitted on this data is skipped, said in the log.
     """
-    from noisylab.evaluate import evaluate
+    for file in registry.adjuster_files().values():
+        (Path(out_dir) / file).unlink(missing_ok=True)
+    fitted = []
+    for name in addons:
+        cls = registry.get(name)
+        if registry.is_side_input(name):
+            continue
+        if reads is not None and cls.redundant_with == reads:
+            log(f"add-on {name} not fitted: the model reads {reads} itself")
+            continue
+        try:
+            adjuster = cls().fit(train_set)
+        except NoisylabError as err:
+            log(f"add-on {name} not fitted: {err}")
+            continue
+        log(f"add-on {name} ({cls.title}) fitted -> {adjuster.save(out_dir)}")
+        fitted.append(adjuster)
+    return fitted
 
-    try:
-        model = WriterSize.fit(train_set.boxes, train_set.ids, train_set.labels.numpy(),
-                               train_set.classes)
-    except NoisylabError as err:
-        log(f"no writer-size model: {err}")
-        return None
-    path = model.save(Path(out_dir) / WRITER_SIZE_FILE)
-    log(f"writer-size model: {len(model.reference)} writers' reference boxes, "
-        f"{len(model.groups)} look-alike groups' size models -> {path}")
-    if test_set is None or test_set.boxes is None:
-        return None
-    figures = evaluate(out_dir, test_set, writer_size=model)
-    return {**{k: float(figures[k]) for k in ("acc", "nll", "ece")}, **figures["writer_size"]}
 
+def record_model_test(out_dir: Path, figures: dict, what: str) -> dict:
+    """Add the test figures of a run's model made of several checkpoints to its
+    ``model.json``.
 
-def save_one_of_each(train_set, out_dir: Path, *, log=print) -> Path | None:
-    """Save which classes each writer has among the training images
-    (`noisylab.one_of_each.OneOfEach`), for ``noisylab evaluate`` to read a writer's test images
-    as one of each. Returns its path; None, with nothing saved, when the file names name no
-    writers (MNIST: quietly) or a writer has a class twice (said in the log).
+    Returns ``{"set": what, "acc", "nll", "ece"}`` of ``figures`` (`noisylab.evaluate.evaluate`
+    of the run folder, which averages the members' class probabilities).
     """
-    from noisylab.one_of_each import FILE, OneOfEach
-    from noisylab.writer_size import writers_of
-
-    path = Path(out_dir) / FILE
-    path.unlink(missing_ok=True)  # an earlier run's record would not match this run's images
-    if not any(w is not None for w in writers_of(train_set.ids)):
-        return None
-    try:
-        record = OneOfEach.fit(train_set.ids, train_set.labels.numpy(), train_set.classes)
-    except NoisylabError as err:
-        log(f"no one-of-each record: {err}")
-        return None
-    log(f"one of each: the classes of {len(record.seen)} writers' training images -> "
-        f"{record.save(path)}")
-    return path
-
-
-def score_one_of_each(run_dir: Path, test_set) -> dict | None:
-    """A run's model scored on ``test_set`` with each writer's images read as one of each
-    (`noisylab.one_of_each`, with the run's writer-size model too when it has one, as
-    ``noisylab evaluate`` does).
-
-    Returns
-    -------
-    dict or None
-        `OneOfEach.apply`'s ``info`` with ``acc`` (as read) and ``acc_alone`` (each image
-        alone); None when the run folder has no ``one_of_each.json``.
-    """
-    from noisylab.evaluate import evaluate
-    from noisylab.one_of_each import FILE, OneOfEach
-
-    path = Path(run_dir) / FILE
-    if not path.is_file():
-        return None
-    size = Path(run_dir) / WRITER_SIZE_FILE
-    figures = evaluate(run_dir, test_set, one_of_each=OneOfEach.load(path),
-                       writer_size=WriterSize.load(size) if size.is_file() else None)
-    return {**figures["one_of_each"], "acc": figures["acc"]}
-
-
-def score_run_model(out_dir: Path, test_set, what: str) -> dict:
-    """Test figures of a run's model made of several checkpoints (``model.json``), added there.
-
-    Returns ``{"set": what, "acc", "nll", "ece"}`` on ``test_set`` (`noisylab.evaluate.evaluate`
-    averages the members' class probabilities).
-    """
-    from noisylab.evaluate import evaluate
     from noisylab.runs import MODEL_FILE
 
-    figures = evaluate(out_dir, test_set)
     test = {"set": what, **{k: float(figures[k]) for k in ("acc", "nll", "ece")}}
     path = Path(out_dir) / MODEL_FILE
     write_json(path, {**json.loads(path.read_text()), "test": test})

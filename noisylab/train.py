@@ -54,6 +54,7 @@ from noisylab.models import (
     check_architecture,
     load_model,
     normalise,
+    reads_side_inputs,
     side_inputs_of,
     transfer_weights,
 )
@@ -96,9 +97,9 @@ class TrainConfig:
         ``"auto"`` (CUDA when present), ``"cpu"`` or ``"cuda"``.
     precision : {"auto", "fp32", "bf16"}
         Of the training forward pass (`autocast_dtype`): ``"auto"`` is bfloat16 on a CUDA GPU
-        from Ampere on, else float32. ``"bf16"`` on this project's 2-core CPU (AVX512-BF16)
-        about halves lenet's time per epoch, but ended runs of the same seed up to 0.15 pp
-        lower (README, "--precision").
+        from Ampere on, else float32. ``"bf16"`` on a CPU that computes it natively
+        (AVX512-BF16, AMX) is faster, at some cost in accuracy, so it is asked for, not
+        assumed.
     val_fraction : float
         Share of the given labels held out to choose the best epoch.
     augment : bool
@@ -113,23 +114,20 @@ class TrainConfig:
     stroke_width : float
         Random thickening or thinning of the strokes before that augmentation, as by another
         pen (`noisylab.augment.random_stroke_width`, up to this blend weight); 0 for none.
-        trainPart1's recipe sets all three (README, session 17).
     freeze_features : bool
         Train only the head; the backbone keeps its initial (e.g. pretrained) weights.
     pseudo_label : float
         Weight of self-training on confident predictions (`noisylab.losses.PseudoLabel`); 0 off.
     pseudo_label_view : {"augmented", "clean"}
         Which view of a batch makes those pseudo-labels: the augmented images the loss is taken
-        on, or the un-augmented ones (FixMatch-style; one more forward pass a step, without
-        gradients). On mnistTask3 (cnn-s, 12 epochs, seed 1) the clean view's teacher reached
-        99.21% MNIST test accuracy against 99.01%, at 48-50 s an epoch against 38-42 s.
+        on, or the un-augmented ones (FixMatch-style: targets from images the model sees
+        clearly; one more forward pass a step, without gradients).
     warm_start_epochs : int
         Epochs at the start of phase 1 that also fit, with cross-entropy, the class each image's
         100 nearest neighbours (in a PCA of the pixels) vote for by their given labels, where
         the vote is clear (`noisylab.neighbours.warm_start_labels`); 0 for none. Learning from
-        complementary labels alone is slowest at the start: on mnistTask3 a 2-epoch lenet (SCL-NL,
-        clean-view pseudo-labels) reached 98.34% MNIST test accuracy with one warm epoch and
-        86.99% without, the vote costing about 10 s (README, "Time to 99%").
+        complementary labels alone is slowest at the start, and the neighbours' vote gives the
+        first epochs ordinary labels to learn from.
     distill_epochs : int
         Epochs of a second phase, 0 for none. After ``epochs`` on the given labels, each training
         image is relabelled with the most probable class its given label allows (see
@@ -142,9 +140,7 @@ class TrainConfig:
     distill_votes : int
         How many of phase 1's last epochs make those labels: their allowed-class probabilities
         are averaged (a temporal ensemble of the teacher, read from the epoch checkpoints), so
-        a label does not hang on the last epoch's batch order alone. On mnistTask3 (GPU screen,
-        six seeds, the same teachers) three votes gave lenet students of 99.33% MNIST test
-        accuracy on average against 99.30% from the last epoch alone, better on five seeds.
+        a label does not hang on the last epoch's batch order alone.
     distill_arch : str, optional
         Architecture of the phase-2 student; None for ``arch``. A bigger teacher makes better
         labels, and a smaller student learns them in less time. The initial weights (e.g.
@@ -153,11 +149,7 @@ class TrainConfig:
         Make the run's model the teacher (the last phase-1 epoch) and the kept student together,
         their class probabilities averaged (``model.json``, `noisylab.runs.run_model`), when the
         kept epoch is a student's. The noisy-label validation cannot tell the three apart; the
-        pair is an ensemble of two networks that learnt differently. In 14 mnistTask3 runs with
-        the clean-view teacher on this CPU (seeds 0-3, scratch and pretrained, some with
-        variants of phase 2) the pair beat the student every time, by 0.04-0.19 pp: 99.32-99.46%
-        MNIST test accuracy against 99.20-99.37%; and in all 4 fresh runs after the choice (seeds
-        4-5), by 0.02-0.05 pp, at 99.33-99.44% (README, "The teacher and the student together").
+        pair is an ensemble of two networks that learnt differently.
     transition : list of list of float, optional
         ``T[i, j] = P(given = j | true = i)`` for the ``forward`` and ``fwd`` losses.
     val_transition : list of list of float or str, optional
@@ -166,7 +158,7 @@ class TrainConfig:
         held-out given labels, the likelihood of what the labels really are, whatever the loss
         (the loss's own criterion is still recorded). Complementary labels need it: their own
         criterion ``-log(1 - p[given])`` is unbounded on the few given labels that are the true
-        class (an audit's keep rate, ~0.1% on mnistTask3), and those few then decide the epoch;
+        class (an audit's keep rate), and those few then decide the epoch;
         under ``T`` such a label costs at most ``-log T[i, i]``.
     init : str
         Where the initial weights came from (``"scratch"`` or a checkpoint path), for the record.
@@ -239,26 +231,28 @@ class TrainConfig:
         return self.distill_arch or self.arch
 
     @property
-    def side_reader(self) -> str | None:
-        """The architecture of this run that reads numbers beside the pixels (``cnn-m+box``),
-        None when neither ``arch`` nor ``student_arch`` does."""
-        return next((a for a in (self.arch, self.student_arch) if side_inputs_of(a)), None)
+    def side_readers(self) -> list[str]:
+        """The architectures of this run that can read numbers beside the pixels
+        (`noisylab.models.reads_side_inputs`), of ``arch`` and ``student_arch``."""
+        return [a for a in dict.fromkeys((self.arch, self.student_arch)) if reads_side_inputs(a)]
 
 
 @dataclass
 class SideInputs:
     """Numbers per image beside the pixels, for a model that reads them (`noisylab.models.CharCNN`
-    with ``side_inputs``: trainPart1's ink box relative to its writer's).
+    with ``side_inputs``), made by an add-on (`noisylab.addons.SideInputProvider`).
 
     Attributes
     ----------
     train : np.ndarray
-        ``(N, S)`` float32, one row per image of the training set, in its order.
+        ``(N, S)`` float32, one row per image of the training set, in its order; the last
+        column is 1 where the others are known, 0 where not.
     test : np.ndarray, optional
         ``(M, S)``, one row per image of the test set.
     record : dict
-        Saved in every checkpoint's metadata as ``side_inputs``: what it takes to make these
-        numbers for new images (`noisylab.evaluate.side_inputs_for`).
+        Saved in every checkpoint's metadata as ``side_inputs``: the add-on and its fitted
+        state, what it takes to make these numbers for new images
+        (`noisylab.evaluate.side_inputs_for`).
     """
 
     train: np.ndarray
@@ -273,9 +267,9 @@ class TrainResult:
     ``model`` names the checkpoints that are the run's model when they are several (see
     `TrainConfig.distill_ensemble`), else None: the model is ``best``. ``model_test`` is filled
     by `noisylab.pipeline.train_on` when there is such a model and a test set: its figures.
-    ``writer_size_test``, also filled there, holds the test figures with the run's
-    `noisylab.writer_size.WriterSize`, when it has one; ``one_of_each_test`` those of its test
-    images read as one of each per writer (`noisylab.pipeline.score_one_of_each`).
+    ``adjusted_test``, also filled there when the run has prediction adjusters and a test set,
+    holds the run's model's test figures with each adjuster (``{name: figures}``, see
+    `noisylab.evaluate.evaluate`'s ``adjusted``).
     """
 
     out_dir: Path
@@ -283,8 +277,7 @@ class TrainResult:
     history: list[dict] = field(default_factory=list)
     model: list[str] | None = None
     model_test: dict | None = None
-    writer_size_test: dict | None = None
-    one_of_each_test: dict | None = None
+    adjusted_test: dict | None = None
 
     @property
     def best(self) -> dict:
@@ -325,8 +318,8 @@ def train(
     log : callable
         Where one-line messages go.
     side : SideInputs, optional
-        What a model of an architecture with side inputs (``cnn-m+box``) reads beside the
-        pixels; ignored by the others.
+        Numbers per image that the models of architectures that can read them
+        (`TrainConfig.side_readers`) read beside the pixels; the others ignore them.
 
     Returns
     -------
@@ -353,12 +346,13 @@ def train(
     if test_set is not None:
         x_test, y_test = test_set.images.to(device), test_set.labels.numpy()
     s_fit = s_val = s_test = None  # the numbers beside the pixels, for a model that reads them
-    if config.side_reader is not None:
-        if side is None or (test_set is not None and side.test is None):
-            raise NoisylabError(
-                f"{config.side_reader} also reads each character's ink box relative to its writer's, which "
-                "only photos whose file names name their writers give (trainPart1); choose "
-                "another --arch")
+    if side is not None:
+        if not config.side_readers:
+            raise NoisylabError(f"{config.arch} reads only the pixels, not side inputs; choose a "
+                                "cnn-* architecture or train without side inputs")
+        if test_set is not None and side.test is None:
+            raise NoisylabError("side inputs were given for the training images but not for "
+                                "the test images")
         s_fit, s_val = (torch.from_numpy(side.train[i.numpy()]).to(device)
                         for i in (fit_idx, val_idx))
         if test_set is not None:
@@ -610,9 +604,12 @@ def _fresh_model(config: TrainConfig, num_classes: int, init_state: dict | None,
                  device: torch.device, total_steps: int, *, arch: str | None = None,
                  side: torch.Tensor | None = None, log=print):
     """``(model, optimizer, schedule)``: a model of ``arch`` (default ``config.arch``) from
-    ``init_state`` (or random), AdamW and a one-cycle schedule over ``total_steps``. A model
-    with side inputs standardises them as the training images' ``side`` are."""
-    model = build_model(arch or config.arch, num_classes)
+    ``init_state`` (or random), AdamW and a one-cycle schedule over ``total_steps``. Given the
+    training images' ``side`` inputs ``(N, S)``, a model of an architecture that can read them
+    does, standardised as those are."""
+    arch = arch or config.arch
+    width = side.shape[1] if side is not None and reads_side_inputs(arch) else 0
+    model = build_model(arch, num_classes, side_inputs=width)
     if side_inputs_of(model):
         model.set_side_scaling(side.cpu())
     if init_state is not None:

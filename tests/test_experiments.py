@@ -90,6 +90,8 @@ def test_cross_validation_makes_a_cell_per_fold():
      "cells.stroke_width must be between 0 and 1, got -0.5"),
     ({"cells": {"data": "digits", "method": [{"name": "pl", "pseudo_label_view": "weak"}]}},
      "cells.method[0].pseudo_label_view 'weak' is unknown; known: augmented, clean"),
+    ({"cells": {"data": "digits", "addons": ["one-of-each", "toy"]}},
+     "cells.addons: unknown add-on 'toy'; known: relative-box"),
     ({"cells": {"data": "digits"}, "colour": 1}, "unknown key 'colour'"),
     ({"cells": {"data": "digits", "seed": 1}}, "unknown key 'cells.seed'"),
     ({"cells": {"data": "digits", "seeds": 0}}, "'cells.seeds' must be at least 1"),
@@ -344,6 +346,7 @@ batch_size = 8
 epochs = 2
 augment = false
 cv_folds = 2
+addons = "one-of-each"
 ''')
     r = CliRunner().invoke(cli, ["run", str(toml), "--out", str(tmp_path / "out")])
     assert r.exit_code == 0, r.output
@@ -354,19 +357,20 @@ cv_folds = 2
         assert ev["n"] == 40 and ev["set"] == f"held-out fold {k}/2 of folder:{data}"
         accs.append(ev["acc"])
         # The 20 writers wrote each class once, so each fold's held-out images are also read
-        # as one of each per writer.
-        once = ev["one_of_each"]
-        assert once["acc_alone"] == ev["acc"] and once["images"] == 40 and once["applied"]
+        # as one of each per writer (the add-on the file names).
+        once = ev["adjusted"]["one-of-each"]
+        assert once["images"] == 40 and once["applied"]
         as_sets.append(once["acc"])
         cell = json.loads((folder / f"f{k}_s0" / "cell.json").read_text())
-        assert cell["test_acc_one_of_each"] == once["acc"]
+        assert cell["test_acc_adjusted"] == {"one-of-each": once["acc"]}
         assert f"f{k}_s0: done in" in r.output
-    assert r.output.count("% read as one of each per writer)") == 2
+    assert r.output.count(" (+ one-of-each: ") == 2
     report = (folder / "report.md").read_text()
     row = _rows(report, "## Cross-validated accuracy")["all"]
     assert row[3] == _ci(accs)
     assert row[4] == ", ".join(f"{100 * a:.2f}" for a in accs)
-    row = _rows(report, "### Read as one of each per writer")["all"]
+    row = _rows(report, "### With one-of-each: each writer's images read as one of each "
+                        "character")["all"]
     assert row[1:] == [_ci(as_sets), ", ".join(f"{100 * a:.2f}" for a in as_sets)]
     # The per-class table pools both held-out folds: every image predicted once.
     f1 = _rows(report, "### Per-class F1")

@@ -4,8 +4,9 @@ as grid axes (e.g. ``preprocess = ["keep-size", "fit"]``).
 
 Cross-validation numbers: each cell is one (fold, seed); its ``eval.json`` scores the ``best``
 checkpoint on the held-out fold. A condition's accuracy is averaged over seeds per fold, then
-over folds with a t interval (n = folds); when the cells' ``eval.json`` also read each writer's
-held-out images as one of each (`noisylab.one_of_each`), that accuracy gets the same table.
+over folds with a t interval (n = folds); when the cells' ``eval.json`` also score the held-out
+images with a prediction adjuster (an add-on's, `noisylab.addons`), that accuracy gets a table
+of its own, in the add-on's words.
 Per-class scores and confusions pool the held-out predictions of every fold, each image alone
 (each image is predicted once per seed by a model that never saw it).
 """
@@ -21,18 +22,19 @@ from noisylab.errors import NoisylabError
 from noisylab.report import common, comparison
 
 
-def fold_accuracies(runs: list[common.CellRun], *, one_of_each: bool = False
+def fold_accuracies(runs: list[common.CellRun], *, adjuster: str | None = None
                     ) -> dict[int, float]:
     """``{fold: held-out accuracy averaged over seeds}`` from the cells' ``eval.json``: of each
-    image alone, or with ``one_of_each`` of each writer's images read as one of each (the cells
-    that have that figure)."""
+    image alone, or with the prediction adjuster named ``adjuster`` (the cells that have that
+    figure)."""
     by_fold: dict[int, list[float]] = {}
     for r in runs:
         if not (r.eval and r.info.get("fold")):
             continue
-        if one_of_each and "one_of_each" not in r.eval:
+        adjusted = r.eval.get("adjusted", {})
+        if adjuster is not None and adjuster not in adjusted:
             continue
-        acc = r.eval["one_of_each"]["acc"] if one_of_each else r.eval["acc"]
+        acc = adjusted[adjuster]["acc"] if adjuster is not None else r.eval["acc"]
         by_fold.setdefault(r.info["fold"][0], []).append(acc)
     return {k: float(np.mean(v)) for k, v in sorted(by_fold.items())}
 
@@ -91,14 +93,11 @@ def build(exp, folder: Path, conditions: dict, missing: list[str], *, root=None,
         return lines + ["No cell has finished yet.", "", *comparison.tail(exp, folder, conditions)]
 
     # 1. Cross-validated accuracy per condition.
-    rows, cv, as_sets = [], {}, {}
+    rows, cv = [], {}
     for name, runs in conds.items():
         folds = fold_accuracies(runs)
         m = stats.mean_ci(list(folds.values()))
         cv[name] = (folds, m)
-        read = fold_accuracies(runs, one_of_each=True)
-        if read:
-            as_sets[name] = (read, stats.mean_ci(list(read.values())))
         test = stats.mean_ci([r.eval_test["acc"] for r in runs if r.eval_test])
         rows.append([name, len(folds), len({r.info["seed"] for r in runs}),
                      common.ci_text(m, scale=100, suffix="%"),
@@ -120,15 +119,7 @@ def build(exp, folder: Path, conditions: dict, missing: list[str], *, root=None,
                               title="cross-validated accuracy (mean over folds, 95% CI)",
                               ylabel="held-out accuracy (%)")
     lines += [f"![cv accuracy]({bars.relative_to(folder)})", ""]
-    if as_sets:
-        lines += ["### Read as one of each per writer", "",
-                  "The same held-out images read as one of each per writer (`noisylab.one_of_each`: "
-                  "a writer's held-out images are distinct classes the writer has no training "
-                  "image of; the cells' `eval.json`), averaged the same way:", "",
-                  *common.table(["condition", "CV accuracy, one of each", "per fold (%)"],
-                                [[name, common.ci_text(m, scale=100, suffix="%"),
-                                  ", ".join(f"{100 * a:.2f}" for a in folds.values())]
-                                 for name, (folds, m) in as_sets.items()]), ""]
+    lines += _adjusted_sections(conds)
 
     # 2. Design choices: conditions that differ in one axis, compared fold by fold.
     lines += _design_choices(exp, conds, cv)
@@ -176,6 +167,32 @@ def build(exp, folder: Path, conditions: dict, missing: list[str], *, root=None,
         lines += ["## Calibration", ""]
         lines += [f"![reliability {n}]({p.relative_to(folder)})" for n, p in rel] + [""]
     return lines + comparison.tail(exp, folder, conditions)
+
+
+def _adjusted_sections(conds: dict) -> list[str]:
+    """One section per prediction adjuster in the cells' ``eval.json``: its title and
+    description (the add-on's own words) and its cross-validated accuracy per condition."""
+    from noisylab.addons import get
+
+    names = dict.fromkeys(n for runs in conds.values() for r in runs if r.eval
+                          for n in r.eval.get("adjusted", {}))
+    lines = []
+    for adjuster in names:
+        cls = get(adjuster)
+        rows = []
+        for name, runs in conds.items():
+            folds = fold_accuracies(runs, adjuster=adjuster)
+            if folds:
+                rows.append([name, common.ci_text(stats.mean_ci(list(folds.values())), scale=100,
+                                                  suffix="%"),
+                             ", ".join(f"{100 * a:.2f}" for a in folds.values())])
+        lines += [f"### With {adjuster}: {cls.title}", "",
+                  f"{cls.description} The same held-out images, each cell's model's "
+                  f"probabilities adjusted by the add-on `{adjuster}` fitted on its training "
+                  "folds (the cells' `eval.json`), averaged the same way:", "",
+                  *common.table(["condition", f"CV accuracy, {adjuster}", "per fold (%)"], rows),
+                  ""]
+    return lines
 
 
 def _design_choices(exp, conds: dict, cv: dict) -> list[str]:

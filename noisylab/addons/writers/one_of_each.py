@@ -12,7 +12,7 @@ two things follow for a writer's test images, which a model scoring one image at
 sets the excluded classes' probabilities to 0, renormalises, and then gives each writer's test
 images the distinct classes of the largest joint probability (a linear assignment on the log
 probabilities, `scipy.optimize.linear_sum_assignment`). Images whose file names name no writer
-keep the model's answer.
+keep the model's answer. `OneOfEachAddon` is that reading as the ``one-of-each`` add-on.
 
 That is an assumption about the test set, so it is checked before anything changes, and the
 model's own answer stands when the check fails:
@@ -37,10 +37,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
+from noisylab.addons.base import PredictionAdjuster
+from noisylab.addons.writers.writer_size import WRITER_PATTERN, writers_of
 from noisylab.errors import NoisylabError
-from noisylab.writer_size import WRITER_PATTERN, writers_of
 
 FILE = "one_of_each.json"
 """The fitted record's file in a run folder."""
@@ -164,6 +164,8 @@ class OneOfEach:
                            f"with one of each (more than {100 * MAX_CLASHES:.0f}%)")
             return probs, own, info
 
+        from scipy.optimize import linear_sum_assignment
+
         kept = np.where(excluded, 0.0, probs + 1e-12)  # + 1e-12: no row left all zero
         kept /= kept.sum(1, keepdims=True)
         predictions = own.copy()  # images that name no writer keep their own answer
@@ -209,11 +211,74 @@ class OneOfEach:
             return cls.from_dict(json.loads(Path(path).read_text()))
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
             raise NoisylabError(f"{path} is not a readable {FILE} ({err}); train the run again "
-                                "or evaluate with --no-one-of-each") from None
+                                "or evaluate with --no-addon one-of-each") from None
 
 
-def find(run_dirs) -> Path | None:
-    """The first `FILE` among the run folders (or checkpoints' folders) named, or None."""
-    from noisylab.files import find_beside
 
-    return find_beside(run_dirs, FILE)
+class OneOfEachAddon(PredictionAdjuster):
+    """The ``one-of-each`` add-on: a run's `OneOfEach` record, applied to its predictions
+    (`OneOfEach.apply`); left off, with the reason, where the test images clash with it."""
+
+    name = "one-of-each"
+    title = "each writer's images read as one of each character"
+    description = ("A writer's test images are read as distinct classes that the writer has "
+                   "no training image of (a linear assignment on the log probabilities), as "
+                   "in a collection where every writer wrote each character once. It needs "
+                   "file names that name the writer (imgCCC-WWW.png), and is left off when the "
+                   "model's own answers clash with it too often.")
+    file = FILE
+
+    def __init__(self, record: OneOfEach | None = None):
+        self.record = record
+
+    def fit(self, train_set) -> OneOfEachAddon:
+        """The classes of each writer's images in ``train_set`` (`OneOfEach.fit`).
+
+        Raises
+        ------
+        NoisylabError
+            When no file name names a writer, or a writer has a class twice.
+        """
+        self.record = OneOfEach.fit(train_set.ids, train_set.labels.numpy(), train_set.classes)
+        return self
+
+    def adjust(self, probs: np.ndarray, test_set) -> tuple[np.ndarray, dict]:
+        """`OneOfEach.apply` to ``test_set``'s file names; ``info["predictions"]`` is the
+        assignment.
+
+        Raises
+        ------
+        NoisylabError
+            When the record is of other classes than ``test_set``'s (another run's).
+        """
+        classes = list(test_set.classes)
+        if self.record.classes != classes:
+            raise NoisylabError(
+                f"the one-of-each record names {len(self.record.classes)} classes "
+                f"({', '.join(self.record.classes[:5])}...), the data {len(classes)}; it belongs "
+                "to another run: evaluate with --no-addon one-of-each, or train the run again")
+        probs, predictions, info = self.record.apply(probs, test_set.ids)
+        return probs, {**info, "predictions": predictions}
+
+    @classmethod
+    def summary(cls, info: dict) -> str:
+        return f"{info['images']} images of {info['writers']} writers"
+
+    def figures(self, test_set, before: np.ndarray, after: np.ndarray, out_dir: Path
+                ) -> list[Path]:
+        """``one_of_each.png``: the images whose prediction changed (none when none did)."""
+        from noisylab.evaluate import changed_figure
+
+        if not (before != after).any():
+            return []
+        return [changed_figure(test_set.images[:, 0].numpy(), before, after,
+                               test_set.labels.numpy(), list(test_set.classes),
+                               Path(out_dir) / "one_of_each.png",
+                               what="read as one of each per writer")]
+
+    def to_dict(self) -> dict:
+        return self.record.to_dict()
+
+    @classmethod
+    def from_dict(cls, d: dict) -> OneOfEachAddon:
+        return cls(OneOfEach.from_dict(d))

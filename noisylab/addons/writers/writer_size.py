@@ -1,11 +1,10 @@
 """Telling ``c`` from ``C`` by the size of the character relative to its writer's hand.
 
-Cropping a photo to its ink and fitting it to 20 px (what MNIST did, and trainPart1's recipe)
-throws away the size of the character, which is what tells ``c`` from ``C``, ``o`` from ``O``
-or ``s`` from ``S``. Size on the page tells little, because people write at different sizes; a
-character's ink box *relative to the median box of the same writer's other characters* tells a
-lot (measured on trainPart1's look-alike pairs: 88% of cases right from the box alone, against
-77% on the page: ``benchmarks/case_by_size.py``).
+Cropping a photo to its ink and fitting it to 20 px (what MNIST did) throws away the size of
+the character, which is what tells ``c`` from ``C``, ``o`` from ``O`` or ``s`` from ``S``. Size
+on the page tells little, because people write at different sizes; a character's ink box
+*relative to the median box of the same writer's other characters* tells a lot
+(``benchmarks/case_by_size.py`` measures both).
 
 `WriterSize` holds what a model needs for that, fitted on the training images alone:
 
@@ -18,12 +17,13 @@ lot (measured on trainPart1's look-alike pairs: 88% of cases right from the box 
 `WriterSize.adjust` multiplies a glyph model's probabilities within each group by those
 likelihoods (the two experts are close to independent given the class, as the fitted glyph
 carries no size) and renormalises them to the group's total. Images whose writer is unknown, or
-not named, keep the glyph model's probabilities.
+not named, keep the glyph model's probabilities. `CaseBySize` is that adjustment as the
+``case-by-size`` add-on.
 
-The same writer-relative box can instead be read by the CNN itself, beside the pixels
-(``cnn-m+box``, trainPart1's recipe): `side_inputs` are its numbers, `leave_one_out` makes them for
-training images (each left out of its own writer's reference) and `WriterSize.side_inputs_for`
-for new ones; a model that reads them is not also adjusted.
+The same writer-relative box can instead be read by the CNN itself, beside the pixels (the
+``relative-box`` add-on, `noisylab.addons.writers.box`): `side_inputs` are its numbers,
+`leave_one_out` makes them for training images (each left out of its own writer's reference)
+and `WriterSize.side_inputs_for` for new ones; a model that reads them is not also adjusted.
 
 The writer comes from the file name: Chars74K's photos, which trainPart1 is, are named
 ``imgCCC-WWW.png``, ``WWW`` being one of its 55 writers (only ``WWW`` is read; ``CCC`` is the
@@ -41,6 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
+from noisylab.addons.base import PredictionAdjuster
 from noisylab.errors import NoisylabError
 
 FILE = "writer_size.json"
@@ -367,11 +368,61 @@ class WriterSize:
         except (OSError, ValueError, KeyError, TypeError) as err:
             raise NoisylabError(
                 f"{path} is not a readable writer-size model ({type(err).__name__}: {err}); delete "
-                f"it and train again, or pass --no-writer-size") from None
+                f"it and train again, or pass --no-addon case-by-size") from None
 
 
-def find(run_dirs) -> Path | None:
-    """The first `FILE` among the run folders (or checkpoints' folders) named, or None."""
-    from noisylab.files import find_beside
 
-    return find_beside(run_dirs, FILE)
+class CaseBySize(PredictionAdjuster):
+    """The ``case-by-size`` add-on: `WriterSize` fitted on a run's training photos, applied to
+    its predictions (`WriterSize.adjust`).
+
+    Not fitted for a run whose model reads the ``relative-box`` side input, which carries the
+    same size.
+    """
+
+    name = "case-by-size"
+    title = "look-alikes (c C, 0 O o) told apart by their size relative to the writer's hand"
+    description = ("Within each group of look-alike classes (a letter's two cases and the "
+                   "digits of the same shape), the probabilities are re-split by how likely the "
+                   "character's ink box, relative to the median box of its writer's training "
+                   "images, is for each class. It needs photos with ink boxes whose file names "
+                   "name their writers (imgCCC-WWW.png).")
+    file = FILE
+    redundant_with = "relative-box"
+
+    def __init__(self, model: WriterSize | None = None):
+        self.model = model
+
+    def fit(self, train_set) -> CaseBySize:
+        """Fit `WriterSize` on ``train_set``'s ink boxes, file names and labels.
+
+        Raises
+        ------
+        NoisylabError
+            When the data has no ink boxes, no class has a look-alike, or the names give no
+            writer with `MIN_REFERENCE` images.
+        """
+        if train_set.boxes is None:
+            raise NoisylabError("the images have no ink boxes (photos have them)")
+        if not lookalike_groups(train_set.classes):
+            raise NoisylabError("no class has a look-alike of another case or shape")
+        self.model = WriterSize.fit(train_set.boxes, train_set.ids, train_set.labels.numpy(),
+                                    train_set.classes)
+        return self
+
+    def adjust(self, probs: np.ndarray, test_set) -> tuple[np.ndarray, dict]:
+        """`WriterSize.adjust` of ``test_set``'s images; not applied without ink boxes."""
+        if test_set.boxes is None:
+            return probs, {"applied": False, "why": "the images have no ink boxes"}
+        return self.model.adjust(probs, test_set.boxes, test_set.ids)
+
+    @classmethod
+    def summary(cls, info: dict) -> str:
+        return f"{info['images']} images had a writer reference"
+
+    def to_dict(self) -> dict:
+        return self.model.to_dict()
+
+    @classmethod
+    def from_dict(cls, d: dict) -> CaseBySize:
+        return cls(WriterSize.from_dict(d))

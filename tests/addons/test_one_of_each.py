@@ -1,4 +1,5 @@
-"""`noisylab.one_of_each`: a writer's test images read as one of each character."""
+"""`noisylab.addons.writers.one_of_each`: a writer's test images read as one of each character
+(the ``one-of-each`` add-on)."""
 
 from __future__ import annotations
 
@@ -9,10 +10,12 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from noisylab.addons import saved_adjusters
+from noisylab.addons.writers.one_of_each import FILE, MAX_CLASHES, OneOfEach, OneOfEachAddon
 from noisylab.errors import NoisylabError
-from noisylab.one_of_each import FILE, MAX_CLASHES, OneOfEach, find
 
 CLASSES = ["a", "b", "c", "d", "e", "f"]
+MODULE = "noisylab.addons.writers.one_of_each"
 
 
 def name(label: int, writer: int) -> str:
@@ -55,7 +58,7 @@ def test_a_writers_training_classes_are_excluded(record):
 
 
 def test_one_writers_images_get_distinct_classes_of_the_largest_joint_probability(monkeypatch):
-    monkeypatch.setattr("noisylab.one_of_each.MAX_CLASHES", 1.0)  # random answers clash often
+    monkeypatch.setattr(MODULE + ".MAX_CLASHES", 1.0)  # random answers clash often
     rng = np.random.default_rng(0)
     record = OneOfEach.fit([name(0, 7)], np.array([0]), CLASSES)  # writer 7 wrote a
     for _ in range(20):
@@ -105,13 +108,17 @@ def test_probabilities_of_other_classes_are_one_error(record):
 
 
 def test_a_saved_record_is_the_same_and_a_damaged_one_is_one_error(record, tmp_path):
-    path = record.save(tmp_path / FILE)
-    assert OneOfEach.load(path) == record
-    assert find([tmp_path / "best"]) == path and find([tmp_path / "other" / "best"]) is None
+    path = OneOfEachAddon(record).save(tmp_path)
+    assert path == tmp_path / FILE and OneOfEach.load(path) == record
+    (found, where), = saved_adjusters([tmp_path / "best"])
+    assert where == path and found.record == record
+    assert saved_adjusters([tmp_path / "other" / "best"]) == []
     for damaged in ('{"classes": ["a"]', '{"classes": ["a"], "seen": {"001": [3]}}', "[]"):
         path.write_text(damaged)
-        with pytest.raises(NoisylabError, match=f"{FILE}.*--no-one-of-each"):
+        with pytest.raises(NoisylabError, match=f"{FILE}.*--no-addon one-of-each"):
             OneOfEach.load(path)
+        with pytest.raises(NoisylabError, match=f"{FILE}.*--no-addon one-of-each"):
+            saved_adjusters([tmp_path])
 
 
 def test_the_changed_figure_colours_what_got_right_and_what_got_wrong(tmp_path, monkeypatch):
@@ -124,10 +131,11 @@ def test_the_changed_figure_colours_what_got_right_and_what_got_wrong(tmp_path, 
     before, after = np.array([0, 1, 2, 3, 4]), np.array([1, 1, 3, 0, 5])
     labels = np.array([1, 1, 2, 5, 4])  # fixed, kept, broken, wrong twice, broken
     ev.changed_figure(np.zeros((5, 28, 28), np.uint8), before, after, labels, CLASSES,
-                      tmp_path / "x.png")
+                      tmp_path / "x.png", what="read as one of each per writer")
     assert drawn["n"] == 4 and drawn["captions"] == ["a→b", "c→d", "d→a", "e→f"]
     assert drawn["colors"] == ["green", "red", "grey", "red"]
-    assert "4 predictions changed, 1 now right (green), 2 now wrong (red)" in drawn["title"]
+    assert drawn["title"].startswith("read as one of each per writer: 4 predictions changed, "
+                                     "1 now right (green), 2 now wrong (red)")
 
 
 def run(*args):
@@ -142,56 +150,63 @@ def test_train_saves_it_and_evaluate_reads_each_writer_as_one_of_each(make_chars
     make_chars62(split="test", per_class=2, root=root, first_writer=5)  # writers 005, 006
     out = tmp_path / "run"
     r = run("train", "--data", "trainPart1", "--root", root, "--arch", "lenet", "--epochs", "1",
-            "--batch-size", "16", "--out", out)
+            "--batch-size", "16", "--no-addon", "case-by-size", "--out", out)
     assert r.exit_code == 0, r.output
-    assert "one of each: the classes of 2 writers' training images" in r.output
-    assert "not read as one of each per writer: " in r.output  # the test split; see below
+    assert f"add-on one-of-each ({OneOfEachAddon.title}) fitted -> {out / FILE}" in r.output
+    assert "  + one-of-each (" in r.output and ": not applied: " in r.output  # see below
     assert OneOfEach.load(out / FILE).seen == {"001": list(range(62)), "002": list(range(62))}
 
     args = ("evaluate", out, "--data", "trainPart1", "--split", "test", "--root", root)
     # The synthetic classes are mostly the same ring, so the model answers a few classes for
     # everything: that clashes with one of each, which is then left off.
     r = run(*args)
-    assert r.exit_code == 0 and "not read as one of each per writer" in r.output
+    assert r.exit_code == 0 and f"  + one-of-each ({OneOfEachAddon.title}, {out / FILE}): " \
+        "not applied: " in r.output
     assert "answers clash with one of each" in r.output
-    monkeypatch.setattr("noisylab.one_of_each.MAX_CLASHES", 1.0)
-    once = json.loads(run(*args, "--json").output)["one_of_each"]
+    monkeypatch.setattr(MODULE + ".MAX_CLASHES", 1.0)
+    figures = json.loads(run(*args, "--json").output)
+    once = figures["adjusted"]["one-of-each"]
     assert once["applied"] and once["images"] == 124 and once["writers"] == 2
     # A one-epoch model answers some classes many times; read as one of each, the two writers'
     # 62 images are the 62 classes each, so every class is answered twice.
     from noisylab.data import load
-    from noisylab.evaluate import evaluate
+    from noisylab.evaluate import evaluate, model_probs
 
     test = load("trainPart1", root=root, split="test", progress=False)
-    alone = np.array(evaluate(out, test)["confusion"]).sum(0)
-    as_sets = np.array(evaluate(out, test, one_of_each=OneOfEach.load(out / FILE))["confusion"])
-    assert alone.max() > 2 and (as_sets.sum(0) == 2).all()
+    alone = np.array(evaluate(out, test)["confusion"]).sum(0)  # each image alone
+    _, info = OneOfEachAddon.load(out / FILE).adjust(model_probs(out, test), test)
+    assert alone.max() > 2 and (np.bincount(info["predictions"], minlength=62) == 2).all()
+    assert once["acc"] == pytest.approx((info["predictions"] == test.labels.numpy()).mean())
     r = run(*args, "--out", tmp_path / "eval")
-    assert r.exit_code == 0 and "read as one of each per writer" in r.output
+    assert r.exit_code == 0 and f"{once['changed']} predictions changed; 124 images of 2 " \
+        "writers" in r.output
     # The images it changed are drawn, captioned before→after.
     assert once["changed"] > 0 and (tmp_path / "eval" / "one_of_each.png").stat().st_size > 0
     assert f"{tmp_path / 'eval' / 'one_of_each.png'}" in r.output
-    assert "one_of_each" not in json.loads(run(*args, "--no-one-of-each", "--json").output)
+    off = json.loads(run(*args, "--no-addon", "one-of-each", "--json").output)
+    assert off["adjusted"] == {} and off["acc"] == figures["acc"]
 
     # Test photos by the training writers again: every class taken, so it is left off.
     again = tmp_path / "again"
     make_chars62(split="test", per_class=1, root=again)
     r = run("evaluate", out, "--data", "trainPart1", "--split", "test", "--root", again)
     assert r.exit_code == 0, r.output
-    assert "not read as one of each per writer" in r.output and "writer 001 has 62" in r.output
+    assert "not applied: writer 001 has 62" in r.output
 
     # A record of other classes (another run's) is one line too.
     OneOfEach(CLASSES, {}).save(out / FILE)
     r = run(*args)
     assert r.exit_code == 2 and "Traceback" not in r.output
-    assert "the one-of-each record names 6 classes" in r.output and "--no-one-of-each" in r.output
+    assert "the one-of-each record names 6 classes" in r.output
+    assert "--no-addon one-of-each" in r.output
 
     # A damaged file is one line naming it and the way out; the run is left as it was.
     (out / FILE).write_text("[")
     r = run(*args)
     assert r.exit_code == 2 and "Traceback" not in r.output
-    assert str(out / FILE) in r.output and "--no-one-of-each" in r.output
+    assert str(out / FILE) in r.output and "--no-addon one-of-each" in r.output
     assert (out / "best.safetensors").exists()
+    assert run(*args, "--no-addon", "one-of-each").exit_code == 0
 
 
 def test_importing_it_does_not_import_torch():
@@ -199,8 +214,8 @@ def test_importing_it_does_not_import_torch():
     import sys
     from pathlib import Path
 
-    code = ("import sys, noisylab.one_of_each; "
-            "assert 'torch' not in sys.modules, 'noisylab.one_of_each imported torch'")
+    code = (f"import sys, {MODULE}; "
+            f"assert 'torch' not in sys.modules, '{MODULE} imported torch'")
     out = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[1],
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr

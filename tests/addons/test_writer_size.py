@@ -1,4 +1,5 @@
-"""`noisylab.writer_size`: capital or small by the size relative to the writer's hand."""
+"""`noisylab.addons.writers.writer_size`: capital or small by the size relative to the writer's
+hand, and the ``case-by-size`` add-on."""
 
 from __future__ import annotations
 
@@ -8,17 +9,18 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from noisylab.errors import NoisylabError
-from noisylab.writer_size import (
+from noisylab.addons import saved_adjusters
+from noisylab.addons.writers.writer_size import (
     FILE,
     MIN_REFERENCE,
+    CaseBySize,
     WriterSize,
     box_features,
     case_pairs,
-    find,
     lookalike_groups,
     writers_of,
 )
+from noisylab.errors import NoisylabError
 
 CLASSES = ("0", "1", "C", "O", "c", "o")  # two letters with both cases, two digits
 
@@ -152,12 +154,17 @@ def test_a_saved_model_gives_the_same_answers(fitted, tmp_path):
     again = WriterSize.load(path)
     np.testing.assert_allclose(again.log_likelihoods(boxes, ids)[0],
                                fitted.log_likelihoods(boxes, ids)[0])
-    assert find([tmp_path / "elsewhere", tmp_path / "run"]) == path
-    assert find([tmp_path / "run" / "best"]) == path  # a checkpoint inside the run
-    assert find([tmp_path / "elsewhere"]) is None
+    found = saved_adjusters([tmp_path / "elsewhere", tmp_path / "run"])
+    assert [(type(a), p) for a, p in found] == [(CaseBySize, path)]
+    assert saved_adjusters([tmp_path / "run" / "best"])[0][1] == path  # a checkpoint inside
+    assert saved_adjusters([tmp_path / "elsewhere"]) == []
+    np.testing.assert_allclose(found[0][0].model.log_likelihoods(boxes, ids)[0],
+                               fitted.log_likelihoods(boxes, ids)[0])
     path.write_text(json.dumps({"classes": []}))
     with pytest.raises(NoisylabError, match="not a readable writer-size model"):
         WriterSize.load(path)
+    with pytest.raises(NoisylabError, match=f"{FILE}.*--no-addon case-by-size"):
+        saved_adjusters([tmp_path / "run"])
 
 
 def test_loaded_photos_carry_their_ink_boxes(make_chars62, real_cache):
@@ -190,29 +197,36 @@ def test_train_saves_it_and_evaluate_uses_it(make_chars62, real_cache, tmp_path)
     root = make_chars62(per_class=4)  # writers 001..004, 62 images each
     make_chars62(split="test", per_class=2, root=root)  # writers 001, 002: known from training
     out = tmp_path / "run"
+    # lenet reads only the pixels, so the recipe's relative-box is not used, and case-by-size is.
     r = run("train", "--data", "trainPart1", "--root", root, "--arch", "lenet", "--epochs", "1",
             "--out", out)
     assert r.exit_code == 0, r.output
-    assert "writer-size model: 4 writers' reference boxes, 24 look-alike groups'" in r.output
-    assert "with the writer's size: test acc" in r.output
+    assert "lenet reads only the pixels: the add-on relative-box is not used" in r.output
+    assert f"add-on case-by-size ({CaseBySize.title}) fitted -> {out / FILE}" in r.output
+    best = r.output.split("(chosen on given labels): test acc ")[1]
+    plain = best.split("%")[0]
+    assert best.splitlines()[1].startswith("  + case-by-size (")  # beside the plain figure
     saved = WriterSize.load(out / FILE)
     assert sorted(saved.reference) == ["001", "002", "003", "004"]
 
     r = run("evaluate", out, "--data", "trainPart1", "--split", "test", "--root", root, "--json")
     assert r.exit_code == 0, r.output
     figures = json.loads(r.output)
-    assert figures["writer_size"]["images"] == 124
+    assert figures["adjusted"]["case-by-size"]["images"] == 124
+    assert f"{100 * figures['acc']:.2f}" == plain  # the plain figure is the model's own
     r = run("evaluate", out, "--data", "trainPart1", "--split", "test", "--root", root)
-    assert "with the writer's size" in r.output and "124 of 124 images" in r.output
+    lines = r.output.splitlines()
+    assert lines[1].startswith(f"accuracy {plain}%") and "(each image alone)" in lines[1]
+    assert lines[2].startswith("  + case-by-size (") and "124 images had a writer ref" in lines[2]
     r = run("evaluate", out, "--data", "trainPart1", "--split", "test", "--root", root,
-            "--no-writer-size", "--json")
-    assert "writer_size" not in json.loads(r.output)
+            "--no-addon", "case-by-size", "--json")
+    assert "case-by-size" not in json.loads(r.output)["adjusted"]
 
     # A damaged file is one line naming it and the way out; the run is left as it was.
     (out / FILE).write_text("{")
     r = run("evaluate", out, "--data", "trainPart1", "--split", "test", "--root", root)
     assert r.exit_code == 2 and "Traceback" not in r.output
-    assert str(out / FILE) in r.output and "--no-writer-size" in r.output
+    assert str(out / FILE) in r.output and "--no-addon case-by-size" in r.output
     assert (out / "best.safetensors").exists()
 
     # Retraining into the folder without it removes the file that no longer matches.
@@ -220,13 +234,13 @@ def test_train_saves_it_and_evaluate_uses_it(make_chars62, real_cache, tmp_path)
     (other).mkdir()
     (other / FILE).write_text("{}")
     r = run("train", "--data", "trainPart1", "--root", root, "--arch", "lenet", "--epochs", "1",
-            "--no-writer-size", "--out", other)
+            "--no-addon", "case-by-size", "--out", other)
     assert r.exit_code == 0, r.output
-    assert not (other / FILE).exists()
+    assert not (other / FILE).exists() and "case-by-size" not in r.output
 
-    # The digits have no look-alikes to tell apart: no model, and nothing said about it.
+    # The digits' recipe does not name it: no model, and nothing said about it.
     digits = tmp_path / "digits"
     r = run("train", "--data", "trainPart1-digits", "--root", root, "--arch", "lenet",
             "--epochs", "1", "--batch-size", "8", "--out", digits)
     assert r.exit_code == 0, r.output
-    assert "writer-size model" not in r.output and not (digits / FILE).exists()
+    assert "case-by-size" not in r.output and not (digits / FILE).exists()
