@@ -20,7 +20,8 @@ Both steps are also run on the size *relative to the writer*: the photos are nam
 every character), and a writer's own other characters tell how large that hand writes. The
 feature is the log box minus the median log box of the same writer's other images (in
 ``--fusion``, of the writer's images in the training folds only, which is what a model could
-store). It needs the writer's number at test time; `noisylab.writer_size` is the recipe's use of it.
+store). It needs the writer's number at test time; the add-ons of `noisylab.addons.writers`
+are the recipe's use of it.
 
     python benchmarks/case_by_size.py [--root ../shared/data] [--fusion] [--epochs 30]
 """

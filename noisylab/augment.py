@@ -48,7 +48,7 @@ def random_affine(
         Smoothness of the elastic field in pixels.
     shear : float
         Horizontal shear factor drawn uniformly from ``[-shear, shear]``: the slant of
-        handwriting, which varies from writer to writer (0.3 is about 17 degrees of slant).
+        handwriting, which varies from hand to hand (0.3 is about 17 degrees of slant).
     stretch : float
         Width multiplied by a factor drawn uniformly from ``[1 - stretch, 1 + stretch]`` (the
         height kept): narrow and wide hands. ``shear`` and ``stretch`` of 0 draw nothing, so
