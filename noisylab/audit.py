@@ -126,7 +126,6 @@ def audit(
                         trusted=trusted)
     check_output(out_dir, "audit", reuse=True)
     started = time.perf_counter()
-    log = distributed.on_writer(log)  # under torchrun rank 0 speaks for all
     ds, data, is_source = _load(data, root=root, name=name, progress=progress)
     given = ds.labels.numpy()
     out_dir = prepare_output(out_dir, "audit", reuse=True)

@@ -484,7 +484,9 @@ def demo_cmd(out, epochs):
 
 
 def _log_unless(quiet: bool):
-    return (lambda _msg: None) if quiet else (lambda msg: click.echo(msg, err=True))
+    if quiet or not distributed.is_writer():  # under torchrun rank 0 speaks for all
+        return lambda _msg: None
+    return lambda msg: click.echo(msg, err=True)
 
 
 # --- experiments ---------------------------------------------------------------------------------
