@@ -55,4 +55,11 @@ def test_the_judge_refuses_what_is_not_handled(tmp_path):
     assert not hostile.judge(plan, None, "", before)[0]  # a hang
     user.write_bytes(b"changed")
     assert hostile.judge(plan, 2, "error: one line\n", before) == (
-        False, "user's file changed or lost: notes.txt")
+        False, "file changed: notes.txt")
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "a.txt").write_bytes(b"a")
+    plan = hostile.Plan(["x"], protect=[folder])
+    before = {folder: hostile.snapshot(folder)}
+    (folder / ".noisylab").write_text("{}")
+    assert hostile.judge(plan, 2, "error: x\n", before) == (False, "wrote into mine: .noisylab")
