@@ -298,6 +298,10 @@ def train(
 ) -> TrainResult:
     """Train a model on the given labels of ``train_set``; checkpoint and log every epoch.
 
+    The run is a loop over named phases: the *main* phase fits the given labels (its first
+    ``warm_start_epochs`` also fit the neighbours' vote, the *warm start*); the *distillation*
+    phase, when asked for, fits a fresh model on the main phase's labels.
+
     Parameters
     ----------
     train_set : LabeledImages
@@ -325,7 +329,92 @@ def train(
     -------
     TrainResult
     """
-    out_dir = Path(out_dir)
+    run = _open_run(train_set, config, Path(out_dir), test_set=test_set, init_state=init_state,
+                    progress=progress, log=log, side=side)
+    phase = _main_phase(run)
+    start_epoch = 1
+    if resume:
+        phase, start_epoch = _resume_run(run, phase)
+    elif (run.out_dir / "metrics.jsonl").exists():
+        raise NoisylabError(f"{run.out_dir} already holds a run; pass --resume to continue it "
+                            "or --out for a new one")
+    distributed.barrier()  # every rank has looked for an earlier run before rank 0 starts one
+    if distributed.is_writer():
+        run.out_dir.mkdir(parents=True, exist_ok=True)
+        _write_history(run.out_dir / "metrics.jsonl", run.history)
+    warm_start = _warm_start(run) if start_epoch <= config.warm_start_epochs else None
+    for epoch in range(start_epoch, run.total_epochs + 1):
+        if epoch == config.epochs + 1:
+            phase = _distillation_phase(run)
+        _fit_epoch(run, phase, epoch, warm_start if epoch <= config.warm_start_epochs else None)
+    best_epoch = max((m["epoch"] for m in run.history if m["best_so_far"]), default=0)
+    members = (_run_model_members(config, best_epoch, run.out_dir)
+               if distributed.is_writer() else None)
+    return TrainResult(out_dir=run.out_dir, best_epoch=best_epoch, history=run.history,
+                       model=members)
+
+
+# ---------------------------------------------------------------------------------- the phases
+
+
+@dataclass
+class _Tensors:
+    """The run's images, given labels and side inputs on the training device.
+
+    ``x_*`` uint8 ``(n, 1, 28, 28)``; ``y_fit``, ``y_val`` given labels ``(n,)`` (tensors);
+    ``y_test`` clean test labels ``(M,)`` (numpy, for reporting only); ``s_*`` side inputs
+    ``(n, S)`` or None.
+    """
+
+    x_fit: torch.Tensor
+    y_fit: torch.Tensor
+    x_val: torch.Tensor
+    y_val: torch.Tensor
+    x_test: torch.Tensor | None = None
+    y_test: np.ndarray | None = None
+    s_fit: torch.Tensor | None = None
+    s_val: torch.Tensor | None = None
+    s_test: torch.Tensor | None = None
+
+
+@dataclass
+class _Run:
+    """What stays the same across the epochs and phases of one run, and its history so far."""
+
+    config: TrainConfig
+    device: torch.device
+    out_dir: Path
+    log: Callable[[str], None]
+    progress: bool
+    num_classes: int
+    data: _Tensors
+    loss_fn: torch.nn.Module
+    selector: torch.nn.Module
+    steps_per_epoch: int
+    init_state: dict | None
+    meta: dict
+    history: list = field(default_factory=list)
+    best_score: ValidationScore | None = None
+
+    @property
+    def total_epochs(self) -> int:
+        return self.config.epochs + self.config.distill_epochs
+
+
+@dataclass
+class _Phase:
+    """One phase's model, optimiser, schedule, the loss it fits and the labels it fits."""
+
+    name: str
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    schedule: object
+    fit_loss: torch.nn.Module
+    targets: torch.Tensor
+
+
+def _open_run(train_set, config, out_dir, *, test_set, init_state, progress, log, side) -> _Run:
+    """Join the job, pick the device, place the data there and make the losses."""
     # Under torchrun: join the job (cuda:LOCAL_RANK on a GPU); rank 0 logs and writes.
     device = distributed.setup(_pick_device(config.device), batch_size=config.batch_size)
     log = distributed.on_writer(log)
@@ -337,27 +426,7 @@ def train(
     log(f"device {device.type}, {forward} forward pass (--precision {config.precision}){emulated}")
     torch.manual_seed(config.seed)
     num_classes = len(train_set.classes)
-
-    # Data: hold out part of the *given* labels for validation; everything lives on the device
-    # as uint8 and batches are slices of it.
-    fit_idx, val_idx = stratified_split(train_set.labels.numpy(), config.val_fraction, config.seed)
-    x_fit, y_fit = train_set.images[fit_idx].to(device), train_set.labels[fit_idx].to(device)
-    x_val, y_val = train_set.images[val_idx].to(device), train_set.labels[val_idx].to(device)
-    if test_set is not None:
-        x_test, y_test = test_set.images.to(device), test_set.labels.numpy()
-    s_fit = s_val = s_test = None  # the numbers beside the pixels, for a model that reads them
-    if side is not None:
-        if not config.side_readers:
-            raise NoisylabError(f"{config.arch} reads only the pixels, not side inputs; choose a "
-                                "cnn-* architecture or train without side inputs")
-        if test_set is not None and side.test is None:
-            raise NoisylabError("side inputs were given for the training images but not for "
-                                "the test images")
-        s_fit, s_val = (torch.from_numpy(side.train[i.numpy()]).to(device)
-                        for i in (fit_idx, val_idx))
-        if test_set is not None:
-            s_test = torch.from_numpy(side.test).to(device)
-
+    data = _place_data(train_set, test_set, side, config, device)
     # The loss the given labels are read with; its criterion also scores validation throughout.
     loss_fn = make_loss(config.loss, num_classes=num_classes, transition=config.transition)
     if config.pseudo_label:
@@ -366,124 +435,165 @@ def train(
     # What chooses the best epoch: the loss's own criterion, or the likelihood under a measured T.
     selector = loss_fn if config.val_transition is None else make_loss(
         "forward", num_classes=num_classes, transition=config.val_transition).to(device)
-    steps_per_epoch = len(fit_idx) // config.batch_size
+    steps_per_epoch = len(data.y_fit) // config.batch_size
     if steps_per_epoch == 0:
         raise NoisylabError(
-            f"{len(fit_idx)} training images are fewer than one batch of {config.batch_size}; "
+            f"{len(data.y_fit)} training images are fewer than one batch of {config.batch_size}; "
             "lower --batch-size")
-    total_epochs = config.epochs + config.distill_epochs
-
-    # Phase 1 fits the given labels; phase 2 (distillation) a fresh model on phase 1's labels.
-    model, optimizer, schedule = _fresh_model(config, num_classes, init_state, device,
-                                              config.epochs * steps_per_epoch, side=s_fit, log=log)
-    fit_loss, y_target = loss_fn, y_fit
-
-    # Where to start: a fresh run folder, or the last complete epoch of an interrupted run.
-    history, best_score, start_epoch = [], None, 1
-    metrics_path = out_dir / "metrics.jsonl"
-    if resume:
-        last = _read_last(out_dir, device)
-        if int(last.train_state["epoch"]) >= config.epochs + 1:  # stopped in phase 2: rebuild it
-            model, optimizer, schedule, fit_loss, y_target = _start_distillation(
-                config, num_classes, init_state, device, steps_per_epoch, loss_fn, x_fit, y_fit,
-                s_fit, out_dir=out_dir, log=log)
-        state = _resume(last, model, optimizer, schedule)
-        start_epoch, best_score = state["epoch"] + 1, state["best_score"]
-        history = [r for r in read_metrics(out_dir) if r["epoch"] <= state["epoch"]]
-        log(f"resuming {out_dir} after epoch {state['epoch']}")
-    elif metrics_path.exists():
-        raise NoisylabError(
-            f"{out_dir} already holds a run; pass --resume to continue it or --out for a new one")
-    distributed.barrier()  # every rank has looked for an earlier run before rank 0 starts one
-    if distributed.is_writer():
-        out_dir.mkdir(parents=True, exist_ok=True)
-        _write_history(metrics_path, history)
-    # Warm start: the class the neighbours' given labels vote for, fitted in the first epochs.
-    warm_start = None
-    if start_epoch <= config.warm_start_epochs:
-        started = time.perf_counter()
-        warm_start = warm_start_labels(x_fit.cpu(), y_fit.cpu(), num_classes,
-                                       kind=loss_fn.kind, seed=config.seed).to(device)
-        log(f"warm start: the neighbours' labels vote clearly for "
-            f"{100 * float((warm_start >= 0).float().mean()):.1f}% of the training images "
-            f"({time.perf_counter() - started:.0f} s); fitted in the first "
-            f"{config.warm_start_epochs} epoch(s)")
     meta = {"num_classes": num_classes,
             "class_names": list(train_set.classes), "config": asdict(config)}
-    if s_fit is not None:
+    if data.s_fit is not None:
         meta["side_inputs"] = side.record
+    return _Run(config=config, device=device, out_dir=out_dir, log=log, progress=progress,
+                num_classes=num_classes, data=data, loss_fn=loss_fn, selector=selector,
+                steps_per_epoch=steps_per_epoch, init_state=init_state, meta=meta)
 
-    for epoch in range(start_epoch, total_epochs + 1):
-        if epoch == config.epochs + 1:  # the first epoch of phase 2
-            model, optimizer, schedule, fit_loss, y_target = _start_distillation(
-                config, num_classes, init_state, device, steps_per_epoch, loss_fn, x_fit, y_fit,
-                s_fit, out_dir=out_dir, log=log)
 
-        # One pass over the training split in a seeded order, with seeded augmentation: the
-        # epoch's randomness depends only on (seed, epoch), so a resumed run matches.
-        gen = torch.Generator().manual_seed(config.seed * 1_000_003 + epoch)
-        started = time.perf_counter()
-        mean_loss = train_one_epoch(
-            distributed.wrap(model), fit_loss, optimizer, schedule, x_fit, y_target, side=s_fit,
-            generator=gen,
-            batch_size=config.batch_size, augment=config.augment, elastic=config.elastic,
-            shear=config.shear, stretch=config.stretch, stroke_width=config.stroke_width,
-            warm_start=warm_start if epoch <= config.warm_start_epochs else None,
-            precision=config.precision, desc=f"epoch {epoch}/{total_epochs}", progress=progress,
-            on_bad_loss=lambda value, step, epoch=epoch: NoisylabError(
-                f"the loss became {value} at epoch {epoch}, step {step}; lower --lr (now "
-                f"{config.lr}); checkpoints of earlier epochs in {out_dir} are intact"))
-        seconds = time.perf_counter() - started
-
-        # Score the epoch: the validation criterion on given labels chooses; test only reports.
-        val_logits = distributed.predict_sharded(predict_logits, model, x_val, side=s_val)
-        val_score = selector.validation_score(val_logits, y_val)
-        record = {"epoch": epoch, "phase": 1 if epoch <= config.epochs else 2,
-                  "train_loss": mean_loss,
-                  "val_" + selector.criterion: val_score.value, "val_mode": val_score.mode,
-                  "val_se": val_score.se}
-        if selector is not loss_fn:
-            record["val_" + loss_fn.criterion] = loss_fn.validation_score(val_logits, y_val).value
-        record.update({
-                  "val_acc": float((val_logits.argmax(1) == y_val).float().mean()),
-                  "step": epoch * steps_per_epoch,
-                  "seconds": seconds,
-                  "images_per_second": steps_per_epoch * config.batch_size / seconds,
-                  "lr": schedule.get_last_lr()[0]})
+def _place_data(train_set, test_set, side, config, device) -> _Tensors:
+    """Hold out part of the *given* labels for validation; everything lives on the device as
+    uint8 and batches are slices of it."""
+    fit_idx, val_idx = stratified_split(train_set.labels.numpy(), config.val_fraction, config.seed)
+    data = _Tensors(x_fit=train_set.images[fit_idx].to(device),
+                    y_fit=train_set.labels[fit_idx].to(device),
+                    x_val=train_set.images[val_idx].to(device),
+                    y_val=train_set.labels[val_idx].to(device))
+    if test_set is not None:
+        data.x_test, data.y_test = test_set.images.to(device), test_set.labels.numpy()
+    if side is not None:  # the numbers beside the pixels, for a model that reads them
+        if not config.side_readers:
+            raise NoisylabError(f"{config.arch} reads only the pixels, not side inputs; choose a "
+                                "cnn-* architecture or train without side inputs")
+        if test_set is not None and side.test is None:
+            raise NoisylabError("side inputs were given for the training images but not for "
+                                "the test images")
+        data.s_fit, data.s_val = (torch.from_numpy(side.train[i.numpy()]).to(device)
+                                  for i in (fit_idx, val_idx))
         if test_set is not None:
-            probs = distributed.predict_sharded(predict_logits, model, x_test, side=s_test)
-            probs = probs.softmax(1).cpu().numpy()
-            record.update({"test_" + k: v for k, v in metrics.summary(probs, y_test).items()})
-        # The epoch kept as `best` is the latest one within one standard error of the best
-        # score so far: the split cannot tell it from the best, and the end of the one-cycle
-        # schedule is where the model has converged.
-        if val_score.improves_on(best_score):
-            best_score = val_score
-        improved = val_score.within_one_se_of(best_score)
-        record["best_so_far"] = improved
-        history.append(record)
-        if distributed.is_writer():
-            _append_history(metrics_path, record)
+            data.s_test = torch.from_numpy(side.test).to(device)
+    return data
 
-            # Checkpoints: this epoch's weights, then `best` and `last` (with the resume state).
-            stem = epoch_stem(epoch)
-            metadata = {**meta, "architecture": config.arch if epoch <= config.epochs
-                        else config.student_arch, "epoch": epoch, "metrics": record}
-            save_checkpoint(out_dir, stem, model, metadata=metadata)
-            if improved:
-                copy_checkpoint(out_dir, stem, "best")
-            save_checkpoint(out_dir, "last", model, metadata=metadata,
-                            train_state={"optimizer": optimizer.state_dict(),
-                                         "schedule": schedule.state_dict(), "epoch": epoch,
-                                         "best_value": best_score.value,
-                                         "best_mode": best_score.mode, "best_se": best_score.se,
-                                         "rng": capture_rng_state()})
-        distributed.barrier()  # the checkpoints are complete before any rank reads them
-        log(_epoch_line(record, total_epochs))
 
-    best_epoch = max((m["epoch"] for m in history if m["best_so_far"]), default=0)
-    members = _run_model_members(config, best_epoch, out_dir) if distributed.is_writer() else None
-    return TrainResult(out_dir=out_dir, best_epoch=best_epoch, history=history, model=members)
+def _main_phase(run: _Run) -> _Phase:
+    """The main phase: a model from the initial weights (or random) fits the given labels."""
+    model, optimizer, schedule = _fresh_model(
+        run.config, run.num_classes, run.init_state, run.device,
+        run.config.epochs * run.steps_per_epoch, side=run.data.s_fit, log=run.log)
+    return _Phase("main", model, optimizer, schedule, run.loss_fn, run.data.y_fit)
+
+
+def _distillation_phase(run: _Run) -> _Phase:
+    """The distillation phase: a fresh student fits the main phase's labels with CE."""
+    model, optimizer, schedule, fit_loss, targets = _start_distillation(
+        run.config, run.num_classes, run.init_state, run.device, run.steps_per_epoch,
+        run.loss_fn, run.data.x_fit, run.data.y_fit, run.data.s_fit, out_dir=run.out_dir,
+        log=run.log)
+    return _Phase("distillation", model, optimizer, schedule, fit_loss, targets)
+
+
+def _resume_run(run: _Run, phase: _Phase) -> tuple[_Phase, int]:
+    """Load the last complete epoch of the run in ``run.out_dir`` into the phase it belongs to;
+    ``(phase, first epoch still to train)``."""
+    last = _read_last(run.out_dir, run.device)
+    if int(last.train_state["epoch"]) >= run.config.epochs + 1:  # stopped in distillation
+        phase = _distillation_phase(run)
+    state = _resume(last, phase.model, phase.optimizer, phase.schedule)
+    run.best_score = state["best_score"]
+    run.history = [r for r in read_metrics(run.out_dir) if r["epoch"] <= state["epoch"]]
+    run.log(f"resuming {run.out_dir} after epoch {state['epoch']}")
+    return phase, state["epoch"] + 1
+
+
+def _warm_start(run: _Run) -> torch.Tensor:
+    """The warm start: the class the neighbours' given labels vote for (``-1`` where the vote is
+    not clear), fitted in the main phase's first epochs."""
+    started = time.perf_counter()
+    data = run.data
+    labels = warm_start_labels(data.x_fit.cpu(), data.y_fit.cpu(), run.num_classes,
+                               kind=run.loss_fn.kind, seed=run.config.seed).to(run.device)
+    run.log(f"warm start: the neighbours' labels vote clearly for "
+            f"{100 * float((labels >= 0).float().mean()):.1f}% of the training images "
+            f"({time.perf_counter() - started:.0f} s); fitted in the first "
+            f"{run.config.warm_start_epochs} epoch(s)")
+    return labels
+
+
+def _fit_epoch(run: _Run, phase: _Phase, epoch: int, warm_start: torch.Tensor | None) -> None:
+    """Train one epoch of ``phase``, score it, record it and checkpoint it."""
+    config = run.config
+    # One pass over the training split in a seeded order, with seeded augmentation: the
+    # epoch's randomness depends only on (seed, epoch), so a resumed run matches.
+    gen = torch.Generator().manual_seed(config.seed * 1_000_003 + epoch)
+    started = time.perf_counter()
+    mean_loss = train_one_epoch(
+        distributed.wrap(phase.model), phase.fit_loss, phase.optimizer, phase.schedule,
+        run.data.x_fit, phase.targets, side=run.data.s_fit, generator=gen,
+        batch_size=config.batch_size, augment=config.augment, elastic=config.elastic,
+        shear=config.shear, stretch=config.stretch, stroke_width=config.stroke_width,
+        warm_start=warm_start, precision=config.precision,
+        desc=f"epoch {epoch}/{run.total_epochs}", progress=run.progress,
+        on_bad_loss=lambda value, step: NoisylabError(
+            f"the loss became {value} at epoch {epoch}, step {step}; lower --lr (now "
+            f"{config.lr}); checkpoints of earlier epochs in {run.out_dir} are intact"))
+    seconds = time.perf_counter() - started
+    record = _score_epoch(run, phase, epoch, mean_loss, seconds)
+    run.history.append(record)
+    if distributed.is_writer():
+        _append_history(run.out_dir / "metrics.jsonl", record)
+        _save_epoch(run, phase, epoch, record)
+    distributed.barrier()  # the checkpoints are complete before any rank reads them
+    run.log(_epoch_line(record, run.total_epochs))
+
+
+def _score_epoch(run: _Run, phase: _Phase, epoch: int, mean_loss: float,
+                 seconds: float) -> dict:
+    """The epoch's ``metrics.jsonl`` record: the validation criterion on given labels chooses
+    (and updates ``run.best_score``); test figures only report."""
+    config, data, selector, loss_fn = run.config, run.data, run.selector, run.loss_fn
+    val_logits = distributed.predict_sharded(predict_logits, phase.model, data.x_val,
+                                             side=data.s_val)
+    val_score = selector.validation_score(val_logits, data.y_val)
+    record = {"epoch": epoch, "phase": 1 if epoch <= config.epochs else 2,
+              "train_loss": mean_loss,
+              "val_" + selector.criterion: val_score.value, "val_mode": val_score.mode,
+              "val_se": val_score.se}
+    if selector is not loss_fn:
+        record["val_" + loss_fn.criterion] = loss_fn.validation_score(val_logits,
+                                                                      data.y_val).value
+    record.update({
+        "val_acc": float((val_logits.argmax(1) == data.y_val).float().mean()),
+        "step": epoch * run.steps_per_epoch,
+        "seconds": seconds,
+        "images_per_second": run.steps_per_epoch * config.batch_size / seconds,
+        "lr": phase.schedule.get_last_lr()[0]})
+    if data.x_test is not None:
+        probs = distributed.predict_sharded(predict_logits, phase.model, data.x_test,
+                                            side=data.s_test)
+        probs = probs.softmax(1).cpu().numpy()
+        record.update({"test_" + k: v for k, v in metrics.summary(probs, data.y_test).items()})
+    # The epoch kept as `best` is the latest one within one standard error of the best
+    # score so far: the split cannot tell it from the best, and the end of the one-cycle
+    # schedule is where the model has converged.
+    if val_score.improves_on(run.best_score):
+        run.best_score = val_score
+    record["best_so_far"] = val_score.within_one_se_of(run.best_score)
+    return record
+
+
+def _save_epoch(run: _Run, phase: _Phase, epoch: int, record: dict) -> None:
+    """Checkpoints: this epoch's weights, then ``best`` (when kept) and ``last`` (with the
+    resume state)."""
+    config, best = run.config, run.best_score
+    stem = epoch_stem(epoch)
+    metadata = {**run.meta, "architecture": config.arch if epoch <= config.epochs
+                else config.student_arch, "epoch": epoch, "metrics": record}
+    save_checkpoint(run.out_dir, stem, phase.model, metadata=metadata)
+    if record["best_so_far"]:
+        copy_checkpoint(run.out_dir, stem, "best")
+    save_checkpoint(run.out_dir, "last", phase.model, metadata=metadata,
+                    train_state={"optimizer": phase.optimizer.state_dict(),
+                                 "schedule": phase.schedule.state_dict(), "epoch": epoch,
+                                 "best_value": best.value, "best_mode": best.mode,
+                                 "best_se": best.se, "rng": capture_rng_state()})
 
 
 # ---------------------------------------------------------------------------------- helpers
