@@ -92,34 +92,9 @@ def build(exp, folder: Path, conditions: dict, missing: list[str], *, root=None,
     if not conds:
         return lines + ["No cell has finished yet.", "", *comparison.tail(exp, folder, conditions)]
 
-    # 1. Cross-validated accuracy per condition.
-    rows, cv = [], {}
-    for name, runs in conds.items():
-        folds = fold_accuracies(runs)
-        m = stats.mean_ci(list(folds.values()))
-        cv[name] = (folds, m)
-        test = stats.mean_ci([r.eval_test["acc"] for r in runs if r.eval_test])
-        rows.append([name, len(folds), len({r.info["seed"] for r in runs}),
-                     common.ci_text(m, scale=100, suffix="%"),
-                     ", ".join(f"{100 * a:.2f}" for a in folds.values()),
-                     common.ci_text(test, scale=100, suffix="%") if test.n else "no test split",
-                     common.ci_text(stats.mean_ci([r.eval["nll"] for r in runs if r.eval]), digits=4),
-                     common.ci_text(stats.mean_ci([r.eval["ece"] for r in runs if r.eval]), digits=4),
-                     common.ci_text(stats.mean_ci([r.info["best_epoch"] for r in runs]), digits=1),
-                     common.ci_text(stats.mean_ci([r.info["wall_seconds"] for r in runs]), digits=1)])
-    lines += ["## Cross-validated accuracy", "",
-              "Accuracy of each fold's `best` checkpoint on its held-out fold (eval.json), averaged "
-              "over seeds per fold, then mean ± 95% t interval over folds. *Test split*: the same "
-              "fold models on the source's own test split, when it is present (mean over all fold "
-              "models).", "",
-              *common.table(["condition", "folds", "seeds", "CV accuracy", "per fold (%)",
-                             "test split", "NLL", "ECE", "best epoch", "wall s a cell"], rows), ""]
-    bars = plots.mean_ci_bars(list(cv), [100 * m.mean for _, m in cv.values()],
-                              [100 * m.half_width for _, m in cv.values()], figs / "cv_accuracy.png",
-                              title="cross-validated accuracy (mean over folds, 95% CI)",
-                              ylabel="held-out accuracy (%)")
-    lines += [f"![cv accuracy]({bars.relative_to(folder)})", ""]
-    lines += _adjusted_sections(conds)
+    # 1. Cross-validated accuracy per condition, plain and with each adjuster.
+    cv_lines, cv = _cv_accuracy(conds, folder)
+    lines += cv_lines + _adjusted_sections(conds)
 
     # 2. Design choices: conditions that differ in one axis, compared fold by fold.
     lines += _design_choices(exp, conds, cv)
@@ -167,6 +142,38 @@ def build(exp, folder: Path, conditions: dict, missing: list[str], *, root=None,
         lines += ["## Calibration", ""]
         lines += [f"![reliability {n}]({p.relative_to(folder)})" for n, p in rel] + [""]
     return lines + comparison.tail(exp, folder, conditions)
+
+
+def _cv_accuracy(conds: dict, folder: Path) -> tuple[list[str], dict]:
+    """The cross-validated accuracy section (a table and ``figures/cv_accuracy.png``), and
+    ``{condition: (per-fold accuracies, mean with its interval)}``."""
+    rows, cv = [], {}
+    for name, runs in conds.items():
+        folds = fold_accuracies(runs)
+        m = stats.mean_ci(list(folds.values()))
+        cv[name] = (folds, m)
+        test = stats.mean_ci([r.eval_test["acc"] for r in runs if r.eval_test])
+        rows.append([name, len(folds), len({r.info["seed"] for r in runs}),
+                     common.ci_text(m, scale=100, suffix="%"),
+                     ", ".join(f"{100 * a:.2f}" for a in folds.values()),
+                     common.ci_text(test, scale=100, suffix="%") if test.n else "no test split",
+                     common.ci_text(stats.mean_ci([r.eval["nll"] for r in runs if r.eval]), digits=4),
+                     common.ci_text(stats.mean_ci([r.eval["ece"] for r in runs if r.eval]), digits=4),
+                     common.ci_text(stats.mean_ci([r.info["best_epoch"] for r in runs]), digits=1),
+                     common.ci_text(stats.mean_ci([r.info["wall_seconds"] for r in runs]), digits=1)])
+    lines = ["## Cross-validated accuracy", "",
+              "Accuracy of each fold's `best` checkpoint on its held-out fold (eval.json), averaged "
+              "over seeds per fold, then mean ± 95% t interval over folds. *Test split*: the same "
+              "fold models on the source's own test split, when it is present (mean over all fold "
+              "models).", "",
+              *common.table(["condition", "folds", "seeds", "CV accuracy", "per fold (%)",
+                             "test split", "NLL", "ECE", "best epoch", "wall s a cell"], rows), ""]
+    bars = plots.mean_ci_bars(list(cv), [100 * m.mean for _, m in cv.values()],
+                              [100 * m.half_width for _, m in cv.values()], folder / "figures" / "cv_accuracy.png",
+                              title="cross-validated accuracy (mean over folds, 95% CI)",
+                              ylabel="held-out accuracy (%)")
+    lines += [f"![cv accuracy]({bars.relative_to(folder)})", ""]
+    return lines, cv
 
 
 def _adjusted_sections(conds: dict) -> list[str]:
