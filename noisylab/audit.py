@@ -88,6 +88,8 @@ def audit(
     trusted: str | os.PathLike | None = None,
     seed: int = 0,
     name: str | None = None,
+    verify: int = 0,
+    verified: str | os.PathLike | None = None,
     progress: bool = True,
     log=print,
 ) -> AuditResult:
@@ -113,13 +115,14 @@ def audit(
     name : str, optional
         What to call ``data`` in the report when it is a `LabeledImages` (default: a source name
         is its own name).
+    verify : int
+        Also write the ``verify`` images whose true classes would best separate the open
+        readings (``verify.png``, and ``verify.csv`` to fill in).
+    verified : path, optional
+        A person's true classes of some images (CSV with ``id,label``, a label a class name or
+        index): evidence that weighs the open readings.
     """
-    from noisylab.noise import (
-        NoiseEstimator,
-        cleanlab_assumption_holds,
-        cleanlab_report,
-        reading_posterior,
-    )
+    from noisylab.noise import cleanlab_assumption_holds, cleanlab_report, reading_posterior
 
     # Every option and the folder first: a mistake costs nothing, not a whole cross-fit.
     check_audit_options(folds=folds, epochs=epochs, seed=seed, reference=reference,
@@ -135,14 +138,9 @@ def audit(
     if not distributed.is_writer():  # under torchrun: rank 0 alone estimates and writes
         return None
     q = fitted.probs
-    # A trusted reference model, when given, fixes which part of the data is which class.
-    reference_probs = _reference_probs(reference, ds) if reference else None
-
-    # The ladder of noise models, and cleanlab's reading of the same predictions.
-    est = NoiseEstimator(bootstrap=BOOTSTRAP, seed=seed).fit(q, given,
-                                                              reference_probs=reference_probs)
+    est = _estimate(q, ds, reference=reference, verified=verified, seed=seed)
     diag = est.diagnosis_
-    clean = cleanlab_report(q, given, health_summary=False)
+    clean = cleanlab_report(q, given, health_summary=False)  # its reading, beside ours
     holds, sentence = cleanlab_assumption_holds(est.transition_matrix_, class_prior=est.class_prior_)
     result = AuditResult(out_dir=out_dir, classes=ds.classes, diagnosis=diag,
                          transition=est.transition_matrix_, suggested=est.suggested_labels_,
@@ -156,7 +154,23 @@ def audit(
         result.measured = measure_result(result, true, given)
     result.files = write_outputs(result, ds, probe=probe, data=data, is_source=is_source,
                                  epochs=epochs, folds=folds, holds=holds, sentence=sentence)
+    if verify:
+        result.files += write_verify(result, ds, verify)
     return result
+
+
+def _estimate(q: np.ndarray, ds, *, reference, verified, seed: int):
+    """The ladder of noise models fitted to out-of-sample ``q`` ``(N, K)`` (a fitted
+    `noisylab.noise.NoiseEstimator`); a reference names the classes, verified labels weigh
+    the readings."""
+    from noisylab.noise import NoiseEstimator
+
+    reference_probs = _reference_probs(reference, ds) if reference else None
+    est = NoiseEstimator(bootstrap=BOOTSTRAP, seed=seed).fit(q, ds.labels.numpy(),
+                                                              reference_probs=reference_probs)
+    if verified:
+        est.apply_verified(*read_verified(verified, ds.ids, ds.classes))
+    return est
 
 
 def _load(data, *, root, name, progress):
@@ -227,6 +241,58 @@ def measure_result(result: AuditResult, true: np.ndarray, given: np.ndarray) -> 
             m["readings"][r.kind] = {"mae": one["mae"],
                                      "suggested_accuracy": one["suggested_accuracy"]}
     return m
+
+
+def read_verified(path: str | os.PathLike, ids, classes) -> tuple[np.ndarray, np.ndarray]:
+    """``(index, labels)`` of the images a person labelled, from a CSV with ``id,label``.
+
+    Rows with an empty label are skipped (a ``verify.csv`` partly filled in).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise NoisylabError(f"verified label file {path} not found")
+    where = {str(i): n for n, i in enumerate(ids)}
+    names = {c: k for k, c in enumerate(classes)}
+    index, labels = [], []
+    with open(path, newline="") as f:
+        for row in csv.DictReader(f):
+            if "id" not in row or "label" not in row:
+                raise NoisylabError(f"{path} needs the columns id,label")
+            label = (row["label"] or "").strip()
+            if not label:
+                continue
+            if row["id"] not in where:
+                raise NoisylabError(f"{path}: id {row['id']!r} is not an image of this data")
+            k = names.get(label, int(label) if label.isdigit() else -1)
+            if not 0 <= k < len(classes):
+                raise NoisylabError(f"{path}: label {label!r} of {row['id']} is not one of the "
+                                    f"{len(classes)} classes")
+            index.append(where[row["id"]])
+            labels.append(k)
+    if not index:
+        raise NoisylabError(f"{path} has no labelled row; fill in the label column")
+    return np.array(index), np.array(labels)
+
+
+def write_verify(result: AuditResult, ds, n: int) -> list[Path]:
+    """``verify.png`` and ``verify.csv``: the ``n`` images to label that decide the most."""
+    from noisylab import plots
+    from noisylab.noise import choose_to_verify
+
+    pick = choose_to_verify(result.posteriors, n)
+    classes, given = list(result.classes), ds.labels.numpy()
+    csv_path = result.out_dir / "verify.csv"
+    with open(csv_path, "w", newline="") as f:
+        table = csv.DictWriter(f, fieldnames=["id", "given_label", "label"])
+        table.writeheader()
+        for i in pick:
+            table.writerow({"id": ds.ids[i], "given_label": classes[given[i]], "label": ""})
+    captions = [f"{k + 1}: {ds.ids[i]}"[:18] for k, i in enumerate(pick)]
+    png = plots.captioned_grid(ds.images[pick, 0].numpy(), captions, ["black"] * len(pick),
+                               result.out_dir / "verify.png",
+                               title="write each image's true class in the label column of "
+                                     "verify.csv, then: noisylab audit ... --verified verify.csv")
+    return [csv_path, png]
 
 
 def read_trusted_labels(path: str | os.PathLike, ids, classes) -> np.ndarray:

@@ -57,8 +57,12 @@ class ProbeResult:
 def fit_model(images: torch.Tensor, labels: torch.Tensor, num_classes: int, *, family: str,
               epochs: int, arch: str = "tiny", batch_size: int = 256, lr: float = 5e-3,
               augment: bool = True, seed: int = 0, progress: bool = True,
-              desc: str = "") -> torch.nn.Module:
-    """A model of one family fitted on ``images`` ``(N, 1, 28, 28)`` and given ``labels`` ``(N,)``."""
+              precision: str = "fp32", desc: str = "") -> torch.nn.Module:
+    """A model of one family fitted on ``images`` ``(N, 1, 28, 28)`` and given ``labels`` ``(N,)``.
+
+    ``precision`` is that of the training forward pass (`noisylab.train.autocast_dtype`);
+    predictions are made in float32.
+    """
     torch.manual_seed(seed)
     model = build_model(arch, num_classes).to(images.device, memory_format=torch.channels_last)
     loss_fn = make_loss(FAMILIES[family], num_classes=num_classes)
@@ -70,7 +74,7 @@ def fit_model(images: torch.Tensor, labels: torch.Tensor, num_classes: int, *, f
         gen = torch.Generator().manual_seed(seed * 7919 + epoch)
         train_one_epoch(model, loss_fn, optimizer, schedule, images, labels, generator=gen,
                         batch_size=batch_size, augment=augment, progress=progress,
-                        desc=f"{desc} epoch {epoch + 1}/{epochs}")
+                        precision=precision, desc=f"{desc} epoch {epoch + 1}/{epochs}")
     return model.eval()
 
 

@@ -54,7 +54,7 @@ def demo(out_dir: str | os.PathLike = "runs/demo", *, epochs: int = 40,
     audit_epochs : int, optional
         Epochs of each cross-fitted audit model (default: the audit's own).
     """
-    from noisylab.audit import audit, measure, verdict_lines
+    from noisylab.audit import audit, verdict_lines
     from noisylab.checkpoints import load_checkpoint
     from noisylab.data import load
     from noisylab.train import TrainConfig, train
@@ -86,12 +86,7 @@ def demo(out_dir: str | os.PathLike = "runs/demo", *, epochs: int = 40,
     found = audit(noisy, out_dir=out / "audit", epochs=audit_epochs, seed=seed,
                   reference=out / "pretrain" / "best", name="digits+complementary (training part)",
                   progress=progress, log=lambda m: None)
-    found.measured = measure(found.transition, found.suggested, true_noisy, noisy.labels.numpy(),
-                             len(noisy.classes))
-    # how far the realised matrix itself lies from the one it was drawn from: sampling noise
-    drawn_from = np.asarray(noisy_all.meta["injected_transition"])
-    found.measured["sampling_mae"] = float(np.mean(np.abs(
-        np.asarray(found.measured["true_transition"]) - drawn_from)))
+    found.measured = _measure(found, true_noisy, noisy, noisy_all.meta["injected_transition"])
     summary = json.loads((out / "audit" / "audit.json").read_text())
     for line in verdict_lines(summary):
         log("   " + line)
@@ -120,6 +115,18 @@ def demo(out_dir: str | os.PathLike = "runs/demo", *, epochs: int = 40,
                            len(test_set), time.perf_counter() - started)
     log(f"report: {report}  ({time.perf_counter() - started:.0f}s)")
     return report
+
+
+def _measure(found, true: np.ndarray, noisy, drawn_from) -> dict:
+    """The audit against the true labels (measuring only), and the sampling noise: how far the
+    matrix the labels realise lies from the one ``drawn_from`` they were drawn from."""
+    from noisylab.audit import measure
+
+    m = measure(found.transition, found.suggested, true, noisy.labels.numpy(),
+                len(noisy.classes))
+    m["sampling_mae"] = float(np.mean(np.abs(np.asarray(m["true_transition"])
+                                             - np.asarray(drawn_from))))
+    return m
 
 
 def _three_parts(labels: np.ndarray, seed: int) -> dict[str, np.ndarray]:

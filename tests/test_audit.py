@@ -124,3 +124,41 @@ def test_stack_prefers_the_estimate_that_predicts_the_labels():
     weights, probs = stack([flat, good, flat], labels)
     assert weights[1] == max(weights) and weights[1] >= 0.9
     assert np.allclose(probs.sum(1), 1)
+
+
+def test_verify_writes_images_to_label_and_verified_reads_them_back(tmp_path, clean_blobs):
+    comp = relabel(clean_blobs, "biased_complementary")
+    r = audit(comp, out_dir=tmp_path / "a", epochs=4, verify=6, progress=False,
+              log=lambda m: None)
+    rows = (tmp_path / "a" / "verify.csv").read_text().splitlines()
+    assert rows[0] == "id,given_label,label" and len(rows) == 7
+    assert (tmp_path / "a" / "verify.png").stat().st_size > 100
+    truth = dict(zip(clean_blobs.ids, clean_blobs.labels.tolist(), strict=True))
+    filled = tmp_path / "filled.csv"  # a person fills in the true classes
+    filled.write_text("id,given_label,label\n" + "".join(
+        f"{line.split(',')[0]},{line.split(',')[1]},{comp.classes[truth[line.split(',')[0]]]}\n"
+        for line in rows[1:]))
+    again = audit(comp, out_dir=tmp_path / "b", epochs=4, verified=filled, progress=False,
+                  log=lambda m: None)
+    d = again.diagnosis
+    assert d.verified["n"] == 6 and d.decided
+    assert d.kind in ("complementary", "biased-complementary"), d.summary
+    assert np.mean(again.suggested == clean_blobs.labels.numpy()) > 0.9
+    assert r.diagnosis.kind in ("complementary", "biased-complementary", "asymmetric")
+
+
+def test_verified_file_errors_are_one_line(tmp_path):
+    from noisylab.audit import read_verified
+
+    ids, classes = ["a.png", "b.png"], ["x", "y"]
+    bad = tmp_path / "v.csv"
+    for text, match in [("id,label\nc.png,x\n", "not an image"),
+                        ("id,label\na.png,z\n", "not one of"),
+                        ("id,label\na.png,\n", "no labelled row"),
+                        ("name,label\na.png,x\n", "id,label")]:
+        bad.write_text(text)
+        with pytest.raises(NoisylabError, match=match):
+            read_verified(bad, ids, classes)
+    bad.write_text("id,given_label,label\na.png,y,x\nb.png,x,1\n")
+    index, labels = read_verified(bad, ids, classes)
+    assert index.tolist() == [0, 1] and labels.tolist() == [0, 1]

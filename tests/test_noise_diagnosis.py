@@ -12,6 +12,7 @@ from noisylab.noise import (
     KINDS,
     RECOMMENDED_LOSS,
     NoiseEstimator,
+    choose_to_verify,
     complementary,
     corrupt,
     count_matrix,
@@ -21,10 +22,12 @@ from noisylab.noise import (
     make_noise,
     pair_flip,
     permutation,
+    reading_posterior,
     simulate_pred_probs,
     symmetric,
     transition_from_labels,
     unrelated,
+    weigh_readings,
 )
 
 K = 10
@@ -201,3 +204,32 @@ def test_bad_options_give_clear_errors():
         diagnose_matrix(np.eye(3), counts=np.ones((2, 2)))
     with pytest.raises(NoisylabError, match="bootstrap"):
         NoiseEstimator(bootstrap=-1).fit(q, g)
+
+
+def test_a_few_verified_labels_decide_between_the_readings():
+    T = complementary(K, seed=3)
+    y, g = _setup(T, 6000)
+    Q, _ = simulate_pred_probs(y, T, accuracy=0.97, seed=2)
+    est = NoiseEstimator().fit(Q, g)
+    d = est.diagnosis_
+    assert not d.decided and d.labels_needed is not None and d.labels_needed <= 3
+    posts = [reading_posterior(est.estimate_, d, i) for i in range(len(d.readings))]
+    pick = choose_to_verify(posts, 3)
+    assert len(set(pick.tolist())) == 3
+    est.apply_verified(pick, y[pick])  # a person who knows the true classes
+    d = est.diagnosis_
+    assert d.decided and d.kind == "biased-complementary" and d.recommended_loss == "fwd"
+    assert d.verified["n"] == 3 and d.confidence > 0.99
+    assert np.mean(est.suggested_labels_ == y) > 0.95
+    # a person who labels each image with its most given label settles the other reading
+    other = NoiseEstimator().fit(Q, g)
+    dominant = next(r for r in other.diagnosis_.readings if r.kind == "asymmetric")
+    other.apply_verified(pick, dominant.naming[np.argmax(est.estimate_.true_probs[pick], 1)])
+    assert other.diagnosis_.kind == "asymmetric" and other.diagnosis_.decided
+
+
+def test_weigh_readings_allows_for_a_mistaken_label():
+    R_a = np.eye(3)[[0, 1, 2, 0]]
+    R_b = np.eye(3)[[1, 2, 0, 1]]
+    p, ll = weigh_readings([R_a, R_b], np.arange(4), np.array([0, 1, 2, 1]), np.array([0.5, 0.5]))
+    assert np.isfinite(ll).all() and p[0] > 0.99  # three agree with a, one mistake is forgiven

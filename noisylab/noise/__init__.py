@@ -23,8 +23,10 @@ from noisylab.noise.diagnosis import (
     diagnose,
     diagnose_estimate,
     diagnose_matrix,
+    reading_posterior,
+    with_verified,
 )
-from noisylab.noise.estimator import NoiseEstimator, reading_posterior
+from noisylab.noise.estimator import NoiseEstimator
 from noisylab.noise.intervals import Intervals, bootstrap
 from noisylab.noise.issues import LabelIssues, label_issues, label_issues_from_posterior
 from noisylab.noise.ladder import FittedModel, Ladder, fit_ladder
@@ -54,6 +56,7 @@ from noisylab.noise.transition import (
     transition_from_reference,
     true_class_probs,
 )
+from noisylab.noise.verify import choose_to_verify, labels_needed, weigh_readings
 
 __all__ = [
     "KINDS",
@@ -71,6 +74,7 @@ __all__ = [
     "Reading",
     "TransitionEstimate",
     "bootstrap",
+    "choose_to_verify",
     "clean",
     "cleanlab_assumption_holds",
     "cleanlab_report",
@@ -86,6 +90,7 @@ __all__ = [
     "independence_test",
     "label_issues",
     "label_issues_from_posterior",
+    "labels_needed",
     "make_noise",
     "neighbour_vote",
     "pair_flip",
@@ -98,4 +103,6 @@ __all__ = [
     "transition_from_reference",
     "true_class_probs",
     "unrelated",
+    "weigh_readings",
+    "with_verified",
 ]

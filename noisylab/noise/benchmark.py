@@ -23,8 +23,7 @@ from collections import Counter
 
 import numpy as np
 
-from noisylab.noise.diagnosis import diagnose_estimate
-from noisylab.noise.estimator import reading_posterior
+from noisylab.noise.diagnosis import diagnose_estimate, reading_posterior
 from noisylab.noise.synthetic import (
     clean,
     complementary,

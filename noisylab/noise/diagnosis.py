@@ -41,7 +41,7 @@ from noisylab.noise.ladder import Ladder, fit_ladder
 from noisylab.noise.transition import REGIMES, TransitionEstimate, estimate_transition
 
 __all__ = ["KINDS", "RECOMMENDED_LOSS", "Diagnosis", "Reading", "diagnose", "diagnose_estimate",
-           "diagnose_matrix"]
+           "diagnose_matrix", "ladder_of", "posterior_under", "reading_posterior", "with_verified"]
 
 #: Every kind :func:`diagnose` can report.
 KINDS = ("clean", "permutation", "symmetric", "pair-flip", "complementary",
@@ -147,6 +147,11 @@ class Diagnosis:
         Noise rates at or below this read as clean (the predictions' expected error).
     intervals : Intervals or None
         Bootstrap intervals of the selected reading.
+    verified : dict or None
+        How verified labels weighed the readings: ``{"n", "log_likelihoods", "prior"}``.
+    labels_needed : int or None
+        Verified labels expected to reach 20 to 1 between the open readings
+        (`noisylab.noise.labels_needed`).
     """
 
     kind: str
@@ -171,6 +176,8 @@ class Diagnosis:
     regime: str
     resolution: float
     intervals: Intervals | None = None
+    verified: dict | None = None
+    labels_needed: int | None = None
 
     def to_dict(self) -> dict:
         """A JSON-ready dict (arrays become lists)."""
@@ -189,6 +196,7 @@ class Diagnosis:
             "summary": self.summary, "has_reference": self.has_reference, "regime": self.regime,
             "resolution": self.resolution,
             "intervals": None if self.intervals is None else self.intervals.to_dict(),
+            "verified": self.verified, "labels_needed": self.labels_needed,
         }
 
 
@@ -265,8 +273,9 @@ def _what_decides(ladder: Ladder, readings: tuple) -> str:
         return ("More images, or verified labels of the images the readings disagree on "
                 "(`noisylab audit --verify N`), would decide between " + ", ".join(kinds) + ".")
     return ("A reference model trained on clean data (`--reference`), or the true classes of a "
-            "few images where the readings disagree (`noisylab audit --verify N`, then "
-            "`--verified FILE`), would decide between " + " and ".join(kinds) + ".")
+            "few images where the readings disagree (`noisylab audit --verify N` picks them, "
+            "`--verified FILE` reads them back), would decide between " + " and ".join(kinds)
+            + ".")
 
 
 def diagnose_estimate(estimate: TransitionEstimate, *, bootstrap_replicates: int = 0,
@@ -283,17 +292,96 @@ def diagnose_estimate(estimate: TransitionEstimate, *, bootstrap_replicates: int
     """
     if not isinstance(estimate, TransitionEstimate):
         raise NoisylabError("diagnose_estimate needs a TransitionEstimate from estimate_transition")
+    ladder = ladder_of(estimate)
+    intervals = _intervals(estimate, ladder, bootstrap_replicates, seed)
+    diag = from_ladder(ladder, regime=estimate.regime, intervals=intervals)
+    if diag.decided or len(diag.readings) < 2:
+        return diag
+    from dataclasses import replace
+
+    from noisylab.noise.verify import labels_needed
+    from noisylab.noise.wording import summary
+
+    need = labels_needed([reading_posterior(estimate, diag, i) for i in range(len(diag.readings))])
+    if need is None:
+        return diag
+    diag = replace(diag, labels_needed=need, what_decides=diag.what_decides.replace(
+        "the true classes of a few images", f"the true classes of about {need} images"))
+    return replace(diag, summary=summary(diag))
+
+
+def ladder_of(estimate: TransitionEstimate) -> Ladder:
+    """The ladder of noise models fitted to an estimate's clusters and given labels."""
     P = estimate.true_probs
-    given = estimate.given
-    resolution = float(np.mean(1.0 - P.max(1)))
-    options = dict(cluster_counts=estimate.counts, prefer=estimate.regime)
-    ladder = fit_ladder(P, given, has_reference=estimate.has_reference, resolution=resolution,
-                        **options)
-    intervals = None
-    if bootstrap_replicates:
-        intervals = bootstrap(P, given, ladder, replicates=bootstrap_replicates, seed=seed,
-                              **options)
-    return from_ladder(ladder, regime=estimate.regime, intervals=intervals)
+    return fit_ladder(P, estimate.given, cluster_counts=estimate.counts, prefer=estimate.regime,
+                      has_reference=estimate.has_reference,
+                      resolution=float(np.mean(1.0 - P.max(1))))
+
+
+def _intervals(estimate, ladder, replicates: int, seed: int, **which) -> Intervals | None:
+    if not replicates:
+        return None
+    return bootstrap(estimate.true_probs, estimate.given, ladder, cluster_counts=estimate.counts,
+                     prefer=estimate.regime, replicates=replicates, seed=seed, **which)
+
+
+def reading_posterior(estimate: TransitionEstimate, diag: Diagnosis, which: int = 0) -> np.ndarray:
+    """``p(true | x, given)`` ``(N, K)`` of the samples of ``estimate`` under a reading of ``diag``."""
+    return posterior_under(estimate.true_probs, estimate.given, diag.readings[which])
+
+
+def posterior_under(P: np.ndarray, given: np.ndarray, reading: Reading) -> np.ndarray:
+    """``p(true | x, given)`` ``(N, K)`` from cluster probabilities ``P`` under ``reading``."""
+    Pc = np.empty_like(P)
+    Pc[:, reading.naming] = P  # cluster c is class naming[c]
+    R = Pc * reading.transition_matrix[:, given].T
+    s = R.sum(1, keepdims=True)
+    return np.where(s > 0, R / np.where(s > 0, s, 1.0), Pc)
+
+
+def with_verified(diag: Diagnosis, estimate: TransitionEstimate, index: np.ndarray,
+                  labels: np.ndarray, *, bootstrap_replicates: int = 0,
+                  seed: int = 0) -> Diagnosis:
+    """``diag`` with its open readings weighed by a person's labels of some images.
+
+    Parameters
+    ----------
+    index : ndarray of int ``(M,)``
+        The images whose true class a person gave.
+    labels : ndarray of int ``(M,)``
+        Those classes.
+    """
+    from dataclasses import replace
+
+    from noisylab.noise.verify import weigh_readings
+    from noisylab.noise.wording import summary
+
+    posts = [reading_posterior(estimate, diag, i) for i in range(len(diag.readings))]
+    prior = np.array([max(r.probability, 1e-12) for r in diag.readings])
+    probs, ll = weigh_readings(posts, index, labels, prior / prior.sum())
+    order = np.argsort(-probs, kind="stable")
+    readings = tuple(replace(diag.readings[i], probability=float(probs[i])) for i in order)
+    keep = [r for r in readings if r.probability * 20.0 >= readings[0].probability]
+    first = readings[0]
+    intervals = diag.intervals
+    if first.model != diag.model or intervals is None:
+        intervals = _intervals(estimate, ladder_of(estimate), bootstrap_replicates, seed,
+                               model=first.model, kinds=(first.kind,))
+    kinds = dict(diag.kind_probabilities)
+    kinds.update({r.kind: r.probability for r in readings})
+    decided = len(keep) == 1 and not (first.kind == "clean" and not diag.has_reference)
+    new = replace(
+        diag, kind=first.kind, decided=decided, candidates=tuple(r.kind for r in keep),
+        confidence=float(sum(r.probability for r in keep)), kind_probabilities=kinds,
+        readings=tuple(keep), transition_matrix=first.transition_matrix,
+        class_prior=first.class_prior, keep_rate=first.keep_rate, noise_rate=first.noise_rate,
+        model=first.model, intervals=intervals,
+        recommended_loss=first.recommended_loss if decided else diag.recommended_loss,
+        what_decides="" if decided else diag.what_decides,
+        verified={"n": int(len(index)), "log_likelihoods": {r.kind: float(v) for r, v in
+                                                           zip(diag.readings, ll, strict=True)},
+                  "prior": {r.kind: r.probability for r in diag.readings}})
+    return replace(new, summary=summary(new))
 
 
 def diagnose_matrix(T: object, *, counts: object = None, n_per_class: int = 1000,

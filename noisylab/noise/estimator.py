@@ -8,7 +8,13 @@ import numpy as np
 
 from noisylab.errors import NoisylabError
 from noisylab.noise._validation import check_alpha, check_labels, check_option, check_probs
-from noisylab.noise.diagnosis import Diagnosis, diagnose_estimate
+from noisylab.noise.diagnosis import (
+    Diagnosis,
+    diagnose_estimate,
+    posterior_under,
+    reading_posterior,
+    with_verified,
+)
 from noisylab.noise.issues import LabelIssues, label_issues_from_posterior
 from noisylab.noise.transition import (
     REGIMES,
@@ -17,7 +23,7 @@ from noisylab.noise.transition import (
     estimate_transition,
 )
 
-__all__ = ["NoiseEstimator", "reading_posterior"]
+__all__ = ["NoiseEstimator"]
 
 
 class NoiseEstimator:
@@ -150,18 +156,10 @@ class NoiseEstimator:
                                   regime=self.regime, refine=bool(self.refine), alpha=self.alpha,
                                   max_iter=self.max_iter, tol=self.tol)
         diag = diagnose_estimate(est, bootstrap_replicates=self.bootstrap, seed=self.seed)
-        posterior = reading_posterior(est, diag)
-        issues = label_issues_from_posterior(posterior, est.given)
         self.estimate_: TransitionEstimate = est
         self.n_classes_ = int(est.matrix.shape[0])
-        self.transition_matrix_ = diag.transition_matrix
-        self.class_prior_ = diag.class_prior
         self.regime_ = est.regime
-        self.diagnosis_: Diagnosis = diag
-        self.posterior_ = posterior
-        self.issues_: LabelIssues = issues
-        self.suggested_labels_ = issues.suggested_label
-        self.label_quality_ = issues.label_quality
+        self._set(diag)
         return self
 
     def _check_fitted(self) -> None:
@@ -185,18 +183,33 @@ class NoiseEstimator:
         given = check_labels(given_labels, "given_labels", self.n_classes_, Q.shape[0])
         est = self.estimate_
         P = _true_probs_family(Q, est.matrix, est.class_prior, est.regime)(est.sharpness)
-        return _reading_posterior(P, given, self.diagnosis_.readings[0])
+        return posterior_under(P, given, self.diagnosis_.readings[0])
 
+    def apply_verified(self, index: object, labels: object) -> NoiseEstimator:
+        """Weigh the open readings by a person's true classes of some samples; returns ``self``.
 
-def reading_posterior(estimate: TransitionEstimate, diag: Diagnosis, which: int = 0) -> np.ndarray:
-    """``p(true | x, given)`` ``(N, K)`` of the samples of ``estimate`` under a reading of ``diag``."""
-    return _reading_posterior(estimate.true_probs, estimate.given, diag.readings[which])
+        Parameters
+        ----------
+        index : array-like of int ``(M,)``
+            Which samples were verified (rows of the ``pred_probs`` given to :meth:`fit`).
+        labels : array-like of int ``(M,)``
+            Their true classes.
+        """
+        self._check_fitted()
+        idx = check_labels(index, "index", len(self.estimate_.given))
+        lab = check_labels(labels, "labels", self.n_classes_, len(idx))
+        diag = with_verified(self.diagnosis_, self.estimate_, idx, lab,
+                             bootstrap_replicates=self.bootstrap, seed=self.seed)
+        self._set(diag)
+        return self
 
-
-def _reading_posterior(P: np.ndarray, given: np.ndarray, reading) -> np.ndarray:
-    # cluster c is class naming[c]: move P's columns to class order, then weigh by T
-    Pc = np.empty_like(P)
-    Pc[:, reading.naming] = P
-    R = Pc * reading.transition_matrix[:, given].T
-    s = R.sum(1, keepdims=True)
-    return np.where(s > 0, R / np.where(s > 0, s, 1.0), Pc)
+    def _set(self, diag: Diagnosis) -> None:
+        posterior = reading_posterior(self.estimate_, diag)
+        issues = label_issues_from_posterior(posterior, self.estimate_.given)
+        self.transition_matrix_ = diag.transition_matrix
+        self.class_prior_ = diag.class_prior
+        self.diagnosis_: Diagnosis = diag
+        self.posterior_ = posterior
+        self.issues_: LabelIssues = issues
+        self.suggested_labels_ = issues.suggested_label
+        self.label_quality_ = issues.label_quality

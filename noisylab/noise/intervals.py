@@ -69,8 +69,9 @@ class Intervals:
 def bootstrap(true_probs: np.ndarray, given: np.ndarray, ladder: Ladder, *,
               cluster_counts: np.ndarray | None = None, p_dof: int | None = None,
               prefer: str = "dominant", replicates: int = 40, level: float = 0.95,
-              seed: int = 0, max_iter: int = 60) -> Intervals:
-    """Intervals for the selected reading of ``ladder`` by refitting it on resampled images.
+              seed: int = 0, max_iter: int = 60, model: str | None = None,
+              kinds: tuple | None = None) -> Intervals:
+    """Intervals for a reading of ``ladder`` by refitting it on resampled images.
 
     Parameters
     ----------
@@ -85,10 +86,15 @@ def bootstrap(true_probs: np.ndarray, given: np.ndarray, ladder: Ladder, *,
         Bootstrap replicates.
     level : float
         Central coverage of the percentile intervals.
+    model : str, optional
+        The ladder model whose matrix the intervals are for (default: the selected one).
+    kinds : tuple of str, optional
+        The kinds whose probability is bagged (default: the ladder's candidates).
     """
     rng = np.random.default_rng(seed)
     N = len(given)
-    sel = ladder.selected
+    sel = ladder.selected if model is None else next(m for m in ladder.models if m.name == model)
+    kinds = ladder.candidates if kinds is None else kinds
     start = {m.name: m.matrix for m in ladder.models}
     mats, noises, probs, same = [], [], [], 0
     for _ in range(replicates):
@@ -101,7 +107,7 @@ def bootstrap(true_probs: np.ndarray, given: np.ndarray, ladder: Ladder, *,
         T, kept = _draw_realised(true_probs, given, model, rng, w)
         mats.append(T)
         noises.append(kept)
-        probs.append(sum(rep.kind_probabilities.get(k, 0.0) for k in ladder.candidates))
+        probs.append(sum(rep.kind_probabilities.get(k, 0.0) for k in kinds))
         same += rep.selected.kind == sel.kind
     mats = np.array(mats)
     lo, hi = (1 - level) / 2, 1 - (1 - level) / 2

@@ -79,7 +79,14 @@ def summary(diag) -> str:
                  f"{describe(r, K, diag.resolution)}" for r in diag.readings]
         text = ("The labels can be read in more than one way that explains them about equally "
                 "well: " + "; or ".join(parts) + ". " + _loss_sentence(diag.recommended_loss))
-    if diag.runner_up is not None and diag.log_odds is not None and diag.decided:
+    if diag.verified:
+        ll = diag.verified["log_likelihoods"]
+        best = max(ll.values())
+        others = [f"'{k}' {math.exp(min(best - v, 700)):.3g} times less" for k, v in ll.items()
+                  if k != diag.kind]
+        text += (f" {diag.verified['n']} verified labels weigh the readings: under them "
+                 + "; ".join(others) + " likely than " + f"'{diag.kind}'.")
+    elif diag.runner_up is not None and diag.log_odds is not None and diag.decided:
         odds = diag.log_odds / math.log(10)
         text += (f" Of the noise models fitted to the labels, '{diag.model}' is the simplest "
                  f"that is not clearly worse than the best; the best model of another kind, "
