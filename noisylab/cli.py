@@ -274,10 +274,14 @@ def train_cmd(data_name, root, init, loss, transition, val_transition, arch, epo
               pseudo_label_view, warm_start_epochs, distill_epochs, distill_arch, distill_votes,
               distill_ensemble, preprocess, addons_on, addons_off):
     """Train a CNN on the given labels of --data; checkpoints and metrics.jsonl go to --out."""
-    from noisylab.pipeline import train_on
+    from noisylab.pipeline import run
+    from noisylab.spec import resolve_spec
+    from noisylab.train import check_resumable
 
-    result = train_on(
-        data_name, root=root, init=init, loss=loss, out=out, resume=resume, progress=_progress(),
+    if resume and out is not None:
+        check_resumable(out)  # before loading and auditing, which can take minutes
+    spec = resolve_spec(
+        data_name, root=root, init=init, loss=loss, progress=_progress(),
         log=click.echo, load_options={"preprocess": preprocess} if preprocess else None,
         addons_on=addons_on, addons_off=addons_off, arch=arch, epochs=epochs, batch_size=batch_size, lr=lr,
         seed=seed, device=device, precision=precision, freeze_features=freeze_features or None, augment=False if no_augment else None,
@@ -286,6 +290,7 @@ def train_cmd(data_name, root, init, loss, transition, val_transition, arch, epo
         distill_arch=distill_arch, distill_votes=distill_votes, distill_ensemble=distill_ensemble,
         transition=transition,
         val_transition=val_transition)
+    result = run(spec, out=out, resume=resume, root=root, progress=_progress(), log=click.echo)
     best = result.best
     line = f"best epoch {result.best_epoch} (chosen on given labels)"
     if "test_acc" in best:
@@ -428,24 +433,15 @@ def addons_cmd() -> None:
               help="Trusted labels (IDX file indexed by the number in each sample id, or "
                    "id,label CSV) to MEASURE the estimate afterwards; never an input to it.")
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--verify", type=click.IntRange(min=1), default=None,
-              help="Also write the N images whose true classes would best decide between the "
-                   "readings the labels leave open (verify.png, and verify.csv to fill in).")
-@click.option("--verified", type=click.Path(exists=True, dir_okay=False), default=None,
-              help="A person's true classes of some images (CSV id,label, e.g. a filled-in "
-                   "verify.csv): evidence that decides between the open readings.")
 @click.option("--json", "as_json", is_flag=True, help="Print audit.json instead of the verdict.")
-def audit_cmd(dataset, root, out, folds, epochs, reference, trusted, seed, verify, verified,
-              as_json):
+def audit_cmd(dataset, root, out, folds, epochs, reference, trusted, seed, as_json):
     """What is wrong with the labels of DATASET: numbers, words and pictures.
 
     \b
-    Cross-fits a fast CNN on the given labels, fits a ladder of noise models (clean,
-    permutation, symmetric, pair-flip, complementary, biased-complementary, asymmetric,
-    unrelated) by likelihood, reports the simplest one the labels support with its probability,
-    says which readings they cannot tell apart and what would, and writes report.md,
-    transition.json/.png with bootstrap intervals, one image grid per given label,
-    label_issues.csv and cleanlab's figures beside noisylab's.
+    Cross-fits a fast CNN on the given labels, estimates P(given | true), diagnoses the kind of
+    noise (clean, symmetric, asymmetric, permutation, complementary, unrelated), and writes
+    report.md, transition.json/.png, one image grid per given label, label_issues.csv and
+    cleanlab's figures beside noisylab's.
     """
     import json
     from pathlib import Path
@@ -455,8 +451,7 @@ def audit_cmd(dataset, root, out, folds, epochs, reference, trusted, seed, verif
 
     out = Path(out) if out else audit_dir(dataset)
     r = audit(dataset, root=root, out_dir=out, folds=folds, epochs=epochs, reference=reference,
-              trusted=trusted, seed=seed, verify=verify or 0, verified=verified,
-              progress=_progress(), log=_log_unless(as_json))
+              trusted=trusted, seed=seed, progress=_progress(), log=_log_unless(as_json))
     if r is None:  # another rank of this torchrun job wrote the report
         return
     summary = json.loads((out / "audit.json").read_text())

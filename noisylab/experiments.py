@@ -48,6 +48,7 @@ from pathlib import Path
 
 from noisylab.errors import NoisylabError
 from noisylab.files import write_json
+from noisylab.outputs import prepare_output
 
 #: Report builders by name (see `noisylab.report`).
 REPORT_KINDS = ("plain", "task1", "task2", "task3")
@@ -221,7 +222,26 @@ def load_experiment(path: str | os.PathLike, *, profile: str | None = None,
         spec = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise NoisylabError(f"{path} is not valid TOML: {err}") from None
-    return expand(spec, source=path, profile=profile, seeds=seeds)
+    exp = expand(spec, source=path, profile=profile, seeds=seeds)
+    for cell in ([exp.pretrain] if exp.pretrain else []) + list(exp.cells):
+        check_cell(cell, path)
+    return exp
+
+
+def check_cell(cell: Cell, source: str | os.PathLike) -> None:
+    """Check every training value of ``cell`` as its run would (over its recipe's), so that
+    ``--dry-run`` refuses what a run would refuse; one line naming the file and the cell."""
+    from noisylab.recipes import recipe_for
+    from noisylab.train import TrainConfig
+    from noisylab.validate import check_seed
+
+    keys = set(_train_keys()) - set(_AUDIT_MATRIX_KEYS)  # paths, read when the cell runs
+    settings = {k: v for k, v in cell.settings.items() if k in keys}
+    try:
+        check_seed(cell.settings.get("seed", 0), name="seed")
+        TrainConfig(**{**recipe_for(cell.settings["data"]).train, **settings})
+    except NoisylabError as err:
+        raise NoisylabError(f"{source}: cell {cell.name}: {err}") from None
 
 
 def _toml():
@@ -252,6 +272,37 @@ def expand(spec: dict, *, source: str | os.PathLike = "<experiment>", profile: s
     for key in ("title", "description"):
         if key in spec and not isinstance(spec[key], str):
             raise fail(f"'{key}' must be a string")
+    report = _report(spec, fail)
+    cells = dict(_table(spec, "cells", fail))
+    pretrain = _table(spec, "pretrain", fail) if "pretrain" in spec else None
+    audit = _table(spec, "audit", fail) if "audit" in spec else None
+    _apply_profile(_table(spec, "profiles", fail), profile, cells, pretrain, audit, fail)
+    if seeds is not None:
+        if seeds < 1:
+            raise fail(f"--seeds must be at least 1, got {seeds}")
+        cells["seeds"] = seeds
+    axes_spec = _check_sections(cells, pretrain, audit, fail)
+    seed_list = _seed_list(cells.get("seeds", 1), fail)
+    cv_folds = cells.get("cv_folds")
+    if cv_folds is not None and cv_folds < 2:
+        raise fail(f"cells.cv_folds must be at least 2, got {cv_folds}")
+    base = {k: v for k, v in cells.items() if k not in GRID_KEYS and k not in axes_spec}
+    _check_values(base, "cells", fail)
+    axes, out_cells = _grid(base, axes_spec, cells, has_audit=audit is not None,
+                            seed_list=seed_list, fail=fail)
+    pre_cell = None
+    if pretrain is not None:
+        pre = {"loss": "ce", "seed": 0, **pretrain}
+        pre_cell = Cell(name="pretrain", settings=pre, seed=pre["seed"])
+    folder_name = name if profile is None else f"{name}-{profile}"
+    return Experiment(name=folder_name, title=spec.get("title", name),
+                      description=spec.get("description", ""), source=Path(source),
+                      profile=profile, report=report, axes=axes, cells=out_cells,
+                      pretrain=pre_cell, audit=audit, seeds=seed_list, cv_folds=cv_folds)
+
+
+def _report(spec: dict, fail) -> dict:
+    """The ``report`` key as a checked table with its defaults."""
     report = spec.get("report", "plain")
     report = {"kind": report} if isinstance(report, str) else report
     if not isinstance(report, dict):
@@ -262,13 +313,13 @@ def expand(spec: dict, *, source: str | os.PathLike = "<experiment>", profile: s
         raise fail(f"report.kind {report['kind']!r} is unknown; known: {', '.join(REPORT_KINDS)}")
     if report["target_on"] not in ("val_acc", "test_acc"):
         raise fail("report.target_on must be \"val_acc\" or \"test_acc\"")
+    return report
 
-    cells = dict(_table(spec, "cells", fail))
-    pretrain = _table(spec, "pretrain", fail) if "pretrain" in spec else None
-    audit = _table(spec, "audit", fail) if "audit" in spec else None
 
-    # The profile: [cells] keys, plus pretrain / audit tables.
-    profiles = _table(spec, "profiles", fail)
+def _apply_profile(profiles: dict, profile: str | None, cells: dict, pretrain: dict | None,
+                   audit: dict | None, fail) -> None:
+    """Apply the profile ``profile`` (its [cells] keys, its pretrain / audit tables) in place;
+    check every profile's keys."""
     if profile is not None:
         if profile not in profiles:
             known = ", ".join(profiles) or "none"
@@ -288,12 +339,10 @@ def expand(spec: dict, *, source: str | os.PathLike = "<experiment>", profile: s
         if isinstance(table, dict):
             _check_cell_keys({k: v for k, v in table.items() if k not in ("pretrain", "audit")},
                              f"profiles.{name_}", fail, allow_axes=True)
-    if seeds is not None:
-        if seeds < 1:
-            raise fail(f"--seeds must be at least 1, got {seeds}")
-        cells["seeds"] = seeds
 
-    # Validate every section.
+
+def _check_sections(cells: dict, pretrain: dict | None, audit: dict | None, fail) -> dict:
+    """Validate [cells], [pretrain] and [audit]; return the axes (key -> values)."""
     axes_spec = _check_cell_keys(cells, "cells", fail, allow_axes=True)
     if pretrain is not None:
         _check_table(pretrain, {**setting_keys(), "seed": int}, "pretrain", fail)
@@ -311,16 +360,13 @@ def expand(spec: dict, *, source: str | os.PathLike = "<experiment>", profile: s
     if "data" not in cells and not any("data" in v for vals in axes_spec.values()
                                        for v in vals if isinstance(v, dict)):
         raise fail("[cells] needs data = \"...\"")
+    return axes_spec
 
-    seed_list = _seed_list(cells.get("seeds", 1), fail)
-    cv_folds = cells.get("cv_folds")
-    if cv_folds is not None and cv_folds < 2:
-        raise fail(f"cells.cv_folds must be at least 2, got {cv_folds}")
-    cv_seed = cells.get("cv_seed", 0)
-    base = {k: v for k, v in cells.items() if k not in GRID_KEYS and k not in axes_spec}
-    _check_values(base, "cells", fail)
 
-    # The grid: cartesian product of the axes, minus the excluded combinations.
+def _grid(base: dict, axes_spec: dict, cells: dict, *, has_audit: bool, seed_list: list,
+          fail) -> tuple[dict, list]:
+    """``(axes, cells)``: the cartesian product of the axes, minus the excluded combinations,
+    times the folds and the seeds."""
     axes = {axis: [_label(axis, v) for v in values] for axis, values in axes_spec.items()}
     for axis, labels in axes.items():
         if len(set(labels)) != len(labels):
@@ -338,29 +384,8 @@ def expand(spec: dict, *, source: str | os.PathLike = "<experiment>", profile: s
         labels = {axis: _label(axis, v) for axis, v in zip(axes_spec, combo, strict=True)}
         if any(all(labels[a] == _label(a, v) for a, v in ex.items()) for ex in excludes):
             continue
-        settings = dict(base)
-        for axis, value in zip(axes_spec, combo, strict=True):
-            if isinstance(value, dict):
-                settings.update({k: v for k, v in value.items() if k != "name"})
-            else:
-                settings[axis] = value
-        if "data" not in settings:
-            raise fail(f"the cell {'/'.join(labels.values())} has no data")
-        for key in _AUDIT_MATRIX_KEYS:
-            if settings.get(key) == "audit" and audit is None:
-                raise fail(f"the cell {'/'.join(labels.values())} has {key} = \"audit\" but the "
-                           "file has no [audit] table")
-        folds = [(k, cv_folds) for k in range(1, cv_folds + 1)] if cv_folds else [None]
-        for fold in folds:
-            for seed in seed_list:
-                parts = [_folder_part(a, labels[a], v) for a, v in zip(axes_spec, combo, strict=True)]
-                parts += [f"f{fold[0]}"] if fold else []
-                parts.append(f"s{seed}")
-                cell_settings = {**settings, "seed": seed}
-                if fold:
-                    cell_settings.update(cv_folds=cv_folds, cv_seed=cv_seed, fold=fold[0])
-                out_cells.append(Cell(name="_".join(parts), settings=cell_settings,
-                                      labels=labels, seed=seed, fold=fold, cv_seed=cv_seed))
+        settings = _combination(base, axes_spec, combo, labels, has_audit=has_audit, fail=fail)
+        out_cells += _cells_of(settings, axes_spec, combo, labels, cells, seed_list)
     if not out_cells:
         raise fail("the grid is empty (every combination is excluded)")
     names = [c.name for c in out_cells]
@@ -368,16 +393,44 @@ def expand(spec: dict, *, source: str | os.PathLike = "<experiment>", profile: s
     if dup:
         raise fail(f"two cells would share the folder name {dup!r}; give the axis values "
                    "distinct names")
+    return axes, out_cells
 
-    pre_cell = None
-    if pretrain is not None:
-        pre = {"loss": "ce", "seed": 0, **pretrain}
-        pre_cell = Cell(name="pretrain", settings=pre, seed=pre["seed"])
-    folder_name = name if profile is None else f"{name}-{profile}"
-    return Experiment(name=folder_name, title=spec.get("title", name),
-                      description=spec.get("description", ""), source=Path(source),
-                      profile=profile, report=report, axes=axes, cells=out_cells,
-                      pretrain=pre_cell, audit=audit, seeds=seed_list, cv_folds=cv_folds)
+
+def _combination(base: dict, axes_spec: dict, combo: tuple, labels: dict, *, has_audit: bool,
+                 fail) -> dict:
+    """The settings of one combination of the axes' values, over ``base``."""
+    settings = dict(base)
+    for axis, value in zip(axes_spec, combo, strict=True):
+        if isinstance(value, dict):
+            settings.update({k: v for k, v in value.items() if k != "name"})
+        else:
+            settings[axis] = value
+    if "data" not in settings:
+        raise fail(f"the cell {'/'.join(labels.values())} has no data")
+    for key in _AUDIT_MATRIX_KEYS:
+        if settings.get(key) == "audit" and not has_audit:
+            raise fail(f"the cell {'/'.join(labels.values())} has {key} = \"audit\" but the "
+                       "file has no [audit] table")
+    return settings
+
+
+def _cells_of(settings: dict, axes_spec: dict, combo: tuple, labels: dict, cells: dict,
+              seed_list: list) -> list[Cell]:
+    """One combination's cells: one per fold (with ``cv_folds``) and seed."""
+    cv_folds, cv_seed = cells.get("cv_folds"), cells.get("cv_seed", 0)
+    folds = [(k, cv_folds) for k in range(1, cv_folds + 1)] if cv_folds else [None]
+    out = []
+    for fold in folds:
+        for seed in seed_list:
+            parts = [_folder_part(a, labels[a], v) for a, v in zip(axes_spec, combo, strict=True)]
+            parts += [f"f{fold[0]}"] if fold else []
+            parts.append(f"s{seed}")
+            cell_settings = {**settings, "seed": seed}
+            if fold:
+                cell_settings.update(cv_folds=cv_folds, cv_seed=cv_seed, fold=fold[0])
+            out.append(Cell(name="_".join(parts), settings=cell_settings,
+                            labels=labels, seed=seed, fold=fold, cv_seed=cv_seed))
+    return out
 
 
 def _table(spec: dict, key: str, fail) -> dict:
@@ -587,6 +640,9 @@ def run_experiment(exp: Experiment, *, out: str | os.PathLike | None = None,
         The experiment folder.
     """
     folder = exp.folder(out)
+    # A re-run with changed settings is refused before the saved plan is overwritten.
+    for cell in ([exp.pretrain] if exp.pretrain else []) + list(exp.cells):
+        _check_plan(folder / cell.name, cell.settings)
     folder.mkdir(parents=True, exist_ok=True)
     write_json(folder / "experiment.json", {
         "name": exp.name, "title": exp.title, "source": str(exp.source), "profile": exp.profile,
@@ -599,18 +655,19 @@ def run_experiment(exp: Experiment, *, out: str | os.PathLike | None = None,
         pass
     started = time.perf_counter()
     steps = len(exp.cells) + (exp.pretrain is not None) + (exp.audit is not None)
-    step = 0
+    step, audit = 0, None
     if exp.pretrain is not None:
         step += 1
         run_cell(exp, exp.pretrain, folder, root=root, progress=progress, log=log,
                  prefix=f"[{step}/{steps}]")
     if exp.audit is not None:
         step += 1
-        run_audit(exp, folder, root=root, progress=progress, log=log, prefix=f"[{step}/{steps}]")
+        audit = run_audit(exp, folder, root=root, progress=progress, log=log,
+                          prefix=f"[{step}/{steps}]")
     for cell in exp.cells:
         step += 1
         run_cell(exp, cell, folder, root=root, progress=progress, log=log,
-                 prefix=f"[{step}/{steps}]")
+                 prefix=f"[{step}/{steps}]", audit=audit)
     log(f"all {steps} steps of {exp.name} done ({time.perf_counter() - started:.0f} s this time)")
     if report:
         from noisylab.report import write_report
@@ -661,12 +718,13 @@ def plan(exp: Experiment, *, out: str | os.PathLike | None = None) -> list[str]:
 
 
 def run_audit(exp: Experiment, folder: Path, *, root=None, progress=False, log=print,
-              prefix: str = "") -> Path:
-    """The experiment's audit into ``folder/audit`` (reused when its ``audit.json`` exists)."""
+              prefix: str = ""):
+    """The experiment's audit into ``folder/audit``: its `noisylab.audit.AuditResult`, or None
+    when an earlier run's ``audit.json`` is there (reused, read where it is needed)."""
     out = folder / "audit"
     if (out / "audit.json").exists():
         log(f"{prefix} audit: done earlier ({out / 'audit.json'}), reused")
-        return out
+        return None
     from noisylab.audit import audit
     from noisylab.data import resolve_root
 
@@ -684,14 +742,17 @@ def run_audit(exp: Experiment, folder: Path, *, root=None, progress=False, log=p
         del opts["trusted"]
     log(f"{prefix} audit of {data} -> {out}")
     t0 = time.perf_counter()
-    audit(data, root=root, out_dir=out, progress=progress, log=log, **opts)
+    result = audit(data, root=root, out_dir=out, progress=progress, log=log, **opts)
     log(f"{prefix} audit done in {time.perf_counter() - t0:.0f} s")
-    return out
+    return result
 
 
 def run_cell(exp: Experiment, cell: Cell, folder: Path, *, root=None, progress=False, log=print,
-             prefix: str = "") -> CellOutcome:
+             prefix: str = "", audit=None) -> CellOutcome:
     """Train (or resume, or skip) one cell into ``folder/<cell.name>``; evaluate it; record it.
+
+    ``audit``: the experiment's `noisylab.audit.AuditResult` when `run_audit` made it now, for
+    a cell with ``loss = "auto"`` (else the one saved in ``folder/audit`` is read).
 
     Writes ``plan.json`` (the settings, to refuse a folder run with other settings),
     the run's own files, ``eval.json`` (the ``best`` checkpoint on the cell's test set, with
@@ -699,18 +760,14 @@ def run_cell(exp: Experiment, cell: Cell, folder: Path, *, root=None, progress=F
     cross-validation cell whose source has a test split, and last ``cell.json``.
     """
     from noisylab.addons import parse_names
-    from noisylab.pipeline import train_on
+    from noisylab.pipeline import run
+    from noisylab.spec import resolve_spec
+    from noisylab.train import check_resumable
 
     d = folder / cell.name
     settings = cell.settings
     plan_path = d / "plan.json"
-    if plan_path.exists():
-        before = json.loads(plan_path.read_text())
-        if before != settings:
-            changed = sorted(k for k in set(before) | set(settings) if before.get(k) != settings.get(k))
-            diffs = ", ".join(f"{k}: {before.get(k)!r} -> {settings.get(k)!r}" for k in changed)
-            raise NoisylabError(f"{d} was run with other settings ({diffs}); delete it or pass "
-                                "another --out")
+    _check_plan(d, settings)
     state, done_epochs = cell_state(d, cell.epochs)
     if state == "done":
         info = json.loads((d / "cell.json").read_text())
@@ -719,10 +776,11 @@ def run_cell(exp: Experiment, cell: Cell, folder: Path, *, root=None, progress=F
     if state == "new" and (d / "metrics.jsonl").exists():
         # A crash before the first checkpoint: nothing to resume, start again.
         (d / "metrics.jsonl").unlink()
-    d.mkdir(parents=True, exist_ok=True)
+    prepare_output(d, "run", reuse=True)  # a run folder, marked before plan.json goes in
     write_json(plan_path, settings)
 
     started = time.perf_counter()
+    evaluation = None
     if state in ("new", "partial"):
         how = f"resuming after epoch {done_epochs}" if state == "partial" else "training"
         log(f"{prefix} {cell.name}: {how} ({_describe(settings)})")
@@ -745,13 +803,18 @@ def run_cell(exp: Experiment, cell: Cell, folder: Path, *, root=None, progress=F
         for key in _AUDIT_MATRIX_KEYS:
             if s.get(key) == "audit":
                 s[key] = str(folder / "audit" / "transition.json")
-        train_on(data, root=root, init=init, loss=loss, out=d, resume=state == "partial",
-                 test=test, test_data=(test_data, test_split) if test_data else None,
-                 fold=cell.fold, fold_seed=cell.cv_seed, audit_folder=folder / "audit",
-                 progress=progress, log=log, addons=None if addons is None else parse_names(addons),
-                 load_options={"preprocess": preprocess} if preprocess else None, **s)
+        if state == "partial":
+            check_resumable(d)  # before loading and auditing, which can take minutes
+        spec = resolve_spec(
+            data, root=root, init=init, loss=loss, test=test,
+            test_data=(test_data, test_split) if test_data else None, fold=cell.fold,
+            fold_seed=cell.cv_seed, audit=audit, audit_folder=folder / "audit",
+            progress=progress, log=log, addons=None if addons is None else parse_names(addons),
+            load_options={"preprocess": preprocess} if preprocess else None, **s)
+        evaluation = run(spec, out=d, resume=state == "partial", root=root, progress=progress,
+                         log=log, eval_dir=d / "eval").evaluation
     info = _finish_cell(cell, d, settings, root=root, state=state, done_epochs=done_epochs,
-                        started=started, progress=progress)
+                        started=started, progress=progress, evaluation=evaluation)
     result, adjusted = info.get("test_acc"), info.get("test_acc_adjusted") or {}
     log(f"{prefix} {cell.name}: done in {info['wall_seconds']:.0f} s, best epoch "
         f"{info['best_epoch']}" + (f", test acc {100 * result:.2f}%" if result is not None else "")
@@ -760,11 +823,26 @@ def run_cell(exp: Experiment, cell: Cell, folder: Path, *, root=None, progress=F
                        info)
 
 
+def _check_plan(d: Path, settings: dict) -> None:
+    """Refuse the cell folder ``d`` when its ``plan.json`` holds other settings than
+    ``settings``; one line names the differences."""
+    plan_path = d / "plan.json"
+    if not plan_path.exists():
+        return
+    before = json.loads(plan_path.read_text())
+    if before != settings:
+        changed = sorted(k for k in set(before) | set(settings) if before.get(k) != settings.get(k))
+        diffs = ", ".join(f"{k}: {before.get(k)!r} -> {settings.get(k)!r}" for k in changed)
+        raise NoisylabError(f"{d} was run with other settings ({diffs}); delete it or pass "
+                            "another --out")
+
+
 def _finish_cell(cell: Cell, d: Path, settings: dict, *, root, state: str, done_epochs: int,
-                 started: float, progress: bool) -> dict:
-    """Evaluate the cell's model (its ``best`` checkpoint, or those its ``model.json`` names)
-    and write ``eval.json`` and ``cell.json``. ``eval.json`` scores each image alone, and with
-    each prediction adjuster the run saved (its ``adjusted``, `noisylab.evaluate.evaluate`)."""
+                 started: float, progress: bool, evaluation: dict | None = None) -> dict:
+    """Write the cell's ``eval.json`` and ``cell.json``: ``evaluation``, the run's own
+    evaluation of its model (its ``best`` checkpoint, or those its ``model.json`` names) when
+    it made one, else one made now. ``eval.json`` scores each image alone, and with each
+    prediction adjuster the run saved (its ``adjusted``, `noisylab.evaluate.evaluate`)."""
     from noisylab.addons import saved_adjusters
     from noisylab.evaluate import evaluate
     from noisylab.pipeline import evaluation_set
@@ -775,15 +853,19 @@ def _finish_cell(cell: Cell, d: Path, settings: dict, *, root, state: str, done_
     load_options = {"preprocess": settings["preprocess"]} if settings.get("preprocess") else None
     data = settings["data"]
     test_data = settings.get("test_data")
-    evaluation = {}
-    test_set, what = evaluation_set(
-        data, root=root, test=settings.get("test", True),
-        test_data=(test_data, settings.get("test_split", "test")) if test_data else None,
-        fold=cell.fold, fold_seed=cell.cv_seed, load_options=load_options, progress=progress)
     adjusters = [a for a, _ in saved_adjusters([d])]
-    if test_set is not None:
-        evaluation = evaluate(d, test_set, out_dir=d / "eval", adjusters=adjusters)
-        evaluation.update(set=what, epoch=meta["epoch"])
+    if evaluation is None:  # a cell trained earlier: its run's evaluation is not at hand
+        evaluation = {}
+        test_set, what = evaluation_set(
+            data, root=root, test=settings.get("test", True),
+            test_data=(test_data, settings.get("test_split", "test")) if test_data else None,
+            fold=cell.fold, fold_seed=cell.cv_seed, load_options=load_options,
+            progress=progress)
+        if test_set is not None:
+            evaluation = {**evaluate(d, test_set, out_dir=d / "eval", adjusters=adjusters),
+                          "set": what}
+    if evaluation:
+        evaluation = {**evaluation, "epoch": meta["epoch"]}
         write_json(d / "eval.json", evaluation)
     if cell.fold is not None:
         extra, what_test = evaluation_set(data, root=root, test=settings.get("test", True),

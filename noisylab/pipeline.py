@@ -11,19 +11,25 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import fields
 from pathlib import Path
 
 from noisylab import addons as registry
 from noisylab import distributed
-from noisylab.checkpoints import check_compatible, load_checkpoint
+from noisylab.checkpoints import load_checkpoint
 from noisylab.errors import NoisylabError
 from noisylab.files import write_json
+from noisylab.outputs import prepare_output
 from noisylab.recipes import recipe_for
-from noisylab.runs import audit_dir, default_run_dir, find_pretrained
-from noisylab.train import SideInputs, TrainConfig, TrainResult, check_resumable, train
-
-_CONFIG_FIELDS = {f.name for f in fields(TrainConfig)}
+from noisylab.runs import audit_dir, default_run_dir
+from noisylab.spec import SPEC_FILE, RunSpec, check_same_run, resolve_spec
+from noisylab.train import (
+    SideInputs,
+    TrainConfig,
+    TrainResult,
+    check_resumable,
+    check_run_folder,
+    train,
+)
 
 
 def train_on(
@@ -47,7 +53,8 @@ def train_on(
     addons_off: Sequence[str] = (),
     **overrides,
 ) -> TrainResult:
-    """Train on a named source with its recipe, overridden by any given options.
+    """Train on a named source with its recipe, overridden by any given options:
+    ``run(resolve_spec(...), out=out, resume=resume)``.
 
     Parameters
     ----------
@@ -66,7 +73,7 @@ def train_on(
     out : path, optional
         Run folder; default ``runs/<data>[-pretrained][-<loss>]``.
     resume : bool
-        Continue an interrupted run in ``out``.
+        Continue an interrupted run in ``out`` (with the same settings, `check_same_run`).
     test : bool
         Report the recipe's clean test set each epoch, when it is present.
     test_data : tuple of (str, str), optional
@@ -94,88 +101,84 @@ def train_on(
         `noisylab.train.TrainConfig` fields (``epochs``, ``lr``, ``arch``, ...); None means
         "the recipe's value".
     """
-    from noisylab.data import load
-    from noisylab.losses import LOSSES
-    from noisylab.models import check_architecture
-
-    recipe = recipe_for(data)
-    loss = loss or recipe.loss
-    addons = registry.resolve(recipe.addons if addons is None else addons, addons_on, addons_off)
-    unknown = set(overrides) - _CONFIG_FIELDS
-    if unknown:
-        raise NoisylabError(f"unknown training option(s): {', '.join(sorted(unknown))}")
-    # Names are checked before anything slow happens.
-    if loss != "auto" and loss not in LOSSES:
-        raise NoisylabError(f"unknown loss {loss!r}; known losses: auto, {', '.join(LOSSES)}")
-    for key in ("arch", "distill_arch"):
-        if overrides.get(key) is not None:
-            check_architecture(overrides[key], option="--" + key.replace("_", "-"))
     if resume and out is not None:
         check_resumable(out)  # before loading and auditing, which can take minutes
-    options = {**recipe.load, **(load_options or {})}
-    train_set = load(data, root=root, progress=progress, **options)
-    num_classes = len(train_set.classes)
+    spec = resolve_spec(data, root=root, init=init, loss=loss, test=test, test_data=test_data,
+                        fold=fold, fold_seed=fold_seed, audit_folder=audit_folder,
+                        load_options=load_options, addons=addons, addons_on=addons_on,
+                        addons_off=addons_off, progress=progress, log=log, **overrides)
+    return run(spec, out=out, resume=resume, root=root, progress=progress, log=log)
+
+
+def run(spec: RunSpec, *, out: str | os.PathLike | None = None, resume: bool = False,
+        root: str | os.PathLike | None = None, progress: bool = True,
+        log: Callable[[str], None] = print,
+        eval_dir: str | os.PathLike | None = None) -> TrainResult:
+    """Train the run ``spec`` describes into ``out`` (default ``runs/<data>...``).
+
+    The spec is saved there as ``spec.json``; with ``resume`` the saved one must match
+    (`check_same_run`, before any data is loaded). With a test set, the run's model is
+    evaluated once (its figures into ``eval_dir`` when given) when it is made of several
+    checkpoints, has prediction adjusters or ``eval_dir`` is given: `TrainResult.evaluation`,
+    with `TrainResult.model_test` / `TrainResult.adjusted_test` taken from it.
+    """
+    from noisylab.data import load
+
+    config = spec.config
+    out = Path(out) if out else default_run_dir(spec.data, init=spec.init, loss=config.loss,
+                                                seed=config.seed)
+    if resume:
+        check_resumable(out)
+        check_same_run(out, spec)
+    check_run_folder(out, resume=resume)
+    train_set = load(spec.data, root=root, progress=progress, **spec.load_options)
     held_out = None
-    if fold is not None:
-        train_set, held_out = fold_split(train_set, fold, seed=fold_seed)
-
-    settings = {**recipe.train, **{k: v for k, v in overrides.items() if v is not None}}
-    init_state, init_name, ckpt = None, "scratch", None
-    if init != "scratch":
-        ckpt = (find_pretrained(num_classes, arch=settings.get("arch"))
-                if init == "pretrained" else load_checkpoint(init))
-        arch = ckpt.metadata["architecture"]
-        if overrides.get("arch") not in (None, arch):
-            check_compatible(ckpt, architecture=overrides["arch"])
-        settings["arch"] = arch
-        init_state, init_name = ckpt.state_dict, str(ckpt.path)
-        log(f"initial weights from {ckpt.path} ({arch}, {ckpt.metadata['num_classes']} classes)")
-
-    if loss == "auto":
-        TrainConfig(**settings)  # a bad option fails now, not after a minutes-long audit
-        loss, transition = recommended_loss(data, root=root, log=log, progress=progress,
-                                            folder=audit_folder)
-        # The audit's T is the forward loss's own; any other loss gets it to choose its epoch
-        # by the likelihood of the given labels (see TrainConfig.val_transition).
-        settings.setdefault("transition" if loss == "forward" else "val_transition", transition)
-    settings.update(loss=loss, init=init_name, data=data)
-    config = TrainConfig(**settings)
-
-    if held_out is not None:
-        test_set, what = held_out, f"held-out fold {fold[0]}/{fold[1]} of {data}"
-    else:
-        test_set, what = evaluation_set(data, root=root, test=test, test_data=test_data,
-                                        load_options=load_options, progress=progress)
+    if spec.fold is not None:
+        train_set, held_out = fold_split(train_set, spec.fold, seed=spec.fold_seed)
+    test_set, what = (held_out, f"held-out fold {spec.fold[0]}/{spec.fold[1]} of {spec.data}") \
+        if held_out is not None else evaluation_set(
+            spec.data, root=root, test=spec.test, test_data=spec.test_data,
+            load_options=spec.load_options, progress=progress)
     if test_set is not None:
         log(f"reporting test accuracy on {what} ({len(test_set)} images; never used to choose)")
-    out = Path(out) if out else default_run_dir(data, init=init, loss=loss, seed=config.seed)
-    log(f"training {config.arch} on {data} ({len(train_set)} images, {num_classes} classes) "
-        f"with loss {loss} for {config.epochs} epochs"
-        + (f", then {config.distill_epochs} of distillation into a {config.student_arch}"
-           + (f" (labels voted by the last {config.distill_votes} epochs)"
-              if config.distill_votes > 1 else "")
-           if config.distill_epochs else "")
-        + f" -> {out}")
-    reads = side_input_addon(addons, config, ckpt, addons_off, log=log)
+    log(_training_line(spec, len(train_set), len(train_set.classes), out))
+    ckpt = None if config.init == "scratch" else load_checkpoint(config.init)
+    reads = side_input_addon(spec.addons, config, ckpt, spec.addons_off, log=log)
     side = None
     if reads is not None:
         side = make_side_inputs(
             reads, train_set, test_set, log=log,
             way_out=f"pass --no-addon {reads}" if ckpt is None else
             "start from a checkpoint that reads no side inputs (--init)")
-    result = train(train_set, config, out_dir=out, test_set=test_set, init_state=init_state,
+    if distributed.is_writer():
+        prepare_output(out, "run", reuse=True)
+        write_json(out / SPEC_FILE, spec.to_dict())
+    result = train(train_set, config, out_dir=out, test_set=test_set,
+                   init_state=None if ckpt is None else ckpt.state_dict,
                    resume=resume, progress=progress, log=log, side=side)
     if not distributed.is_writer():  # under torchrun rank 0 alone scores and writes the rest
         return result
-    adjusters = fit_adjusters(addons, train_set, result.out_dir, reads=reads, log=log)
-    if test_set is not None and (result.model or adjusters):
+    adjusters = fit_adjusters(spec.addons, train_set, result.out_dir, reads=reads, log=log)
+    if test_set is not None and (result.model or adjusters or eval_dir is not None):
         from noisylab.evaluate import evaluate
 
-        figures = evaluate(result.out_dir, test_set, adjusters=adjusters)
+        figures = evaluate(result.out_dir, test_set, out_dir=eval_dir, adjusters=adjusters)
+        result.evaluation = {**figures, "set": what}
         if result.model:
             result.model_test = record_model_test(result.out_dir, figures, what)
         result.adjusted_test = figures["adjusted"] or None
     return result
+
+
+def _training_line(spec: RunSpec, n: int, num_classes: int, out: Path) -> str:
+    config = spec.config
+    return (f"training {config.arch} on {spec.data} ({n} images, {num_classes} classes) "
+            f"with loss {config.loss} for {config.epochs} epochs"
+            + (f", then {config.distill_epochs} of distillation into a {config.student_arch}"
+               + (f" (labels voted by the last {config.distill_votes} epochs)"
+                  if config.distill_votes > 1 else "")
+               if config.distill_epochs else "")
+            + f" -> {out}")
 
 
 def side_input_addon(addons: Sequence[str], config: TrainConfig, init=None,
@@ -372,33 +375,48 @@ def fold_split(dataset, fold: tuple[int, int], *, seed: int = 0):
 
 
 def recommended_loss(data: str, *, root=None, log=print, progress=True,
-                     folder: str | os.PathLike | None = None) -> tuple[str, list | None]:
-    """The loss an audit of ``data`` recommends, and the transition matrix the audit measured.
+                     folder: str | os.PathLike | None = None,
+                     result=None) -> tuple[str, list | None, dict]:
+    """The loss an audit of ``data`` recommends, the transition matrix the audit measured and
+    ``{"kind", "recommended_loss", "audit"}`` for the record.
 
-    Reuses ``folder/audit.json`` (default ``runs/audit-<data>``) when present, else runs the audit
-    there (and saves it).
+    ``result`` (an `noisylab.audit.AuditResult`) is used when given. Else an audit saved by an
+    earlier command in ``folder/audit.json`` (default ``runs/audit-<data>``), else the audit is
+    run there and its returned result used (never read back from the file it just wrote).
     """
     folder = Path(folder) if folder is not None else audit_dir(data)
     saved = folder / "audit.json"
-    if not saved.exists() and distributed.is_distributed():
-        raise NoisylabError(f"--loss auto reads the audit of {data}, which is not in {folder} "
-                            f"yet; run `noisylab audit {data} --out {folder}` first (with the "
-                            "same --root; under torchrun too, its folds then share the "
-                            "processes), or pass --loss")
-    if not saved.exists():
+    if result is None and not saved.exists():
+        if distributed.is_distributed():
+            raise NoisylabError(
+                f"--loss auto reads the audit of {data}, which is not in {folder} yet; run "
+                f"`noisylab audit {data} --out {folder}` first (with the same --root; under "
+                "torchrun too, its folds then share the processes), or pass --loss")
         from noisylab.audit import audit
 
         log(f"--loss auto: auditing {data} first (saved to {folder})")
-        audit(data, root=root, out_dir=folder, progress=progress, log=log)
+        result = audit(data, root=root, out_dir=folder, progress=progress, log=log)
+    if result is not None:
+        diagnosis = result.diagnosis
+        kind, loss, summary, where = (diagnosis.kind, diagnosis.recommended_loss,
+                                      diagnosis.summary, str(result.out_dir))
+        matrix = diagnosis.transition_matrix.tolist()
+    else:
+        kind, loss, summary, matrix = _saved_audit(saved)
+        where = str(saved)
+    if loss in (None, "relabel"):
+        raise NoisylabError(f"the audit of {data} recommends no loss ({summary[:120]}...); "
+                            "pass --loss explicitly")
+    log(f"--loss auto: the audit ({where}) says {kind}; using {loss}")
+    return loss, matrix, {"kind": kind, "recommended_loss": loss, "audit": where}
+
+
+def _saved_audit(saved: Path) -> tuple[str, str | None, str, list]:
+    """``(kind, recommended loss, summary, T)`` of an audit an earlier command saved."""
     try:
         summary = json.loads(saved.read_text())
-        loss = summary["diagnosis"]["recommended_loss"]
-        matrix = summary["transition"]["matrix"]
+        diagnosis = summary["diagnosis"]
+        return (diagnosis["kind"], diagnosis["recommended_loss"], diagnosis["summary"],
+                summary["transition"]["matrix"])
     except (OSError, ValueError, KeyError) as err:
         raise NoisylabError(f"{saved} is unreadable ({err}); delete it to re-run the audit") from None
-    if loss in (None, "relabel"):
-        raise NoisylabError(
-            f"the audit of {data} recommends no loss ({summary['diagnosis']['summary'][:120]}...); "
-            "pass --loss explicitly")
-    log(f"--loss auto: the audit ({saved}) says {summary['diagnosis']['kind']}; using {loss}")
-    return loss, matrix

@@ -59,6 +59,7 @@ from noisylab.models import (
     transfer_weights,
 )
 from noisylab.neighbours import warm_start_labels
+from noisylab.outputs import check_output, prepare_output
 from noisylab.runs import MODEL_FILE, read_metrics, write_run_model
 
 PRECISIONS = ("auto", "fp32", "bf16")
@@ -269,7 +270,9 @@ class TrainResult:
     by `noisylab.pipeline.train_on` when there is such a model and a test set: its figures.
     ``adjusted_test``, also filled there when the run has prediction adjusters and a test set,
     holds the run's model's test figures with each adjuster (``{name: figures}``, see
-    `noisylab.evaluate.evaluate`'s ``adjusted``).
+    `noisylab.evaluate.evaluate`'s ``adjusted``). ``evaluation`` is that one evaluation of the
+    run's model on its test set (`noisylab.evaluate.evaluate`'s figures and ``set``, the set's
+    name), when it was made, for the callers to reuse.
     """
 
     out_dir: Path
@@ -278,6 +281,7 @@ class TrainResult:
     model: list[str] | None = None
     model_test: dict | None = None
     adjusted_test: dict | None = None
+    evaluation: dict | None = None
 
     @property
     def best(self) -> dict:
@@ -329,18 +333,16 @@ def train(
     -------
     TrainResult
     """
+    check_run_folder(out_dir, resume=resume)
     run = _open_run(train_set, config, Path(out_dir), test_set=test_set, init_state=init_state,
                     progress=progress, log=log, side=side)
     phase = _main_phase(run)
     start_epoch = 1
     if resume:
         phase, start_epoch = _resume_run(run, phase)
-    elif (run.out_dir / "metrics.jsonl").exists():
-        raise NoisylabError(f"{run.out_dir} already holds a run; pass --resume to continue it "
-                            "or --out for a new one")
     distributed.barrier()  # every rank has looked for an earlier run before rank 0 starts one
     if distributed.is_writer():
-        run.out_dir.mkdir(parents=True, exist_ok=True)
+        prepare_output(run.out_dir, "run", reuse=True)
         _write_history(run.out_dir / "metrics.jsonl", run.history)
     warm_start = _warm_start(run) if start_epoch <= config.warm_start_epochs else None
     for epoch in range(start_epoch, run.total_epochs + 1):
@@ -839,6 +841,23 @@ def _pick_device(name: str) -> torch.device:
     if name not in ("cpu", "cuda"):
         raise NoisylabError(f"unknown device {name!r}; use auto, cpu or cuda")
     return torch.device(name)
+
+
+def check_run_folder(out_dir: str | os.PathLike, *, resume: bool) -> None:
+    """Refuse a run folder `train` must not write, before anything slow.
+
+    With ``resume`` it must hold a ``last`` checkpoint. Without, one that does is refused (pass
+    ``--resume``); a run stopped before its first checkpoint is simply started again. A folder
+    that noisylab did not write, or of another kind, is refused
+    (`noisylab.outputs.check_output`): nothing of a user's is overwritten.
+    """
+    out_dir = Path(out_dir)
+    if resume:
+        check_resumable(out_dir)
+    elif (out_dir / "last.json").exists():
+        raise NoisylabError(f"{out_dir} already holds a run; pass --resume to continue it or "
+                            "--out for a new one")
+    check_output(out_dir, "run", reuse=True)
 
 
 def check_resumable(out_dir: str | os.PathLike) -> None:

@@ -131,6 +131,21 @@ def test_unknown_profile_and_bad_toml_and_cli_errors_are_one_line(tmp_path):
     assert r.exit_code == 2 and "neither a run folder" in r.output
 
 
+@pytest.mark.parametrize("line, message", [
+    ("lr = -1.0", "--lr must be positive"),
+    ("val_fraction = 0.7", "validation fraction"),
+    ("warm_start_epochs = 9", "--warm-start-epochs"),
+])
+def test_dry_run_checks_every_value_as_a_run_would(tmp_path, line, message):
+    toml = tmp_path / "bad.toml"
+    toml.write_text(f'name = "bad"\n[cells]\ndata = "digits"\nepochs = 2\n{line}\n')
+    r = CliRunner().invoke(cli, ["run", str(toml), "--dry-run", "--out", str(tmp_path / "o")])
+    assert r.exit_code == 2, r.output
+    [out] = r.output.strip().splitlines()
+    assert out.startswith("error:") and str(toml) in out and message in out
+    assert not (tmp_path / "o").exists()
+
+
 def test_stratified_folds_are_balanced_seeded_and_partition_the_data():
     from synthetic import blobs
 
@@ -317,9 +332,12 @@ seeds = 1
     r = CliRunner().invoke(cli, ["run", str(toml), "--out", str(out)])
     assert r.exit_code == 0 and r.output.count("skipped") == 5 and "training" not in r.output
     assert before == {c.name: (folder / c.name / "metrics.jsonl").read_text() for c in exp.cells}
+    saved = {n: (folder / n).read_text() for n in ("experiment.json", "experiment.toml")}
     toml.write_text(toml.read_text().replace("epochs = 2", "epochs = 3"))
     r = CliRunner().invoke(cli, ["run", str(toml), "--out", str(out)])
     assert r.exit_code == 2 and "scratch_s0 was run with other settings (epochs: 2 -> 3)" in r.output
+    # ... before the experiment's saved plan was overwritten with the refused one.
+    assert saved == {n: (folder / n).read_text() for n in saved}
 
     # compare: one row per run of the experiment folder, numbers from the same files.
     r = CliRunner().invoke(cli, ["compare", str(folder), str(folder / "scratch_s0")])

@@ -225,9 +225,11 @@ def test_resume_of_an_empty_folder_fails_before_the_audit(tmp_path, folder_data,
 def test_a_recipe_with_clean_labels_trains_its_own_loss_without_an_audit(
         tmp_path, folder_data, monkeypatch, audit_forbidden):
     import noisylab.pipeline as pipeline
+    import noisylab.spec as spec
     from noisylab.recipes import Recipe
 
-    monkeypatch.setattr(pipeline, "recipe_for", lambda data: Recipe(loss="ce"))
+    for module in (pipeline, spec):
+        monkeypatch.setattr(module, "recipe_for", lambda data: Recipe(loss="ce"))
     r = run("train", "--data", folder_data, "--arch", "lenet", "--epochs", "1", "--out",
             tmp_path / "o")
     assert r.exit_code == 0, r.output
