@@ -433,15 +433,24 @@ def addons_cmd() -> None:
               help="Trusted labels (IDX file indexed by the number in each sample id, or "
                    "id,label CSV) to MEASURE the estimate afterwards; never an input to it.")
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--verify", type=click.IntRange(min=1), default=None,
+              help="Also write the N images whose true classes would best decide between the "
+                   "readings the labels leave open (verify.png, and verify.csv to fill in).")
+@click.option("--verified", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="A person's true classes of some images (CSV id,label, e.g. a filled-in "
+                   "verify.csv): evidence that decides between the open readings.")
 @click.option("--json", "as_json", is_flag=True, help="Print audit.json instead of the verdict.")
-def audit_cmd(dataset, root, out, folds, epochs, reference, trusted, seed, as_json):
+def audit_cmd(dataset, root, out, folds, epochs, reference, trusted, seed, verify, verified,
+              as_json):
     """What is wrong with the labels of DATASET: numbers, words and pictures.
 
     \b
-    Cross-fits a fast CNN on the given labels, estimates P(given | true), diagnoses the kind of
-    noise (clean, symmetric, asymmetric, permutation, complementary, unrelated), and writes
-    report.md, transition.json/.png, one image grid per given label, label_issues.csv and
-    cleanlab's figures beside noisylab's.
+    Cross-fits a fast CNN on the given labels, fits a ladder of noise models (clean,
+    permutation, symmetric, pair-flip, complementary, biased-complementary, asymmetric,
+    unrelated) by likelihood, reports the simplest one the labels support with its probability,
+    says which readings they cannot tell apart and what would, and writes report.md,
+    transition.json/.png with bootstrap intervals, one image grid per given label,
+    label_issues.csv and cleanlab's figures beside noisylab's.
     """
     import json
     from pathlib import Path
@@ -451,7 +460,8 @@ def audit_cmd(dataset, root, out, folds, epochs, reference, trusted, seed, as_js
 
     out = Path(out) if out else audit_dir(dataset)
     r = audit(dataset, root=root, out_dir=out, folds=folds, epochs=epochs, reference=reference,
-              trusted=trusted, seed=seed, progress=_progress(), log=_log_unless(as_json))
+              trusted=trusted, seed=seed, verify=verify or 0, verified=verified,
+              progress=_progress(), log=_log_unless(as_json))
     if r is None:  # another rank of this torchrun job wrote the report
         return
     summary = json.loads((out / "audit.json").read_text())
