@@ -229,14 +229,17 @@ def test_train_saves_it_and_evaluate_uses_it(make_chars62, real_cache, tmp_path)
     assert str(out / FILE) in r.output and "--no-addon case-by-size" in r.output
     assert (out / "best.safetensors").exists()
 
-    # Retraining into the folder without it removes the file that no longer matches.
-    other = tmp_path / "run2"
-    (other).mkdir()
-    (other / FILE).write_text("{}")
+    # Without it, a run folder keeps no earlier state of it, which would not match the run.
     r = run("train", "--data", "trainPart1", "--root", root, "--arch", "lenet", "--epochs", "1",
-            "--no-addon", "case-by-size", "--out", other)
+            "--no-addon", "case-by-size", "--out", tmp_path / "run2")
     assert r.exit_code == 0, r.output
-    assert not (other / FILE).exists() and "case-by-size" not in r.output
+    assert not (tmp_path / "run2" / FILE).exists() and "case-by-size" not in r.output
+    from noisylab.data import load
+    from noisylab.pipeline import fit_adjusters
+
+    assert (out / FILE).exists()
+    fit_adjusters([], load("trainPart1", root=root, progress=False), out)
+    assert not (out / FILE).exists()
 
     # The digits' recipe does not name it: no model, and nothing said about it.
     digits = tmp_path / "digits"
