@@ -9,16 +9,25 @@ import click
 
 from noisylab import __version__, distributed
 from noisylab.errors import NoisylabError
+from noisylab.outputs import filesystem_error
 
 
 class _Group(click.Group):
-    """A click group that turns a ``NoisylabError`` into one line and exit code 2."""
+    """A click group that turns a ``NoisylabError``, or a filesystem that refuses a write (a
+    permission, a full disk: `noisylab.outputs.filesystem_error`), into one line and exit
+    code 2."""
 
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
         except NoisylabError as err:
             _error_line(err)
+            sys.exit(2)
+        except OSError as err:
+            line = filesystem_error(err)
+            if line is None:
+                raise
+            _error_line(line)
             sys.exit(2)
         except RuntimeError as err:  # under torchrun: a collective that lost the other ranks
             if not distributed.lost_contact(err):

@@ -32,7 +32,8 @@ from noisylab import __version__
 from noisylab.errors import NoisylabError
 
 __all__ = ["KINDS", "MARKER", "atomic_write_bytes", "atomic_write_json", "atomic_write_text",
-           "check_output", "folder_kind", "fs_error", "prepare_output", "read_marker", "shown"]
+           "check_output", "filesystem_error", "folder_kind", "fs_error", "prepare_output",
+           "read_marker", "shown"]
 
 #: The marker file in every folder a noisylab command writes.
 MARKER = ".noisylab"
@@ -92,8 +93,8 @@ def fs_error(err: OSError, path: str | os.PathLike, *, action: str = "write") ->
     NoisylabError
         ``cannot write PATH: WHY; WHAT TO DO``, where WHY names a regular file that stands
         where a folder is needed, and WHAT TO DO is freeing space on a full disk, else choosing
-        another folder (or, reading, checking the path). Raise it ``from None``: the line is the
-        whole story.
+        another folder (or, for other actions, checking the path). Raise it ``from None``: the
+        line is the whole story.
     """
     path = Path(path)
     if err.errno in (errno.ENOTDIR, errno.EEXIST) and _blocking_file(path) is not None:
@@ -102,13 +103,38 @@ def fs_error(err: OSError, path: str | os.PathLike, *, action: str = "write") ->
         why = _WHY.get(err.errno) or " ".join(str(err.strerror or err).split())
         if err.filename is not None and shown(err.filename) != shown(path):
             why += f" ({shown(err.filename)})"
-    if action.startswith("read"):
-        todo = "check that it exists and that you may read it"
-    elif err.errno in _FULL:
+    if err.errno in _FULL:
         todo = "free some space and run again; files written before are intact"
-    else:
+    elif action.startswith("read"):
+        todo = "check that it exists and that you may read it"
+    elif action == "write":
         todo = "choose another output folder (--out)"
+    else:
+        todo = "check the path and its permissions"
     return NoisylabError(f"cannot {action} {shown(path)}: {why}; {todo}")
+
+
+def filesystem_error(err: BaseException) -> NoisylabError | None:
+    """The one line (`fs_error`) for an `OSError` the user can act on, raised anywhere: a
+    permission, a read-only filesystem, a full disk, a path below a regular file. None for any
+    other error (a bug, which should show its traceback).
+
+    The command line turns these into ``error: ...`` wherever they arise, so a filesystem that
+    refuses a write is never a traceback, even where no code expected it.
+    """
+    if not isinstance(err, OSError) or err.errno not in _ACTIONABLE or err.filename is None:
+        return None
+    path = Path(os.fsdecode(err.filename))
+    if path.name.startswith(".") and path.name.endswith(".tmp"):  # an atomic write's temp file
+        path = path.parent
+        err = OSError(err.errno, err.strerror, str(path))
+    return fs_error(err, path, action="write" if err.errno in _WRITES else "use")
+
+
+#: The error numbers `filesystem_error` turns into one line, and those that only a write meets.
+_ACTIONABLE = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT,
+               errno.ENOTDIR, errno.EISDIR, errno.ENAMETOOLONG}
+_WRITES = {errno.EROFS, errno.ENOSPC, errno.EDQUOT}
 
 
 def _blocking_file(path: Path) -> Path | None:

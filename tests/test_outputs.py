@@ -424,3 +424,41 @@ def test_evaluate_out_below_a_file_and_a_bad_checkpoint_create_nothing(tmp_path)
     (tmp_path / "x.pt").write_bytes(b"not a checkpoint")
     assert "x.pt" in cli_error(["evaluate", tmp_path / "x.pt", "--data", "digits"])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "x.pt"]
+
+
+def test_filesystem_errors_raised_anywhere_are_one_line(monkeypatch):
+    import noisylab.data
+
+    def refuse(root):
+        raise PermissionError(errno.EACCES, "Permission denied", "/srv/x/y")
+
+    monkeypatch.setattr(noisylab.data, "status", refuse)
+    line = cli_error(["data", "list"])
+    assert line == ("error: cannot use /srv/x/y: permission denied; check the path and its "
+                    "permissions")
+
+
+def test_other_os_errors_keep_their_traceback(monkeypatch):
+    from click.testing import CliRunner
+
+    import noisylab.data
+    from noisylab.cli import cli
+
+    def bug(root):
+        raise FileNotFoundError(errno.ENOENT, "No such file or directory", "/srv/x")
+
+    monkeypatch.setattr(noisylab.data, "status", bug)
+    result = CliRunner().invoke(cli, ["data", "list"])
+    assert isinstance(result.exception, FileNotFoundError)
+
+
+def test_a_full_disk_names_the_folder_not_the_temporary_file(tmp_path):
+    from noisylab.outputs import filesystem_error
+
+    err = OSError(errno.ENOSPC, "No space left on device",
+                  str(tmp_path / ".epoch-002.safetensors.ab12cd.tmp"))
+    assert str(filesystem_error(err)) == (f"cannot write {tmp_path}: no space left on the device; "
+                                          "free some space and run again; files written before "
+                                          "are intact")
+    assert filesystem_error(ValueError("x")) is None
+    assert filesystem_error(OSError(errno.EACCES, "Permission denied")) is None  # no path
