@@ -9,10 +9,11 @@ holds both the uncertainty of the model's parameters and that of which image is 
 The predictions ``P`` are held fixed: the randomness of training the cross-fitted model is not
 in the intervals.
 
-The kind's probability is *bagged* (BayesBag, Huggins and Miller 2023): the mean over replicates
-of each replicate's posterior probability of the reported kinds. Where the ladder is misspecified,
-a single posterior over models is overconfident and unstable from sample to sample; averaging it
-over resamples of the data keeps the probability honest about that instability.
+The kind's probability is the ladder's posterior on all the images; its interval is its spread
+over random halves of the images, drawn without replacement (subsampling, Politis and Romano
+1994). Resampling *with* replacement is not used for it: the repeated images add extra-multinomial
+spread to the counts, which the dispersed models of the ladder rightly read as evidence for
+themselves, so it would bias exactly the comparison being made.
 """
 
 from __future__ import annotations
@@ -40,11 +41,11 @@ class Intervals:
     keep_rate : ndarray ``(2, K)``
     noise_rate : ndarray ``(2,)``
     kind_probability : float
-        Bagged posterior probability of the reported candidates (the audit's ``confidence``).
+        Posterior probability of the reported candidates (the audit's ``confidence``).
     kind_probability_interval : ndarray ``(2,)``
-        The spread of that probability over replicates.
+        The spread of that probability over random halves of the images.
     selected_share : float
-        Share of replicates whose own selection was the same kind.
+        Share of those halves whose own selection was the same kind.
     """
 
     level: float
@@ -70,7 +71,7 @@ def bootstrap(true_probs: np.ndarray, given: np.ndarray, ladder: Ladder, *,
               cluster_counts: np.ndarray | None = None, p_dof: int | None = None,
               prefer: str = "dominant", replicates: int = 40, level: float = 0.95,
               seed: int = 0, max_iter: int = 60, model: str | None = None,
-              kinds: tuple | None = None) -> Intervals:
+              kinds: tuple | None = None, halves: int = 10) -> Intervals:
     """Intervals for a reading of ``ladder`` by refitting it on resampled images.
 
     Parameters
@@ -89,38 +90,44 @@ def bootstrap(true_probs: np.ndarray, given: np.ndarray, ladder: Ladder, *,
     model : str, optional
         The ladder model whose matrix the intervals are for (default: the selected one).
     kinds : tuple of str, optional
-        The kinds whose probability is bagged (default: the ladder's candidates).
+        The kinds whose probability is reported (default: the ladder's candidates).
+    halves : int
+        Random halves of the images the kind's probability is recomputed on.
     """
     rng = np.random.default_rng(seed)
     N = len(given)
     sel = ladder.selected if model is None else next(m for m in ladder.models if m.name == model)
     kinds = ladder.candidates if kinds is None else kinds
     start = {m.name: m.matrix for m in ladder.models}
-    mats, noises, probs, same = [], [], [], 0
+    options = dict(cluster_counts=cluster_counts, has_reference=ladder.has_reference,
+                   resolution=ladder.resolution, p_dof=p_dof, prefer=prefer, start=start,
+                   max_iter=max_iter, tol=1e-8)
+    mats, kept = [], []
     for _ in range(replicates):
         w = rng.poisson(1.0, N).astype(np.float64)
-        rep = fit_ladder(true_probs, given, cluster_counts=cluster_counts,
-                         has_reference=ladder.has_reference, resolution=ladder.resolution,
-                         p_dof=p_dof, prefer=prefer, weights=w, start=start, max_iter=max_iter,
-                         tol=1e-8)
-        model = next(m for m in rep.models if m.name == sel.name)
-        T, kept = _draw_realised(true_probs, given, model, rng, w)
+        rep = fit_ladder(true_probs, given, weights=w, **options)
+        T, right = _draw_realised(true_probs, given, next(m for m in rep.models
+                                                          if m.name == sel.name), rng, w)
         mats.append(T)
-        noises.append(kept)
+        kept.append(right)
+    probs, same = [], 0
+    for _ in range(halves):
+        w = (rng.permutation(N) < N // 2).astype(np.float64)
+        rep = fit_ladder(true_probs, given, weights=w, **options)
         probs.append(sum(rep.kind_probabilities.get(k, 0.0) for k in kinds))
         same += rep.selected.kind == sel.kind
     mats = np.array(mats)
     lo, hi = (1 - level) / 2, 1 - (1 - level) / 2
     keep = np.diagonal(mats, axis1=1, axis2=2)
-    noise = 1.0 - np.array(noises)
-    probs = np.array(probs)
+    probs = np.array(probs) if probs else np.array([np.nan])
     return Intervals(level=level, replicates=replicates,
                      transition=np.quantile(mats, [lo, hi], axis=0),
                      keep_rate=np.quantile(keep, [lo, hi], axis=0),
-                     noise_rate=np.quantile(noise, [lo, hi]),
-                     kind_probability=float(probs.mean()),
+                     noise_rate=np.quantile(1.0 - np.array(kept), [lo, hi]),
+                     kind_probability=float(sum(ladder.kind_probabilities.get(k, 0.0)
+                                                for k in kinds)),
                      kind_probability_interval=np.quantile(probs, [lo, hi]),
-                     selected_share=same / replicates)
+                     selected_share=same / max(halves, 1))
 
 
 def _draw_realised(P: np.ndarray, given: np.ndarray, model, rng,

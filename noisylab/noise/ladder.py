@@ -24,7 +24,8 @@ where ``C`` ``(K, K)`` are the posterior-weighted counts of (true class, given l
 maximum and ``log p(C | M)`` is the closed-form marginal of those counts. Unlike BIC it charges
 each parameter for the data that informs it (a row's parameters for that row's samples, not
 all N), and it charges discrete choices (which class each class flips to, which permutation) by
-their number. Models that read ``P`` also pay ``p_dof / 2 log N`` for what building ``P`` fitted.
+their number. Models that read ``P`` also pay ``p_dof / 2 log N`` for the calibration of ``P``
+fitted on the same labels.
 With every model equally likely a priori, ``exp(log p(labels | M))`` normalised is the posterior
 probability of ``M``; a kind's probability sums its models'. A model is *clearly worse* when its
 probability is below 1/20 of the best's (odds of 20 to 1: "strong" evidence on the usual scale of
@@ -42,10 +43,17 @@ symmetric                keep ``1 - r``, the rest spread evenly, ``r <= (K-1)/K`
 pair-flip                keep, one partner class each (keep >= flip), background   2 + map
 pair-flip per class      the same with rates per class                             2K + map
 complementary            uniform complementary: keep ``k <= 1/K``, rest even       1
-biased-complementary     keep ``k <= 1/K``, the rest free (with a reference)       K(K-2) + 1
-asymmetric               free                                                      K(K-1)
+biased-complementary     keep ``k <= 1/K``, each row's rest dispersed around even   2
+asymmetric               keep ``>= 1/K``, each row's rest dispersed around even     2
+free                     any matrix (read two ways without a reference)            K(K-1)
 permutation              a renaming, with background (with a reference)            1 + perm
 =======================  ======================================================  ===========
+
+The dispersed models draw each row's wrong labels from a Dirichlet centred on the even
+spread, with one concentration for all rows (integrated out, log-uniform from K - 1 to 1e5):
+large when the wrong labels are nearly even, small when they are uneven. They sit between the
+one-parameter models and the free matrix, and shrink each row toward the even spread as far as
+its counts allow.
 
 Readings: what the labels cannot tell
 -------------------------------------
@@ -93,6 +101,9 @@ KIND_OF_MODEL = {
     "complementary": "complementary",
     "biased-complementary": "biased-complementary",
     "asymmetric": "asymmetric",
+    "free, read as complementary": "biased-complementary",
+    "free, read as dominant": "asymmetric",
+    "free": "asymmetric",
     "permutation": "permutation",
 }
 
@@ -100,9 +111,14 @@ KIND_OF_MODEL = {
 READING_OF_MODEL = {
     "clean": "dominant", "symmetric": "dominant", "pair-flip": "dominant",
     "pair-flip per class": "dominant", "asymmetric": "dominant",
+    "free, read as dominant": "dominant",
     "complementary": "complementary", "biased-complementary": "complementary",
+    "free, read as complementary": "complementary",
     "unrelated": "none", "uniform": "none",
 }
+
+#: The free matrix: one model, read two ways without a reference.
+FREE = ("free", "free, read as dominant", "free, read as complementary")
 
 #: Models each model contains as special cases (up to a renaming of classes).
 NESTS = {
@@ -113,6 +129,7 @@ NESTS = {
     "pair-flip": {"clean", "symmetric", "uniform"},
     "pair-flip per class": {"clean", "symmetric", "uniform", "pair-flip"},
     "biased-complementary": {"complementary", "uniform"},
+    "asymmetric": {"symmetric", "clean", "uniform"},
 }
 
 
@@ -190,7 +207,8 @@ class Ladder:
     selected : FittedModel
         The simplest model not clearly worse than the best.
     runner_up : FittedModel or None
-        The most probable model of another kind.
+        The most probable model of another kind that is not the selected one with parameters
+        added (that failing, the most probable of another kind).
     kind_probabilities : dict of str to float
         Posterior probability of each kind (its models' probabilities summed).
     candidates : tuple of str
@@ -344,20 +362,24 @@ def _m_step(name: str, C: np.ndarray, T: np.ndarray, marginal: np.ndarray) -> tu
         keep, rate = np.where(rate > keep, mean, keep), np.where(rate > keep, mean, rate)
         return _pair_matrix(keep, rate, p), {"keep": keep.tolist(), "rate": rate.tolist(),
                                              "partner": p.tolist()}
-    if name == "biased-complementary-structured":
-        k = min(max(diag / tot, 0.0), 1.0 / K)
-        off = C.copy()
-        np.fill_diagonal(off, 0.0)
-        U = _rows(off, (np.ones((K, K)) - np.eye(K)) / (K - 1)) * (1.0 - k)
-        np.fill_diagonal(U, k)
-        return U, {"keep": k}
+    if name in ("biased-complementary", "asymmetric"):
+        keep = diag / tot
+        keep = min(max(keep, 0.0), 1.0 / K) if name == "biased-complementary" \
+            else min(max(keep, 1.0 / K), 1.0)
+        off = C[~np.eye(K, dtype=bool)].reshape(K, K - 1)
+        alpha = _concentration(off)
+        shape = (off + alpha / (K - 1)) / (off.sum(1, keepdims=True) + alpha)
+        U = np.zeros((K, K))
+        U[~np.eye(K, dtype=bool)] = (shape * (1.0 - keep)).ravel()
+        np.fill_diagonal(U, keep)
+        return U, {"keep": keep, "concentration": alpha}
     if name == "permutation":
         _, sigma = linear_sum_assignment(-C)
         onto = np.zeros((K, K))
         onto[np.arange(K), sigma] = 1.0
         e = min(max(1.0 - float(C[np.arange(K), sigma].sum()) / tot, 0.0), (K - 1) / K)
         return (1 - e) * onto + e / (K - 1) * (1 - onto), {"rate": e, "perm": sigma.tolist()}
-    return _rows(C, T), {}  # asymmetric, and the free biased-complementary reading
+    return _rows(C, T), {}  # the free matrix
 
 
 def _naming(counts: np.ndarray, reading: str) -> np.ndarray:
@@ -431,14 +453,13 @@ def _log_evidence(name: str, C: np.ndarray, T: np.ndarray, loglik: float, params
         marginal = -moved * math.log(K - 1) + _log_beta_between(moved + 1, kept + 1, 0.0, b) - math.log(b)
         if name == "permutation":
             marginal -= math.log(math.factorial(K) - 1) if K < 170 else math.lgamma(K + 1)
-    elif name in ("complementary", "biased-complementary") and (
-            name == "complementary" or has_reference):
-        marginal = _log_beta_between(kept + 1, moved + 1, 0.0, 1.0 / K) + math.log(K)
-        if name == "complementary":
-            marginal -= moved * math.log(K - 1)
-        else:
-            off = C[~np.eye(K, dtype=bool)].reshape(K, K - 1)
-            marginal += _dirmult(off)
+    elif name == "complementary":
+        marginal = (_log_beta_between(kept + 1, moved + 1, 0.0, 1.0 / K) + math.log(K)
+                    - moved * math.log(K - 1))
+    elif name in ("biased-complementary", "asymmetric"):
+        lo, hi = (0.0, 1.0 / K) if name == "biased-complementary" else (1.0 / K, 1.0)
+        marginal = (_log_beta_between(kept + 1, moved + 1, lo, hi) - math.log(hi - lo)
+                    + _dispersed(C[~np.eye(K, dtype=bool)].reshape(K, K - 1)))
     elif name in ("pair-flip", "pair-flip per class"):
         p = np.asarray(params["partner"])
         rows = np.arange(K)
@@ -448,17 +469,47 @@ def _log_evidence(name: str, C: np.ndarray, T: np.ndarray, loglik: float, params
         marginal = (_dirmult(groups.sum(0)) if name == "pair-flip" else _dirmult(groups))
         marginal += math.log(2) * (1 if name == "pair-flip" else K)  # keep >= flip: half
         marginal -= float(rest.sum()) * math.log(max(K - 2, 1)) + K * math.log(K - 1)
-    else:  # a free matrix; without a reference read two ways, each with half the prior
-        marginal = _dirmult(C) - (0.0 if has_reference else math.log(2))
+    else:  # the free matrix; without a reference read two ways, each with half the prior
+        marginal = _dirmult(C) - (0.0 if name == "free" else math.log(2))
     return marginal + loglik - complete
 
 
 def _dof(name: str, K: int, has_reference: bool) -> int:
+    """Parameters of a model: for the dispersed ones, the keep rate and the concentration."""
     table = {"uniform": 0, "unrelated": K - 1, "clean": 0, "symmetric": 1, "complementary": 1,
-             "pair-flip": 2, "pair-flip per class": 2 * K, "asymmetric": K * (K - 1),
-             "biased-complementary": K * (K - 2) + 1 if has_reference else K * (K - 1),
-             "permutation": 1}
-    return table[name]
+             "pair-flip": 2, "pair-flip per class": 2 * K, "asymmetric": 2,
+             "biased-complementary": 2, "permutation": 1}
+    return table.get(name, K * (K - 1))
+
+
+def concentrations(m: int) -> np.ndarray:
+    """Concentrations ``(G,)`` over which a dispersed model's evidence is averaged (uniform in
+    log) for rows of ``m`` wrong-label cells: from ``m`` (every cell's Dirichlet parameter 1,
+    the spread still unimodal: wrong labels spread unevenly, not piled on one class, which is
+    pair-flip's pattern) to 1e5 (indistinguishable from even)."""
+    return np.exp(np.linspace(np.log(2 * m), np.log(1e5), 41))
+
+
+def _dispersed_terms(off: np.ndarray) -> np.ndarray:
+    """Log marginal of off-diagonal count rows ``(K, K-1)`` under ``Dirichlet(a / (K-1))`` rows,
+    for each concentration ``a`` of `concentrations` ``(G,)``."""
+    m = off.shape[1]
+    a = concentrations(m)[:, None, None]
+    n = off.sum(1)[None, :, None]
+    terms = (gammaln(a) - gammaln(n + a))[..., 0] \
+        + (gammaln(off[None] + a / m) - gammaln(a / m)).sum(-1)
+    return terms.sum(1)
+
+
+def _dispersed(off: np.ndarray) -> float:
+    """Log marginal of the off-diagonal counts, the concentration integrated out (log-uniform)."""
+    t = _dispersed_terms(off)
+    return float(t.max() + np.log(np.mean(np.exp(t - t.max()))))
+
+
+def _concentration(off: np.ndarray) -> float:
+    """The concentration under which the off-diagonal counts are most likely."""
+    return float(concentrations(off.shape[1])[int(np.argmax(_dispersed_terms(off)))])
 
 
 # --------------------------------------------------------------------------------------------
@@ -469,6 +520,8 @@ def _dof(name: str, K: int, has_reference: bool) -> int:
 def _names(K: int, has_reference: bool) -> list[str]:
     names = ["uniform", "unrelated", "clean", "symmetric", "complementary", "asymmetric",
              "biased-complementary"]
+    names += ["free"] if has_reference else ["free, read as dominant",
+                                             "free, read as complementary"]
     if K > 2:
         names += ["pair-flip", "pair-flip per class"]
     if has_reference:
@@ -509,8 +562,8 @@ def fit_ladder(
     resolution : float
         Noise rates at or below this are reported as clean.
     p_dof : int, optional
-        Parameters spent building ``true_probs`` from the labels (default ``K``: the class prior
-        and one calibration parameter; 0 for one-hot trusted labels).
+        Parameters spent building ``true_probs`` from the labels (default 1: the calibration
+        parameter fitted on them; 0 for one-hot trusted labels).
     prefer : {"dominant", "complementary"}
         Which of two equally supported readings to name first (the other stays a candidate).
     weights : ndarray ``(N,)``, optional
@@ -526,7 +579,7 @@ def fit_ladder(
     data = _Samples(P, g, weights)
     fits = _fit_models(data, cluster_counts=cluster_counts, has_reference=has_reference,
                        start=start, max_iter=max_iter, tol=tol)
-    penalty = 0.5 * (K if p_dof is None else p_dof) * math.log(max(data.n, 2.0))
+    penalty = 0.5 * (1 if p_dof is None else p_dof) * math.log(max(data.n, 2.0))
     models = []
     for f in fits:
         ev = _log_evidence(f["name"], f["counts"], f["matrix"], f["loglik"], f["params"],
@@ -549,14 +602,13 @@ def _fit_models(data: _Samples, *, cluster_counts, has_reference: bool, start, m
     marginal = marginal / max(marginal.sum(), 1e-300)
     if cluster_counts is None:
         free0 = 0.5 * np.eye(K) + 0.5 / K
-        cluster_counts = _fit_one(data, "asymmetric", np.arange(K), free0, marginal,
+        cluster_counts = _fit_one(data, "free", np.arange(K), free0, marginal,
                                   max_iter=max_iter, tol=tol)[1]
     fits = []
     for name in _names(K, has_reference):
         reading = "reference" if has_reference else READING_OF_MODEL[name]
         naming = _naming(cluster_counts, reading)
-        fit_name = ("biased-complementary-structured"
-                    if name == "biased-complementary" and has_reference else name)
+        fit_name = "free" if name in FREE else name
         if start is not None and name in start:
             T0 = start[name]
         else:
@@ -585,7 +637,7 @@ def _kind_of(m: FittedModel, resolution: float, K: int) -> FittedModel:
                                                            "asymmetric") \
             and m.noise_rate <= resolution:
         return replace(m, kind="clean")
-    if m.reading == "reference" and m.name == "asymmetric" and np.all(m.keep_rate < 1.0 / K):
+    if m.name == "free" and np.all(m.keep_rate < 1.0 / K):
         return replace(m, kind="biased-complementary")
     return m
 
@@ -594,9 +646,7 @@ def _nests(big: FittedModel, small: FittedModel) -> bool:
     """Whether ``big`` is ``small`` with parameters added (a free matrix contains every model)."""
     if big.dof <= small.dof:
         return False
-    free = big.name == "asymmetric" or (big.name == "biased-complementary"
-                                        and big.reading != "reference")
-    return free or small.name in NESTS.get(big.name, set())
+    return big.name in FREE or small.name in NESTS.get(big.name, set())
 
 
 def _size(m: FittedModel) -> tuple:
@@ -616,14 +666,19 @@ def _compare(models: list, has_reference: bool, resolution: float, prefer: str) 
     selected = min(close, key=lambda m: (_size(m), m.reading != prefer, -m.probability))
     probs: dict = {}
     for m in models:
-        probs[m.kind] = probs.get(m.kind, 0.0) + m.probability
+        # a model that only adds parameters to the selected one, without being clearly
+        # better, speaks for the selected kind: its extra parameters are not supported
+        kind = selected.kind if m in close and _nests(m, selected) else m.kind
+        probs[kind] = probs.get(kind, 0.0) + m.probability
     # a rival explains the labels differently; a model that only adds parameters to the
     # selected one without being clearly better is not a different explanation
     rivals = [m for m in close if not _nests(m, selected)]
     candidates = list(dict.fromkeys([selected.kind] + [m.kind for m in rivals]))
     if candidates[0] == "clean" and not has_reference and "permutation" not in candidates:
         candidates.insert(1, "permutation")
-    runner = next((m for m in models if m.kind != selected.kind), None)
+    # the runner-up: the best other explanation (not the selected model with parameters added)
+    runner = next((m for m in models if m.kind != selected.kind and not _nests(m, selected)),
+                  next((m for m in models if m.kind != selected.kind), None))
     return Ladder(models=tuple(models), selected=selected, runner_up=runner,
                   kind_probabilities=probs, candidates=tuple(candidates),
                   has_reference=has_reference, resolution=resolution)
