@@ -252,11 +252,11 @@ def _models_section(d: dict) -> list[str]:
                      f"{m['probability']:.3f} |")
     iv = d.get("intervals")
     if iv:
-        lines += ["", f"Bagged over {iv['replicates']} bootstrap resamples of the images, the "
-                  f"probability that the kind is among {', '.join(d['candidates'])} is "
-                  f"{iv['kind_probability']:.3f} (from {iv['kind_probability_interval'][0]:.3f} "
-                  f"to {iv['kind_probability_interval'][1]:.3f} across resamples); "
-                  f"{100 * iv['selected_share']:.0f}% of the resamples select the same kind."]
+        lines += ["", f"The probability that the kind is among {', '.join(d['candidates'])} is "
+                  f"{iv['kind_probability']:.3f}; on random halves of the images it ranges from "
+                  f"{iv['kind_probability_interval'][0]:.3f} to "
+                  f"{iv['kind_probability_interval'][1]:.3f}, and "
+                  f"{100 * iv['selected_share']:.0f}% of the halves select the same kind."]
     return lines + [""]
 
 
