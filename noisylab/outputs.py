@@ -101,7 +101,8 @@ def fs_error(err: OSError, path: str | os.PathLike, *, action: str = "write") ->
         why = f"{shown(_blocking_file(path))} is a file, not a folder"
     else:
         why = _WHY.get(err.errno) or " ".join(str(err.strerror or err).split())
-        if err.filename is not None and shown(err.filename) != shown(path):
+        if (err.filename is not None and shown(err.filename) != shown(path)
+                and not _is_temporary(err.filename)):
             why += f" ({shown(err.filename)})"
     if err.errno in _FULL:
         todo = "free some space and run again; files written before are intact"
@@ -125,10 +126,15 @@ def filesystem_error(err: BaseException) -> NoisylabError | None:
     if not isinstance(err, OSError) or err.errno not in _ACTIONABLE or err.filename is None:
         return None
     path = Path(os.fsdecode(err.filename))
-    if path.name.startswith(".") and path.name.endswith(".tmp"):  # an atomic write's temp file
+    if _is_temporary(path):  # the user knows the folder, not our temporary file
         path = path.parent
-        err = OSError(err.errno, err.strerror, str(path))
     return fs_error(err, path, action="write" if err.errno in _WRITES else "use")
+
+
+def _is_temporary(path) -> bool:
+    """Whether ``path`` names the hidden temporary file of an atomic write (``.NAME.*.tmp``)."""
+    name = Path(os.fsdecode(path)).name
+    return name.startswith(".") and name.endswith(".tmp")
 
 
 #: The error numbers `filesystem_error` turns into one line, and those that only a write meets.

@@ -462,3 +462,14 @@ def test_a_full_disk_names_the_folder_not_the_temporary_file(tmp_path):
                                           "are intact")
     assert filesystem_error(ValueError("x")) is None
     assert filesystem_error(OSError(errno.EACCES, "Permission denied")) is None  # no path
+
+
+def test_a_failed_atomic_write_names_the_file_not_its_temporary(tmp_path, monkeypatch):
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / ".x.json.q1.tmp"))
+
+    monkeypatch.setattr(os, "fsync", full)
+    with pytest.raises(NoisylabError) as err:
+        atomic_write_json(tmp_path / "x.json", {})
+    assert one_line(err).startswith(f"cannot write {tmp_path / 'x.json'}: no space left on the "
+                                    "device; free some space")
