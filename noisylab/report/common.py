@@ -312,7 +312,7 @@ def devices_and_time(conditions: dict[str, list[CellRun]], folder: Path) -> list
                  "loading, test scoring and checkpoints, as timed by the runner)")
     if any(r.info.get("resumed_after_epoch") for r in runs):
         lines.append("- cells marked *resumed* were interrupted; their wall time counts only the "
-                     "session that finished them")
+                     "run that finished them")
     return lines
 
 
