@@ -202,11 +202,10 @@ def load_experiment(path: str | os.PathLike, *, profile: str | None = None,
         The file is missing or not TOML, a key is unknown or has the wrong type, the profile
         does not exist: one line naming the file and the key.
     """
+    from noisylab.validate import read_utf8
+
     path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as err:
-        raise NoisylabError(f"cannot read experiment file {path}: {err.strerror or err}") from None
+    text = read_utf8(path, what="experiment file")
     tomllib = _toml()
     try:
         spec = tomllib.loads(text)
