@@ -28,6 +28,7 @@ from noisylab.noise import (
     simulate_pred_probs,
     transition_from_labels,
 )
+from noisylab.noise.benchmark import kind_calibration
 
 #: (name, make_noise kind, options, the kind a right report names)
 KINDS = [
@@ -69,18 +70,6 @@ def one_cell(kind: str, opts: dict, truth_kind: str, n: int, k: int, seed: int,
             "seconds": seconds}
 
 
-def calibration(confidence: np.ndarray, right: np.ndarray, bins: int = 10):
-    """Per-bin mean confidence, share right and count ``(bins,)`` each, and the ECE."""
-    which = np.minimum((confidence * bins).astype(int), bins - 1)
-    count = np.bincount(which, minlength=bins).astype(float)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        conf = np.bincount(which, weights=confidence, minlength=bins) / count
-        acc = np.bincount(which, weights=right.astype(float), minlength=bins) / count
-    seen = count > 0
-    ece = float(np.sum(count[seen] * np.abs(conf[seen] - acc[seen])) / count.sum())
-    return conf, acc, count, ece
-
-
 def report(rows: list[dict], out: str | None) -> None:
     """Print the per-kind table and the reliability table; draw the figure to ``out``."""
     print("| kind | classes | n | right (among candidates) | decided and right | mean "
@@ -100,7 +89,7 @@ def report(rows: list[dict], out: str | None) -> None:
               + f" | {np.mean([r['seconds'] for r in cell]):.1f} |")
     confidence = np.array([r["confidence"] for r in rows])
     right = np.array([r["right"] for r in rows])
-    conf, acc, count, ece = calibration(confidence, right)
+    conf, acc, count, ece = kind_calibration(confidence, right)
     print(f"\n{len(rows)} audits: right {right.mean():.3f}, mean confidence "
           f"{confidence.mean():.3f}, ECE {ece:.3f}\n")
     print("| confidence bin | audits | mean confidence | share right |")

@@ -29,8 +29,8 @@ from noisylab.validate import check_audit_options
 
 __all__ = ["AuditResult", "audit", "measure", "read_trusted_labels", "verdict_lines"]
 
-#: Bootstrap replicates behind the intervals and the bagged probability of the kind.
-BOOTSTRAP = 50
+#: Bootstrap replicates behind the intervals of T, the keep rate and the noise rate.
+BOOTSTRAP = 40
 
 
 @dataclass

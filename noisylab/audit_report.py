@@ -49,7 +49,10 @@ def write_outputs(result, ds, *, probe, data: str, is_source: bool, epochs: int,
     }
     (out / "audit.json").write_text(json.dumps(summary, indent=1))
     (out / "report.md").write_text(report_markdown(summary))
-    return files + [out / "audit.json", out / "report.md"]
+    from noisylab.audit_html import write_html
+
+    html_path = write_html(result, ds, summary, out / "report.html")
+    return files + [out / "audit.json", out / "report.md", html_path]
 
 
 def _transition_json(out: Path, classes: list, diag) -> Path:
@@ -229,7 +232,9 @@ def report_markdown(summary: dict) -> str:
               "![cleanlab vs noisylab](cleanlab_vs_noisylab.png) "
               "![cleanlab transition](cleanlab_transition.png)", ""]
     lines += _measured_section(summary["measured_with_trusted_labels"])
-    lines += ["## Files", "", "`transition.json` (with its intervals), `transition.png`, "
+    lines += ["## Files", "", "`report.html` (this report as one page: click the matrix to see "
+              "the images behind each entry), `transition.json` (with its intervals), "
+              "`transition.png`, "
               "`grids/given-*.png`, `label_issues.csv` (one row per image: id, given, suggested, "
               "quality, issue), `cleanlab_*.png`, `audit.json`.", ""]
     return "\n".join(lines)
@@ -264,7 +269,8 @@ def _method_section(summary: dict) -> list[str]:
     lines = ["## How the predictions were made", "",
              f"Out-of-sample predictions of each image's *given* label come from "
              f"{summary['folds']}-fold cross-fitting of a small CNN ({summary['epochs_per_fold']} "
-             "epochs a fold): each image is predicted by a model that never saw its label. A "
+             "epochs a fold, the first ones also fitting the class each training image's "
+             "neighbours vote for): each image is predicted by a model that never saw its label. A "
              "short probe first compared two models of P(given | image) on held-out labels "
              "(mean NLL, nats; lower is better):", "",
              "| model of P(given \\| x) | held-out NLL |", "| --- | --- |"]

@@ -17,15 +17,19 @@ label", where the complementary family reaches 83% after one epoch. So a short p
 on a subsample, and the family whose held-out log-likelihood of the given labels is higher
 (the standard model-selection criterion) is cross-fitted on all folds.
 
+Each fold's model starts from a *warm start*: during its first epochs it also fits, with
+cross-entropy, the class each training image's pixel-space neighbours vote for by their given
+labels where the vote is clear (`noisylab.noise.neighbour_vote`; neighbours from the training
+part only, so held-out labels stay unread). Learning from complementary labels alone is slowest
+at the start, and the vote gives those epochs ordinary labels. It trains in bfloat16 where the
+CPU computes it natively; its predictions are made in float32.
+
 Each held-out prediction is then *stacked* with two nearest-neighbour estimates of the same
 quantity: the frequency of each given label among the image's ``k`` nearest neighbours within
 the held-out fold (the image itself excluded), in the fold model's feature space and in a PCA
-of the raw pixels. The mixture weights are the ones (on a grid) under which the held-out given
-labels are most likely. None of the three reads the image's own label. On mnistTask3 the stack
-chose weights (0.9, 0.0, 0.1) (suggested labels 97.3% right). On the 1797 bundled digits with
-complementary labels (``noisylab audit digits+complementary``) it chose (0.8, 0.0, 0.2); there
-every estimate is weak (the benchmark's suggested labels: 55.9% right), and a trusted reference
-(``reference=`` in the audit) helps more.
+of the raw pixels. The mixture weights are the ones (on
+a grid) under which the held-out given labels are most likely. None of the three reads the
+image's own label. On mnistTask3 the stack chose weights (0.9, 0.1, 0.0).
 """
 
 from __future__ import annotations
@@ -39,8 +43,9 @@ import torch
 from noisylab import distributed
 from noisylab.losses import make_loss
 from noisylab.models import build_model
-from noisylab.neighbours import neighbour_label_frequency, pixel_features
-from noisylab.train import one_cycle, predict_logits, train_one_epoch
+from noisylab.neighbours import neighbour_label_counts, neighbour_label_frequency, pixel_features
+from noisylab.noise import neighbour_vote
+from noisylab.train import fastest_precision, one_cycle, predict_logits, train_one_epoch
 
 FAMILIES = {"free": "ce", "complementary": "scl-nl"}
 
@@ -57,13 +62,17 @@ class ProbeResult:
 def fit_model(images: torch.Tensor, labels: torch.Tensor, num_classes: int, *, family: str,
               epochs: int, arch: str = "tiny", batch_size: int = 256, lr: float = 5e-3,
               augment: bool = True, seed: int = 0, progress: bool = True,
-              precision: str = "fp32", desc: str = "") -> torch.nn.Module:
+              precision: str | None = None, warm_start: torch.Tensor | None = None,
+              warm_start_epochs: int = 0, desc: str = "") -> torch.nn.Module:
     """A model of one family fitted on ``images`` ``(N, 1, 28, 28)`` and given ``labels`` ``(N,)``.
 
-    ``precision`` is that of the training forward pass (`noisylab.train.autocast_dtype`);
-    predictions are made in float32.
+    ``precision`` is that of the training forward pass (`noisylab.train.autocast_dtype`;
+    default `noisylab.train.fastest_precision`); predictions are made in float32.
+    ``warm_start`` ``(N,)`` (a class, or -1) is also fitted with cross-entropy during the first
+    ``warm_start_epochs`` epochs.
     """
     torch.manual_seed(seed)
+    precision = precision or fastest_precision(images.device)
     model = build_model(arch, num_classes).to(images.device, memory_format=torch.channels_last)
     loss_fn = make_loss(FAMILIES[family], num_classes=num_classes)
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=5e-4)
@@ -74,7 +83,8 @@ def fit_model(images: torch.Tensor, labels: torch.Tensor, num_classes: int, *, f
         gen = torch.Generator().manual_seed(seed * 7919 + epoch)
         train_one_epoch(model, loss_fn, optimizer, schedule, images, labels, generator=gen,
                         batch_size=batch_size, augment=augment, progress=progress,
-                        precision=precision, desc=f"{desc} epoch {epoch + 1}/{epochs}")
+                        precision=precision, desc=f"{desc} epoch {epoch + 1}/{epochs}",
+                        warm_start=warm_start if epoch < warm_start_epochs else None)
     return model.eval()
 
 
@@ -156,6 +166,7 @@ class CrossFit:
 
 def cross_fit(images: torch.Tensor, labels: torch.Tensor, num_classes: int, *, family: str,
               folds: int = 2, epochs: int = 4, seed: int = 0, neighbours: int = 30,
+              warm_start_epochs: int | None = None, precision: str | None = None,
               progress: bool = True, on_fold=None) -> CrossFit:
     """Out-of-sample ``P(given | x)``: each fold predicted by a model fitted on the rest.
 
@@ -171,6 +182,14 @@ def cross_fit(images: torch.Tensor, labels: torch.Tensor, num_classes: int, *, f
         Passes over each fold's training part.
     neighbours : int
         ``k`` of the nearest-neighbour estimates stacked with the model (see the module notes).
+    warm_start_epochs : int, optional
+        Epochs that also fit the class each training image's pixel-space neighbours in the
+        training part vote for by their given labels, where the vote is clear
+        (`noisylab.noise.neighbour_vote`): the held-out labels are never read. Default: half
+        the epochs, at most 2.
+    precision : str, optional
+        Of the training forward pass and of the neighbour searches (default
+        `noisylab.train.fastest_precision`: bfloat16 where the hardware computes it).
     on_fold : callable, optional
         Called with ``(fold_index, folds)`` after each fold (for a progress line).
     """
@@ -179,18 +198,26 @@ def cross_fit(images: torch.Tensor, labels: torch.Tensor, num_classes: int, *, f
     assignment = rng.permutation(np.arange(n) % folds)
     given = labels.cpu().numpy()
     pixels = pixel_features(images, seed=seed)
+    precision = precision or fastest_precision(images.device)
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+    if warm_start_epochs is None:
+        warm_start_epochs = min(2, epochs // 2)
     q = np.zeros((n, num_classes))
     weights = np.zeros((folds, 3))
     for k in distributed.my_parts(folds):  # under torchrun: fold k on rank k % world size
         held = np.flatnonzero(assignment == k)
         fit = torch.from_numpy(np.flatnonzero(assignment != k))
+        vote = (_vote(pixels[fit], given[fit.numpy()], num_classes, family, dtype)
+                if warm_start_epochs else None)
         model = fit_model(images[fit], labels[fit], num_classes, family=family, epochs=epochs,
-                          seed=seed + k, progress=progress, desc=f"fold {k + 1}/{folds}")
+                          seed=seed + k, progress=progress, precision=precision,
+                          warm_start=vote, warm_start_epochs=warm_start_epochs,
+                          desc=f"fold {k + 1}/{folds}")
         feats, logits = predict_logits(model, images[held], with_features=True)
         estimates = [_family_probs(logits.softmax(1).double().numpy(), family)]
         for space in (feats, pixels[held]):
             estimates.append(neighbour_label_frequency(space, given[held], num_classes,
-                                                       k=neighbours))
+                                                       k=neighbours, dtype=dtype))
         weights[k], q[held] = stack(estimates, given[held])
         if on_fold:
             on_fold(k, folds)
@@ -199,10 +226,21 @@ def cross_fit(images: torch.Tensor, labels: torch.Tensor, num_classes: int, *, f
     return CrossFit(probs=q, weights=[tuple(float(v) for v in w) for w in weights])
 
 
-def default_epochs(n: int) -> int:
-    """Epochs for a 2-fold cross-fit of ``n`` images: about 240k image-passes a fold.
+def _vote(pixels: torch.Tensor, given: np.ndarray, num_classes: int, family: str,
+          dtype: torch.dtype) -> torch.Tensor:
+    """The class each image's 100 pixel-space neighbours vote for, or -1 where unclear ``(N,)``."""
+    counts = neighbour_label_counts(pixels, given, num_classes, k=100, dtype=dtype)
+    kind = "complementary" if family == "complementary" else "ordinary"
+    voted, clear = neighbour_vote(counts, given, kind=kind)
+    return torch.from_numpy(np.where(clear, voted, -1))
 
-    Measured on mnistTask3 (30k images a fold, augmented, ``tiny`` model, 2-core CPU): held-out
-    accuracy 93.8% after 4 epochs (18 s) and 96.9% after 8 (33 s).
+
+def default_epochs(n: int) -> int:
+    """Epochs for a 2-fold cross-fit of ``n`` images: 4, or enough for 40k image-passes a fold.
+
+    Time grows with ``n`` from about 20k images on. Measured on mnistTask3 (30k images a fold,
+    augmented, ``tiny`` model, 2-core CPU with bfloat16): 4 epochs, the first 2 warm-started
+    from the neighbours' vote, give suggested labels 97.78% right and T within 0.0007 of the
+    truth, against 97.32% and 0.0007 for 8 plain float32 epochs.
     """
-    return max(2, min(60, math.ceil(240_000 / max(n // 2, 1))))
+    return max(4, min(60, math.ceil(40_000 / max(n // 2, 1))))

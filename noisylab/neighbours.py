@@ -33,7 +33,9 @@ def pixel_features(images: torch.Tensor, *, dims: int = 40, seed: int = 0) -> to
 
 @torch.no_grad()
 def neighbour_label_counts(features: torch.Tensor, labels: np.ndarray, num_classes: int, *,
-                           k: int = 30, batch_size: int = 2000) -> np.ndarray:
+                           k: int = 30, batch_size: int = 2000,
+                           dtype: torch.dtype = torch.float32,
+                           among: np.ndarray | None = None) -> np.ndarray:
     """How many of each sample's ``k`` nearest neighbours carry each given label.
 
     Parameters
@@ -44,28 +46,39 @@ def neighbour_label_counts(features: torch.Tensor, labels: np.ndarray, num_class
         Given labels. A sample is never its own neighbour.
     k : int
         Neighbours per sample (at most ``N - 1``).
+    dtype : torch.dtype
+        Of the similarity products: ``torch.bfloat16`` is faster where the CPU computes it
+        natively, at the price of ties among the nearly equally similar.
+    among : ndarray of int ``(M,)``, optional
+        Look for neighbours among these samples only (a subsample makes the search cheaper).
 
     Returns
     -------
     ndarray ``(N, K)`` of float64
-        Counts; each row sums to ``min(k, N - 1)``.
+        Counts; each row sums to ``min(k, N - 1)`` (``min(k, M - 1)`` with ``among``).
     """
     n = len(labels)
-    k = min(k, n - 1)
-    unit = torch.nn.functional.normalize(features.float(), dim=1)
-    onehot = torch.nn.functional.one_hot(torch.as_tensor(labels), num_classes).float()
+    among = np.arange(n) if among is None else np.asarray(among)
+    k = min(k, len(among) - 1)
+    unit = torch.nn.functional.normalize(features.float(), dim=1).to(dtype)
+    pool = unit[torch.from_numpy(among)]
+    onehot = torch.nn.functional.one_hot(torch.as_tensor(labels[among]), num_classes).float()
+    slot = np.full(n, -1)
+    slot[among] = np.arange(len(among))  # where each sample sits in the pool, if it does
     out = torch.empty(n, num_classes)
     for i in range(0, n, batch_size):
-        sim = unit[i:i + batch_size] @ unit.T
-        rows = torch.arange(sim.shape[0])
-        sim[rows, rows + i] = -2.0  # never one's own label
+        sim = unit[i:i + batch_size] @ pool.T
+        own = torch.from_numpy(slot[i:i + batch_size])
+        rows = torch.nonzero(own >= 0).flatten()
+        sim[rows, own[rows]] = -2.0  # never one's own label
         out[i:i + batch_size] = onehot[sim.topk(k, dim=1).indices].sum(1)
     return out.double().numpy()
 
 
 def neighbour_label_frequency(features: torch.Tensor, labels: np.ndarray, num_classes: int, *,
-                              k: int = 30, prior_count: float = 0.5,
-                              batch_size: int = 2000) -> np.ndarray:
+                              k: int = 30, prior_count: float = 0.5, batch_size: int = 2000,
+                              dtype: torch.dtype = torch.float32,
+                              among: np.ndarray | None = None) -> np.ndarray:
     """`neighbour_label_counts` smoothed into frequencies.
 
     Returns
@@ -74,7 +87,8 @@ def neighbour_label_frequency(features: torch.Tensor, labels: np.ndarray, num_cl
         ``(count + prior_count) / (k + K * prior_count)``; rows sum to 1, and ``prior_count``
         keeps every label's probability above 0.
     """
-    counts = neighbour_label_counts(features, labels, num_classes, k=k, batch_size=batch_size)
+    counts = neighbour_label_counts(features, labels, num_classes, k=k, batch_size=batch_size,
+                                    dtype=dtype, among=among)
     return (counts + prior_count) / (counts.sum(1, keepdims=True) + num_classes * prior_count)
 
 

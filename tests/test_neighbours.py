@@ -100,3 +100,16 @@ def test_warm_start_epochs_are_checked_and_a_resumed_run_matches(tmp_path):
     off = train(data, TrainConfig(**dict(FAST, loss="scl-nl", augment=True)),
                 out_dir=tmp_path / "off", progress=False, log=quiet)
     assert off.history[0]["train_loss"] != full.history[0]["train_loss"]
+
+
+def test_neighbours_among_a_pool_are_drawn_from_it_and_never_the_sample_itself():
+    from noisylab.neighbours import neighbour_label_counts
+
+    feats = torch.tensor([[1.0, 0.0]] * 6 + [[0.0, 1.0]] * 6) + 0.01 * torch.randn(12, 2)
+    labels = np.array([0, 0, 0, 1, 1, 1, 2, 2, 2, 2, 2, 2])
+    pool = np.array([0, 1, 3, 6, 7])  # samples 0 and 1 labelled 0, sample 3 labelled 1
+    counts = neighbour_label_counts(feats, labels, 3, k=2, among=pool)
+    assert np.allclose(counts.sum(1), 2)
+    assert counts[0].tolist() == [1, 1, 0]  # sample 0 sees 1 and 3, not itself
+    assert counts[2].tolist() == [2, 0, 0] or counts[2].tolist() == [1, 1, 0]
+    assert counts[8, 2] == 2  # the other cluster's pool members

@@ -146,6 +146,34 @@ def run(
     return rows
 
 
+def kind_calibration(confidence: np.ndarray, right: np.ndarray, bins: int = 10) -> tuple:
+    """Reliability of the audit's probability of the kind.
+
+    Parameters
+    ----------
+    confidence : ndarray ``(M,)``
+        Each audit's probability that the truth is among its candidates.
+    right : ndarray of bool ``(M,)``
+        Whether it was.
+
+    Returns
+    -------
+    confidence, share_right, count : ndarray ``(bins,)`` each
+        Per equal-width bin (NaN where empty).
+    ece : float
+        Expected calibration error: the count-weighted mean gap between the two.
+    """
+    confidence = np.asarray(confidence, dtype=np.float64)
+    which = np.minimum((confidence * bins).astype(int), bins - 1)
+    count = np.bincount(which, minlength=bins).astype(float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        conf = np.bincount(which, weights=confidence, minlength=bins) / count
+        acc = np.bincount(which, weights=np.asarray(right, float), minlength=bins) / count
+    seen = count > 0
+    ece = float(np.sum(count[seen] * np.abs(conf[seen] - acc[seen])) / max(count.sum(), 1))
+    return conf, acc, count, ece
+
+
 def format_table(rows: list[dict], *, seeds: int, with_cleanlab: bool) -> str:
     """The rows of :func:`run` as a markdown table."""
     head = "| case | expected | diagnosed (of seeds) | undecided | MAE | keep err | suggested | count MAE / keep err |"

@@ -1,8 +1,8 @@
 """Bootstrap over images: intervals for ``T``, the keep and noise rates, and the kind's probability.
 
 Each replicate reweights the images by Poisson(1) counts (the Poisson bootstrap, which equals
-the ordinary bootstrap in the limit and needs no copies of the data) and refits the whole
-ladder (`noisylab.noise.ladder`), each model started from its full-data fit. What is estimated
+the ordinary bootstrap in the limit and needs no copies of the data) and refits the reported
+model of the ladder (`noisylab.noise.ladder`) by EM, from its full-data fit. What is estimated
 is the matrix these very labels realise, so each replicate then draws every image's true class
 from its posterior under the refitted model and counts (drawn class, given label): the interval
 holds both the uncertainty of the model's parameters and that of which image is which class.
@@ -18,11 +18,19 @@ themselves, so it would bias exactly the comparison being made.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
-from noisylab.noise.ladder import Ladder, fit_ladder, model_posterior
+from noisylab.noise.ladder import (
+    FREE,
+    FittedModel,
+    Ladder,
+    _fit_one,
+    _Samples,
+    fit_ladder,
+    model_posterior,
+)
 
 __all__ = ["Intervals", "bootstrap"]
 
@@ -71,7 +79,7 @@ def bootstrap(true_probs: np.ndarray, given: np.ndarray, ladder: Ladder, *,
               cluster_counts: np.ndarray | None = None, p_dof: int | None = None,
               prefer: str = "dominant", replicates: int = 40, level: float = 0.95,
               seed: int = 0, max_iter: int = 60, model: str | None = None,
-              kinds: tuple | None = None, halves: int = 10) -> Intervals:
+              kinds: tuple | None = None, halves: int = 6) -> Intervals:
     """Intervals for a reading of ``ladder`` by refitting it on resampled images.
 
     Parameters
@@ -103,11 +111,11 @@ def bootstrap(true_probs: np.ndarray, given: np.ndarray, ladder: Ladder, *,
                    resolution=ladder.resolution, p_dof=p_dof, prefer=prefer, start=start,
                    max_iter=max_iter, tol=1e-8)
     mats, kept = [], []
+    data = _Samples(true_probs, given)
     for _ in range(replicates):
         w = rng.poisson(1.0, N).astype(np.float64)
-        rep = fit_ladder(true_probs, given, weights=w, **options)
-        T, right = _draw_realised(true_probs, given, next(m for m in rep.models
-                                                          if m.name == sel.name), rng, w)
+        model = _refit(data.reweighted(w), sel, max_iter)
+        T, right = _draw_realised(true_probs, given, model, rng, w)
         mats.append(T)
         kept.append(right)
     probs, same = [], 0
@@ -128,6 +136,15 @@ def bootstrap(true_probs: np.ndarray, given: np.ndarray, ladder: Ladder, *,
                                                 for k in kinds)),
                      kind_probability_interval=np.quantile(probs, [lo, hi]),
                      selected_share=same / max(halves, 1))
+
+
+def _refit(data: _Samples, model: FittedModel, max_iter: int) -> FittedModel:
+    """``model`` refitted by EM on reweighted samples, from its own matrix."""
+    marginal = np.array([w.sum() for w in data.weights])
+    T, C, _, params = _fit_one(data, "free" if model.name in FREE else model.name, model.naming,
+                               model.matrix, marginal / max(marginal.sum(), 1e-300),
+                               max_iter=max_iter, tol=1e-8)
+    return replace(model, matrix=T, counts=C, params=params)
 
 
 def _draw_realised(P: np.ndarray, given: np.ndarray, model, rng,

@@ -256,19 +256,23 @@ def _soft_counts(R: np.ndarray, given: np.ndarray, K: int) -> np.ndarray:
 
 
 def _em(P: np.ndarray, given: np.ndarray, T: np.ndarray, *, max_iter: int, tol: float) -> tuple:
-    """Maximise ``sum_n log sum_i P[n, i] T[i, given[n]]`` over ``T`` with ``P`` fixed."""
-    K = T.shape[0]
+    """Maximise ``sum_n log sum_i P[n, i] T[i, given[n]]`` over ``T`` with ``P`` fixed.
+
+    Returns ``(T, posterior (N, K), soft counts (K, K), iterations)``.
+    """
+    from noisylab.noise.ladder import _Samples
+
+    data = _Samples(P, given)
     n_iter = 0
     for n_iter in range(1, max_iter + 1):  # noqa: B007
-        R = _posterior(P, T, given)
-        C = _soft_counts(R, given, K)
+        C, _ = data.estep(T)
         T_new = _normalise_rows(C, empty=T)
         delta = float(np.max(np.abs(T_new - T)))
         T = T_new
         if delta < tol:
             break
-    R = _posterior(P, T, given)
-    return T, R, _soft_counts(R, given, K), n_iter
+    C, _ = data.estep(T)
+    return T, data.posterior(T), C, n_iter
 
 
 # --------------------------------------------------------------------------------------------
