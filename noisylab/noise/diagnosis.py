@@ -294,7 +294,12 @@ def diagnose_estimate(estimate: TransitionEstimate, *, bootstrap_replicates: int
         raise NoisylabError("diagnose_estimate needs a TransitionEstimate from estimate_transition")
     ladder = ladder_of(estimate)
     intervals = _intervals(estimate, ladder, bootstrap_replicates, seed)
-    diag = from_ladder(ladder, regime=estimate.regime, intervals=intervals)
+    return _with_labels_needed(from_ladder(ladder, regime=estimate.regime, intervals=intervals),
+                               estimate)
+
+
+def _with_labels_needed(diag: Diagnosis, estimate: TransitionEstimate) -> Diagnosis:
+    """``diag`` saying how many verified labels should decide its open readings."""
     if diag.decided or len(diag.readings) < 2:
         return diag
     from dataclasses import replace
@@ -409,6 +414,49 @@ def diagnose_matrix(T: object, *, counts: object = None, n_per_class: int = 1000
     return from_ladder(ladder)
 
 
+def estimate_and_diagnose(pred_probs: object, given_labels: object, *,
+                          reference_probs: object = None, regime: str = "auto",
+                          refine: bool = True, alpha: float = 0.001, max_iter: int = 200,
+                          tol: float = 1e-7, bootstrap_replicates: int = 0,
+                          seed: int = 0) -> tuple[TransitionEstimate, Diagnosis]:
+    """`noisylab.noise.estimate_transition`, then the ladder; ``(estimate, diagnosis)``.
+
+    With ``regime="auto"`` and no reference the predictions are clustered both ways (each
+    image's true class where its predicted given-label probability is highest, and where it
+    is lowest), the ladder is fitted to each clustering, and the one under which the labels are
+    more likely (the evidence summed over its models) is kept. The probability of each kind is
+    averaged over the two with those weights, so a clustering that is nearly as likely lowers
+    the confidence in what the other says.
+    """
+    check_option(regime, "regime", REGIMES)
+    ways = ["dominant", "complementary"] if regime == "auto" and reference_probs is None \
+        else [regime]
+    fits = []
+    for way in ways:
+        est = estimate_transition(pred_probs, given_labels, reference_probs=reference_probs,
+                                  regime=way, refine=refine, alpha=alpha, max_iter=max_iter,
+                                  tol=tol)
+        ladder = ladder_of(est)
+        ev = np.array([m.log_evidence for m in ladder.models])
+        fits.append((float(ev.max() + np.log(np.exp(ev - ev.max()).sum())), est, ladder))
+    totals = np.array([f[0] for f in fits])
+    weights = np.exp(totals - totals.max())
+    weights /= weights.sum()
+    _, est, ladder = fits[int(np.argmax(totals))]
+    intervals = _intervals(est, ladder, bootstrap_replicates, seed)
+    diag = _with_labels_needed(from_ladder(ladder, regime=est.regime, intervals=intervals), est)
+    if len(fits) == 1:
+        return est, diag
+    kinds: dict = {}
+    for w, (_, _, lad) in zip(weights, fits, strict=True):
+        for k, p in lad.kind_probabilities.items():
+            kinds[k] = kinds.get(k, 0.0) + float(w) * p
+    from dataclasses import replace
+
+    confidence = float(min(1.0, sum(kinds.get(k, 0.0) for k in diag.candidates)))
+    return est, replace(diag, kind_probabilities=kinds, confidence=confidence)
+
+
 def diagnose(pred_probs: object, given_labels: object, *, reference_probs: object = None,
              regime: str = "auto", refine: bool = True, alpha: float = 0.001,
              bootstrap_replicates: int = 0, seed: int = 0) -> Diagnosis:
@@ -426,7 +474,6 @@ def diagnose(pred_probs: object, given_labels: object, *, reference_probs: objec
     bootstrap_replicates : int
         Bootstrap replicates for intervals and the bagged probability (0: none).
     """
-    check_option(regime, "regime", REGIMES)
-    est = estimate_transition(pred_probs, given_labels, reference_probs=reference_probs,
-                              regime=regime, refine=refine, alpha=alpha)
-    return diagnose_estimate(est, bootstrap_replicates=bootstrap_replicates, seed=seed)
+    return estimate_and_diagnose(pred_probs, given_labels, reference_probs=reference_probs,
+                                 regime=regime, refine=refine, alpha=alpha,
+                                 bootstrap_replicates=bootstrap_replicates, seed=seed)[1]

@@ -10,7 +10,7 @@ from noisylab.errors import NoisylabError
 from noisylab.noise._validation import check_alpha, check_labels, check_option, check_probs
 from noisylab.noise.diagnosis import (
     Diagnosis,
-    diagnose_estimate,
+    estimate_and_diagnose,
     posterior_under,
     reading_posterior,
     with_verified,
@@ -20,7 +20,6 @@ from noisylab.noise.transition import (
     REGIMES,
     TransitionEstimate,
     _true_probs_family,
-    estimate_transition,
 )
 
 __all__ = ["NoiseEstimator"]
@@ -152,10 +151,10 @@ class NoiseEstimator:
         if isinstance(self.bootstrap, bool) or not isinstance(self.bootstrap, int) \
                 or self.bootstrap < 0:
             raise NoisylabError(f"bootstrap must be a whole number >= 0, got {self.bootstrap!r}")
-        est = estimate_transition(pred_probs, given_labels, reference_probs=reference_probs,
-                                  regime=self.regime, refine=bool(self.refine), alpha=self.alpha,
-                                  max_iter=self.max_iter, tol=self.tol)
-        diag = diagnose_estimate(est, bootstrap_replicates=self.bootstrap, seed=self.seed)
+        est, diag = estimate_and_diagnose(
+            pred_probs, given_labels, reference_probs=reference_probs, regime=self.regime,
+            refine=bool(self.refine), alpha=self.alpha, max_iter=self.max_iter, tol=self.tol,
+            bootstrap_replicates=self.bootstrap, seed=self.seed)
         self.estimate_: TransitionEstimate = est
         self.n_classes_ = int(est.matrix.shape[0])
         self.regime_ = est.regime

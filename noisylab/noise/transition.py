@@ -546,6 +546,24 @@ def _partition(Q: np.ndarray, given: np.ndarray, ref: np.ndarray | None, regime:
     return regime, mapping[part], mapping, agreement, independence, scores
 
 
+def _smoothed(C: np.ndarray, regime: str, marginal: np.ndarray) -> np.ndarray:
+    """First-pass rows ``(K, K)`` from counts ``C``, shrunk toward the regime's simplest model.
+
+    Each row gets one pseudo-count a cell spread as the simplest matrix of its regime fitted to
+    all the counts (symmetric for dominant, uniform complementary for complementary): with few
+    images a class and many classes the raw rows are mostly empty cells, and the empty cell that
+    marks a complementary class is lost among them.
+    """
+    K = C.shape[0]
+    tot = max(float(C.sum()), 1e-300)
+    keep = float(np.trace(C)) / tot
+    keep = min(keep, 1.0 / K) if regime == "complementary" else max(keep, 1.0 / K)
+    M = np.full((K, K), (1.0 - keep) / (K - 1))
+    np.fill_diagonal(M, keep)
+    seen = C.sum(1, keepdims=True) > 0  # an empty row keeps the label marginal
+    return _normalise_rows(C + K * M * seen, empty=np.tile(marginal, (K, 1)))
+
+
 def estimate_transition(
     pred_probs: object,
     given_labels: object,
@@ -604,15 +622,16 @@ def estimate_transition(
     C0 = count_matrix(assignment, given, K).astype(np.float64)
     # a class no sample was assigned to gets the overall label distribution: no information
     marginal = np.bincount(given, minlength=K) / N
-    T0 = _normalise_rows(C0, empty=np.tile(marginal, (K, 1)))
+    T0 = _smoothed(C0, regime, marginal)
     prior0 = C0.sum(axis=1) / N
     if refine and independence.pvalue < alpha:
         T, C, P, R, n_iter, sharpness = _refine(Q, given, T0, prior0, regime,
                                                  max_iter=max_iter, tol=tol, ref=ref)
-    else:
+    else:  # nothing to calibrate against: the plain counts
         sharpness = 1.0
-        P = _true_probs_family(Q, T0, prior0, regime)(sharpness)
-        T, C, R, n_iter = T0, C0, _posterior(P, T0, given), 0
+        T = _normalise_rows(C0, empty=np.tile(marginal, (K, 1)))
+        P = _true_probs_family(Q, T, prior0, regime)(sharpness)
+        C, R, n_iter = C0, _posterior(P, T, given), 0
     return TransitionEstimate(
         matrix=T, regime=regime, counts=C, class_prior=C.sum(axis=1) / C.sum(), true_probs=P,
         posterior=R, assignment=assignment, mapping=mapping, regime_scores=scores,
