@@ -23,6 +23,7 @@ from noisylab.noise.diagnosis import (
     diagnose,
     diagnose_estimate,
     diagnose_matrix,
+    estimate_and_diagnose,
     reading_posterior,
     with_verified,
 )
@@ -85,6 +86,7 @@ __all__ = [
     "diagnose_estimate",
     "diagnose_matrix",
     "estimate_transition",
+    "estimate_and_diagnose",
     "estimate_transition_matrix",
     "fit_ladder",
     "independence_test",
