@@ -696,8 +696,8 @@ def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     ``"auto"`` is bfloat16 on a CUDA GPU that has it in hardware (`native_bf16`), else float32;
     ``"bf16"`` asks for it anyway and ``"fp32"`` never. bfloat16 keeps float32's range, so
     no loss scaling is needed. ``"auto"`` leaves CPUs in float32 even where they compute
-    bfloat16 natively: on this project's CPU it was faster but its runs ended up to 0.15 pp
-    below float32's of the same seed (README, "--precision").
+    bfloat16 natively: faster there, but less accurate than float32 for the same seed, a
+    trade the user asks for.
     """
     if precision not in PRECISIONS:
         raise NoisylabError(f"unknown precision {precision!r}; use {', '.join(PRECISIONS)}")
