@@ -250,11 +250,6 @@ def _posterior(P: np.ndarray, T: np.ndarray, given: np.ndarray) -> np.ndarray:
     return R / s
 
 
-def _soft_counts(R: np.ndarray, given: np.ndarray, K: int) -> np.ndarray:
-    """``C[i, j] = sum_n R[n, i] [given[n] = j]``, shape ``(K, K)``."""
-    return np.stack([np.bincount(given, weights=R[:, i], minlength=K) for i in range(K)])
-
-
 def _em(P: np.ndarray, given: np.ndarray, T: np.ndarray, *, max_iter: int, tol: float) -> tuple:
     """Maximise ``sum_n log sum_i P[n, i] T[i, given[n]]`` over ``T`` with ``P`` fixed.
 
