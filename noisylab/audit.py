@@ -60,6 +60,9 @@ class AuditResult:
     measured : dict
         Error against trusted labels, when they were given (never an input).
     files : list of Path
+    summary : dict
+        What ``audit.json`` holds (`noisylab.audit_report.write_outputs`), for printing it
+        without reading the file back.
     """
 
     out_dir: Path
@@ -75,6 +78,7 @@ class AuditResult:
     stack_weights: list = field(default_factory=list)
     issues: object = None
     posteriors: list = field(default_factory=list)
+    summary: dict = field(default_factory=dict)
 
 
 def audit(

@@ -47,6 +47,7 @@ def write_outputs(result, ds, *, probe, data: str, is_source: bool, epochs: int,
         "measured_with_trusted_labels": {k: v for k, v in result.measured.items()
                                          if k != "true_transition"},
     }
+    result.summary = summary
     (out / "audit.json").write_text(json.dumps(summary, indent=1))
     (out / "report.md").write_text(report_markdown(summary))
     from noisylab.audit_html import write_html

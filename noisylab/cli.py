@@ -474,7 +474,7 @@ def audit_cmd(dataset, root, out, folds, epochs, reference, trusted, seed, verif
               progress=_progress(), log=_log_unless(as_json))
     if r is None:  # another rank of this torchrun job wrote the report
         return
-    summary = json.loads((out / "audit.json").read_text())
+    summary = r.summary
     if as_json:
         click.echo(json.dumps(summary, indent=1))
         return

@@ -15,7 +15,6 @@ with a table, learning curves and the audit's findings.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Callable
@@ -87,7 +86,7 @@ def demo(out_dir: str | os.PathLike = "runs/demo", *, epochs: int = 40,
                   reference=out / "pretrain" / "best", name="digits+complementary (training part)",
                   progress=progress, log=lambda m: None)
     found.measured = _measure(found, true_noisy, noisy, noisy_all.meta["injected_transition"])
-    summary = json.loads((out / "audit" / "audit.json").read_text())
+    summary = found.summary
     for line in verdict_lines(summary):
         log("   " + line)
 
