@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 from noisylab import addons as registry
@@ -117,10 +117,7 @@ def check_same_run(out_dir: str | os.PathLike, spec: RunSpec) -> None:
             saved = RunSpec.from_dict(json.loads(saved_path.read_text()))
         else:
             meta = json.loads((out_dir / "last.json").read_text())
-            saved = RunSpec(data=spec.data, config=TrainConfig(**meta["config"]),
-                            init=spec.init, load_options=spec.load_options, test=spec.test,
-                            test_data=spec.test_data, fold=spec.fold, fold_seed=spec.fold_seed,
-                            addons=spec.addons, addons_off=spec.addons_off)
+            saved = replace(spec, config=TrainConfig(**meta["config"]))
     except (OSError, ValueError, KeyError, TypeError) as err:
         raise NoisylabError(f"cannot read the settings of the run in {out_dir} ({err}); "
                             "start a new run with another --out") from None
