@@ -131,6 +131,18 @@ def test_unknown_profile_and_bad_toml_and_cli_errors_are_one_line(tmp_path):
     assert r.exit_code == 2 and "neither a run folder" in r.output
 
 
+def test_run_refuses_a_users_folder_of_the_experiments_name_and_writes_nothing(tmp_path):
+    toml = tmp_path / "e.toml"
+    toml.write_text('name = "e"\n[cells]\ndata = "digits"\nepochs = 1\n')
+    users = tmp_path / "out" / "e"
+    users.mkdir(parents=True)
+    (users / "notes.txt").write_text("mine")
+    with pytest.raises(NoisylabError, match="did not write"):
+        run_experiment(load_experiment(toml), out=tmp_path / "out", log=lambda line: None)
+    assert sorted(p.name for p in users.iterdir()) == ["notes.txt"]
+    assert (users / "notes.txt").read_text() == "mine"
+
+
 @pytest.mark.parametrize("line, message", [
     ("lr = -1.0", "--lr must be positive"),
     ("val_fraction = 0.7", "validation fraction"),

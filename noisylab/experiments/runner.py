@@ -21,7 +21,7 @@ from pathlib import Path
 from noisylab.errors import NoisylabError
 from noisylab.experiments.spec import _AUDIT_MATRIX_KEYS, Cell, Experiment
 from noisylab.files import write_json
-from noisylab.outputs import prepare_output
+from noisylab.outputs import check_output, prepare_output
 
 
 @dataclass
@@ -77,10 +77,12 @@ def run_experiment(exp: Experiment, *, out: str | os.PathLike | None = None,
         The experiment folder.
     """
     folder = exp.folder(out)
-    # A re-run with changed settings is refused before the saved plan is overwritten.
+    # A user's folder, and a re-run with changed settings, are refused before anything in
+    # the folder is written (the saved plan stays the one that was run).
+    check_output(folder, "experiment", reuse=True)
     for cell in ([exp.pretrain] if exp.pretrain else []) + list(exp.cells):
         _check_plan(folder / cell.name, cell.settings)
-    folder.mkdir(parents=True, exist_ok=True)
+    prepare_output(folder, "experiment", reuse=True)
     write_json(folder / "experiment.json", {
         "name": exp.name, "title": exp.title, "source": str(exp.source), "profile": exp.profile,
         "report": exp.report, "axes": exp.axes, "seeds": exp.seeds, "cv_folds": exp.cv_folds,
