@@ -43,7 +43,8 @@ import torch
 from noisylab import distributed
 from noisylab.losses import make_loss
 from noisylab.models import build_model
-from noisylab.neighbours import neighbour_label_counts, neighbour_label_frequency, pixel_features
+from noisylab.neighbours import (label_counts, nearest_neighbours, neighbour_label_frequency,
+                                 pixel_features, smoothed_frequency)
 from noisylab.noise import neighbour_vote
 from noisylab.train import fastest_precision, one_cycle, predict_logits, train_one_epoch
 
@@ -204,20 +205,22 @@ def cross_fit(images: torch.Tensor, labels: torch.Tensor, num_classes: int, *, f
         warm_start_epochs = min(2, epochs // 2)
     q = np.zeros((n, num_classes))
     weights = np.zeros((folds, 3))
+    near = _PixelNeighbours(pixels, assignment, k=max(VOTERS, neighbours), dtype=dtype)
     for k in distributed.my_parts(folds):  # under torchrun: fold k on rank k % world size
         held = np.flatnonzero(assignment == k)
         fit = torch.from_numpy(np.flatnonzero(assignment != k))
-        vote = (_vote(pixels[fit], given[fit.numpy()], num_classes, family, dtype)
+        vote = (_vote(near.of_training_part(k, folds), given[fit.numpy()], num_classes, family)
                 if warm_start_epochs else None)
         model = fit_model(images[fit], labels[fit], num_classes, family=family, epochs=epochs,
                           seed=seed + k, progress=progress, precision=precision,
                           warm_start=vote, warm_start_epochs=warm_start_epochs,
                           desc=f"fold {k + 1}/{folds}")
         feats, logits = predict_logits(model, images[held], with_features=True)
-        estimates = [_family_probs(logits.softmax(1).double().numpy(), family)]
-        for space in (feats, pixels[held]):
-            estimates.append(neighbour_label_frequency(space, given[held], num_classes,
-                                                       k=neighbours, dtype=dtype))
+        pixel_counts = label_counts(near.within(k)[:, :neighbours], given[held], num_classes)
+        estimates = [_family_probs(logits.softmax(1).double().numpy(), family),
+                     neighbour_label_frequency(feats, given[held], num_classes, k=neighbours,
+                                               dtype=dtype),
+                     smoothed_frequency(pixel_counts)]
         weights[k], q[held] = stack(estimates, given[held])
         if on_fold:
             on_fold(k, folds)
@@ -226,10 +229,45 @@ def cross_fit(images: torch.Tensor, labels: torch.Tensor, num_classes: int, *, f
     return CrossFit(probs=q, weights=[tuple(float(v) for v in w) for w in weights])
 
 
-def _vote(pixels: torch.Tensor, given: np.ndarray, num_classes: int, family: str,
-          dtype: torch.dtype) -> torch.Tensor:
-    """The class each image's 100 pixel-space neighbours vote for, or -1 where unclear ``(N,)``."""
-    counts = neighbour_label_counts(pixels, given, num_classes, k=100, dtype=dtype)
+#: Pixel-space neighbours whose given labels vote for a training image's warm-start class.
+VOTERS = 100
+
+
+class _PixelNeighbours:
+    """Pixel-space nearest neighbours within parts of the data, each part searched once.
+
+    The held-out pixel estimate of fold ``k`` needs neighbours within fold ``k``; the vote of
+    fold ``k``'s model needs them within its training part, which with two folds is the other
+    fold: the same search, so two folds cost two searches rather than four.
+    """
+
+    def __init__(self, pixels: torch.Tensor, assignment: np.ndarray, *, k: int,
+                 dtype: torch.dtype):
+        self.pixels, self.assignment, self.k, self.dtype = pixels, assignment, k, dtype
+        self._within: dict[int, torch.Tensor] = {}
+
+    def _search(self, rows: np.ndarray) -> torch.Tensor:
+        """``(len(rows), k)`` neighbours of ``rows`` among themselves, as positions in ``rows``."""
+        return nearest_neighbours(self.pixels[torch.from_numpy(rows)], k=self.k, dtype=self.dtype)
+
+    def within(self, fold: int) -> torch.Tensor:
+        """Neighbours of fold ``fold``'s images among that fold, nearest first."""
+        if fold not in self._within:
+            self._within[fold] = self._search(np.flatnonzero(self.assignment == fold))
+        return self._within[fold]
+
+    def of_training_part(self, fold: int, folds: int) -> torch.Tensor:
+        """Neighbours of the images outside fold ``fold`` among themselves, nearest first."""
+        if folds == 2:
+            return self.within(1 - fold)
+        return self._search(np.flatnonzero(self.assignment != fold))
+
+
+def _vote(neighbours: torch.Tensor, given: np.ndarray, num_classes: int,
+          family: str) -> torch.Tensor:
+    """The class each image's `VOTERS` nearest ``neighbours`` ``(N, >= VOTERS)`` (positions in
+    ``given`` ``(N,)``) vote for by their given labels, or -1 where unclear ``(N,)``."""
+    counts = label_counts(neighbours[:, :VOTERS], given, num_classes)
     kind = "complementary" if family == "complementary" else "ordinary"
     voted, clear = neighbour_vote(counts, given, kind=kind)
     return torch.from_numpy(np.where(clear, voted, -1))

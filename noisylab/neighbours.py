@@ -32,6 +32,54 @@ def pixel_features(images: torch.Tensor, *, dims: int = 40, seed: int = 0) -> to
 
 
 @torch.no_grad()
+def nearest_neighbours(features: torch.Tensor, *, k: int, batch_size: int = 2000,
+                       dtype: torch.dtype = torch.float32,
+                       among: np.ndarray | None = None) -> torch.Tensor:
+    """Each sample's ``k`` nearest neighbours by cosine similarity, nearest first.
+
+    Parameters
+    ----------
+    features : Tensor ``(N, D)``
+        Cosine similarity in this space defines the neighbours.
+    k : int
+        Neighbours per sample (at most ``N - 1``, or ``M - 1`` with ``among``).
+    dtype : torch.dtype
+        Of the similarity products: ``torch.bfloat16`` is faster where the CPU computes it
+        natively, at the price of ties among the nearly equally similar.
+    among : ndarray of int ``(M,)``, optional
+        Look for neighbours among these samples only (a subsample makes the search cheaper).
+
+    Returns
+    -------
+    Tensor ``(N, k)`` int64
+        Indices into ``features``; a sample is never its own neighbour. The first ``j``
+        columns are the ``j`` nearest, so one search serves every smaller ``k``.
+    """
+    n = len(features)
+    among = np.arange(n) if among is None else np.asarray(among)
+    k = min(k, len(among) - 1)
+    unit = torch.nn.functional.normalize(features.float(), dim=1).to(dtype)
+    pool_index = torch.from_numpy(among)
+    pool = unit[pool_index]
+    slot = np.full(n, -1)
+    slot[among] = np.arange(len(among))  # where each sample sits in the pool, if it does
+    out = torch.empty(n, k, dtype=torch.int64)
+    for i in range(0, n, batch_size):
+        sim = unit[i:i + batch_size] @ pool.T
+        own = torch.from_numpy(slot[i:i + batch_size])
+        rows = torch.nonzero(own >= 0).flatten()
+        sim[rows, own[rows]] = -2.0  # never one's own neighbour
+        out[i:i + batch_size] = pool_index[sim.topk(k, dim=1).indices]
+    return out
+
+
+def label_counts(neighbours: torch.Tensor, labels: np.ndarray, num_classes: int) -> np.ndarray:
+    """How many of each row's ``neighbours`` ``(N, k)`` (indices into ``labels`` ``(N,)``)
+    carry each given label: ``(N, K)`` float64, rows summing to ``k``."""
+    onehot = torch.nn.functional.one_hot(torch.as_tensor(labels), num_classes).float()
+    return onehot[neighbours].sum(1).double().numpy()
+
+
 def neighbour_label_counts(features: torch.Tensor, labels: np.ndarray, num_classes: int, *,
                            k: int = 30, batch_size: int = 2000,
                            dtype: torch.dtype = torch.float32,
@@ -41,38 +89,24 @@ def neighbour_label_counts(features: torch.Tensor, labels: np.ndarray, num_class
     Parameters
     ----------
     features : Tensor ``(N, D)``
-        Cosine similarity in this space defines the neighbours.
     labels : ndarray ``(N,)``
         Given labels. A sample is never its own neighbour.
-    k : int
-        Neighbours per sample (at most ``N - 1``).
-    dtype : torch.dtype
-        Of the similarity products: ``torch.bfloat16`` is faster where the CPU computes it
-        natively, at the price of ties among the nearly equally similar.
-    among : ndarray of int ``(M,)``, optional
-        Look for neighbours among these samples only (a subsample makes the search cheaper).
+    k, batch_size, dtype, among
+        As `nearest_neighbours`.
 
     Returns
     -------
     ndarray ``(N, K)`` of float64
         Counts; each row sums to ``min(k, N - 1)`` (``min(k, M - 1)`` with ``among``).
     """
-    n = len(labels)
-    among = np.arange(n) if among is None else np.asarray(among)
-    k = min(k, len(among) - 1)
-    unit = torch.nn.functional.normalize(features.float(), dim=1).to(dtype)
-    pool = unit[torch.from_numpy(among)]
-    onehot = torch.nn.functional.one_hot(torch.as_tensor(labels[among]), num_classes).float()
-    slot = np.full(n, -1)
-    slot[among] = np.arange(len(among))  # where each sample sits in the pool, if it does
-    out = torch.empty(n, num_classes)
-    for i in range(0, n, batch_size):
-        sim = unit[i:i + batch_size] @ pool.T
-        own = torch.from_numpy(slot[i:i + batch_size])
-        rows = torch.nonzero(own >= 0).flatten()
-        sim[rows, own[rows]] = -2.0  # never one's own label
-        out[i:i + batch_size] = onehot[sim.topk(k, dim=1).indices].sum(1)
-    return out.double().numpy()
+    near = nearest_neighbours(features, k=k, batch_size=batch_size, dtype=dtype, among=among)
+    return label_counts(near, labels, num_classes)
+
+
+def smoothed_frequency(counts: np.ndarray, prior_count: float = 0.5) -> np.ndarray:
+    """Label counts ``(N, K)`` as frequencies ``(count + prior_count) / (k + K * prior_count)``;
+    rows sum to 1, and ``prior_count`` keeps every label's probability above 0."""
+    return (counts + prior_count) / (counts.sum(1, keepdims=True) + counts.shape[1] * prior_count)
 
 
 def neighbour_label_frequency(features: torch.Tensor, labels: np.ndarray, num_classes: int, *,
@@ -89,7 +123,7 @@ def neighbour_label_frequency(features: torch.Tensor, labels: np.ndarray, num_cl
     """
     counts = neighbour_label_counts(features, labels, num_classes, k=k, batch_size=batch_size,
                                     dtype=dtype, among=among)
-    return (counts + prior_count) / (counts.sum(1, keepdims=True) + num_classes * prior_count)
+    return smoothed_frequency(counts, prior_count)
 
 
 def warm_start_labels(images: torch.Tensor, labels: torch.Tensor, num_classes: int, *,

@@ -113,3 +113,39 @@ def test_neighbours_among_a_pool_are_drawn_from_it_and_never_the_sample_itself()
     assert counts[0].tolist() == [1, 1, 0]  # sample 0 sees 1 and 3, not itself
     assert counts[2].tolist() == [2, 0, 0] or counts[2].tolist() == [1, 1, 0]
     assert counts[8, 2] == 2  # the other cluster's pool members
+
+
+def test_nearest_neighbours_are_sorted_so_one_search_serves_every_smaller_k():
+    from noisylab.neighbours import label_counts, nearest_neighbours
+
+    gen = torch.Generator().manual_seed(0)
+    feats = torch.randn(200, 8, generator=gen)
+    labels = np.arange(200) % 5
+    near = nearest_neighbours(feats, k=20)
+    assert near.shape == (200, 20)
+    assert not (near == torch.arange(200)[:, None]).any()  # never the sample itself
+    for k in (1, 7, 20):
+        assert torch.equal(near[:, :k].sort(1).values,
+                           nearest_neighbours(feats, k=k).sort(1).values)
+        assert np.array_equal(label_counts(near[:, :k], labels, 5),
+                              neighbour_label_counts(feats, labels, 5, k=k))
+    unit = torch.nn.functional.normalize(feats, dim=1)
+    sims = (unit[:, None, :] * unit[near]).sum(-1)  # (200, 20), nearest first
+    assert (sims[:, :-1] >= sims[:, 1:] - 1e-6).all()
+
+
+@pytest.mark.parametrize("folds", [2, 3])
+def test_cross_fit_neighbours_within_parts_equal_a_search_of_each_part(folds):
+    from noisylab.crossfit import _PixelNeighbours
+    from noisylab.neighbours import nearest_neighbours
+
+    gen = torch.Generator().manual_seed(1)
+    pixels = torch.randn(90, 6, generator=gen)
+    assignment = np.random.default_rng(0).permutation(np.arange(90) % folds)
+    near = _PixelNeighbours(pixels, assignment, k=5, dtype=torch.float32)
+    for fold in range(folds):
+        held = np.flatnonzero(assignment == fold)
+        fit = np.flatnonzero(assignment != fold)
+        assert torch.equal(near.within(fold), nearest_neighbours(pixels[held], k=5))
+        assert torch.equal(near.of_training_part(fold, folds),
+                           nearest_neighbours(pixels[fit], k=5))
