@@ -43,8 +43,13 @@ import torch
 from noisylab import distributed
 from noisylab.losses import make_loss
 from noisylab.models import build_model
-from noisylab.neighbours import (label_counts, nearest_neighbours, neighbour_label_frequency,
-                                 pixel_features, smoothed_frequency)
+from noisylab.neighbours import (
+    label_counts,
+    nearest_neighbours,
+    neighbour_label_frequency,
+    pixel_features,
+    smoothed_frequency,
+)
 from noisylab.noise import neighbour_vote
 from noisylab.train import fastest_precision, one_cycle, predict_logits, train_one_epoch
 
