@@ -450,9 +450,9 @@ def quiet_other_ranks() -> None:
         warnings.simplefilter("ignore")
 
 
-PARALLEL_COMMANDS = ("train", "audit")
+PARALLEL_COMMANDS = ("train", "audit", "run")
 """The commands that share their work over the ranks under ``torchrun`` (train: the batches;
-audit: the cross-fitting folds); the others run as one process."""
+audit: the cross-fitting folds; run: both, cell after cell); the others run as one process."""
 
 
 def check_command(name: str | None) -> None:
@@ -460,7 +460,7 @@ def check_command(name: str | None) -> None:
     one (its ranks would each do the whole job and write the same files)."""
     if name is not None and name not in PARALLEL_COMMANDS and is_distributed():
         raise NoisylabError(f"noisylab {name} runs as one process; under torchrun only "
-                            f"noisylab {' and '.join(PARALLEL_COMMANDS)} share their work: "
+                            f"noisylab {', '.join(PARALLEL_COMMANDS)} share their work: "
                             "start it without torchrun")
 
 

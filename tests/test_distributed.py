@@ -324,6 +324,39 @@ def test_torchrun_m_noisylab_audit_writes_one_report(tmp_path):
     assert json.loads((tmp_path / "a" / "audit.json").read_text())["transition"]["matrix"]
 
 
+RUN_TOML = """name = "ddp"
+[pretrain]
+data = "digits"
+loss = "ce"
+arch = "lenet"
+epochs = 1
+[audit]
+data = "digits"
+epochs = 1
+[cells]
+data = "digits"
+arch = "lenet"
+device = "cpu"
+epochs = 1
+init = ["scratch", "pretrained"]
+loss = "auto"
+"""
+
+
+def test_torchrun_m_noisylab_run_writes_one_experiment(tmp_path):
+    (tmp_path / "ddp.toml").write_text(RUN_TOML)
+    proc = _ok(_torchrun("-m", "noisylab", "run", "ddp.toml", "--out", "out", cwd=tmp_path))
+    folder = tmp_path / "out" / "ddp"
+    assert proc.stdout.count("all 4 steps of ddp done") == 1
+    assert (folder / "report.md").exists() and (folder / "audit" / "audit.json").exists()
+    cells = sorted(p.parent.name for p in folder.glob("*/cell.json"))
+    assert cells == ["pretrain", "pretrained_s0", "scratch_s0"], cells
+    for cell in cells:  # one set of files: every epoch recorded once
+        assert len((folder / cell / "metrics.jsonl").read_text().splitlines()) == 1
+    again = _ok(_torchrun("-m", "noisylab", "run", "ddp.toml", "--out", "out", cwd=tmp_path))
+    assert again.stdout.count("skipped") == 3  # a second launch finds every cell done
+
+
 def test_one_process_without_torchrun_is_unchanged(monkeypatch):
     from noisylab import distributed
 
@@ -379,7 +412,7 @@ def test_the_global_batch_must_split_evenly(monkeypatch):
         distributed.setup(torch.device("cpu"), batch_size=33)
 
 
-def test_only_train_and_audit_run_under_torchrun(monkeypatch):
+def test_only_train_audit_and_run_run_under_torchrun(monkeypatch):
     from noisylab import distributed
     from noisylab.errors import NoisylabError
 
@@ -387,6 +420,7 @@ def test_only_train_and_audit_run_under_torchrun(monkeypatch):
     monkeypatch.setenv("WORLD_SIZE", "2")
     distributed.check_command("train")
     distributed.check_command("audit")
+    distributed.check_command("run")
     with pytest.raises(NoisylabError, match="noisylab evaluate runs as one process"):
         distributed.check_command("evaluate")
 

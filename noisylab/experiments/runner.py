@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from noisylab import distributed
 from noisylab.errors import NoisylabError
 from noisylab.experiments.spec import _AUDIT_MATRIX_KEYS, Cell, Experiment
 from noisylab.files import write_json
@@ -77,21 +78,8 @@ def run_experiment(exp: Experiment, *, out: str | os.PathLike | None = None,
         The experiment folder.
     """
     folder = exp.folder(out)
-    # A user's folder, and a re-run with changed settings, are refused before anything in
-    # the folder is written (the saved plan stays the one that was run).
-    check_output(folder, "experiment", reuse=True)
-    for cell in ([exp.pretrain] if exp.pretrain else []) + list(exp.cells):
-        _check_plan(folder / cell.name, cell.settings)
-    prepare_output(folder, "experiment", reuse=True)
-    write_json(folder / "experiment.json", {
-        "name": exp.name, "title": exp.title, "source": str(exp.source), "profile": exp.profile,
-        "report": exp.report, "axes": exp.axes, "seeds": exp.seeds, "cv_folds": exp.cv_folds,
-        "pretrain": exp.pretrain.settings if exp.pretrain else None, "audit": exp.audit,
-        "cells": [{"name": c.name, "labels": c.labels, "settings": c.settings} for c in exp.cells]})
-    try:
-        (folder / "experiment.toml").write_text(Path(exp.source).read_text())
-    except OSError:
-        pass
+    if distributed.is_writer():  # under torchrun rank 0 checks and writes for every rank
+        _start_folder(exp, folder)
     started = time.perf_counter()
     steps = len(exp.cells) + (exp.pretrain is not None) + (exp.audit is not None)
     step, audit = 0, None
@@ -108,7 +96,7 @@ def run_experiment(exp: Experiment, *, out: str | os.PathLike | None = None,
         run_cell(exp, cell, folder, root=root, progress=progress, log=log,
                  prefix=f"[{step}/{steps}]", audit=audit)
     log(f"all {steps} steps of {exp.name} done ({time.perf_counter() - started:.0f} s this time)")
-    if report:
+    if report and distributed.is_writer():
         from noisylab.report import write_report
 
         path = write_report(exp, folder, root=root, log=log)
@@ -137,6 +125,25 @@ def read_cv_plan(folder: str | os.PathLike) -> dict:
                             f"set, no grid axes); it has axes {sorted(spec['axes'])} and "
                             f"cv_folds {spec['cv_folds']}")
     return spec | {"cv_seed": spec["cells"][0]["settings"].get("cv_seed", 0)}
+
+
+def _start_folder(exp: Experiment, folder: Path) -> None:
+    """Create the experiment's folder and save its plan; a user's folder, and a re-run with
+    changed settings, are refused before anything in it is written (the saved plan stays the
+    one that was run)."""
+    check_output(folder, "experiment", reuse=True)
+    for cell in ([exp.pretrain] if exp.pretrain else []) + list(exp.cells):
+        _check_plan(folder / cell.name, cell.settings)
+    prepare_output(folder, "experiment", reuse=True)
+    write_json(folder / "experiment.json", {
+        "name": exp.name, "title": exp.title, "source": str(exp.source), "profile": exp.profile,
+        "report": exp.report, "axes": exp.axes, "seeds": exp.seeds, "cv_folds": exp.cv_folds,
+        "pretrain": exp.pretrain.settings if exp.pretrain else None, "audit": exp.audit,
+        "cells": [{"name": c.name, "labels": c.labels, "settings": c.settings} for c in exp.cells]})
+    try:
+        (folder / "experiment.toml").write_text(Path(exp.source).read_text())
+    except OSError:
+        pass
 
 
 def plan(exp: Experiment, *, out: str | os.PathLike | None = None) -> list[str]:
@@ -182,6 +189,7 @@ def run_audit(exp: Experiment, folder: Path, *, root=None, progress=False, log=p
     log(f"{prefix} audit of {data} -> {out}")
     t0 = time.perf_counter()
     result = audit(data, root=root, out_dir=out, progress=progress, log=log, **opts)
+    distributed.barrier()  # under torchrun the cells read what rank 0 wrote
     log(f"{prefix} audit done in {time.perf_counter() - t0:.0f} s")
     return result
 
@@ -212,11 +220,12 @@ def run_cell(exp: Experiment, cell: Cell, folder: Path, *, root=None, progress=F
         info = json.loads((d / "cell.json").read_text())
         log(f"{prefix} {cell.name}: done earlier ({info.get('wall_seconds', 0):.0f} s), skipped")
         return CellOutcome(cell, d, "skipped", info)
-    if state == "new" and (d / "metrics.jsonl").exists():
-        # A crash before the first checkpoint: nothing to resume, start again.
-        (d / "metrics.jsonl").unlink()
-    prepare_output(d, "run", reuse=True)  # a run folder, marked before plan.json goes in
-    write_json(plan_path, settings)
+    if distributed.is_writer():
+        if state == "new" and (d / "metrics.jsonl").exists():
+            # A crash before the first checkpoint: nothing to resume, start again.
+            (d / "metrics.jsonl").unlink()
+        prepare_output(d, "run", reuse=True)  # a run folder, marked before plan.json goes in
+        write_json(plan_path, settings)
 
     started = time.perf_counter()
     evaluation = None
@@ -252,14 +261,18 @@ def run_cell(exp: Experiment, cell: Cell, folder: Path, *, root=None, progress=F
             load_options={"preprocess": preprocess} if preprocess else None, **s)
         evaluation = run(spec, out=d, resume=state == "partial", root=root, progress=progress,
                          log=log, eval_dir=d / "eval").evaluation
+    status = {"new": "trained", "partial": "resumed"}.get(state, "evaluated")
+    if not distributed.is_writer():  # rank 0 evaluates and records; the others wait for it
+        distributed.barrier()
+        return CellOutcome(cell, d, status, {})
     info = _finish_cell(cell, d, settings, root=root, state=state, done_epochs=done_epochs,
                         started=started, progress=progress, evaluation=evaluation)
+    distributed.barrier()  # the next cell may start from this one's checkpoint
     result, adjusted = info.get("test_acc"), info.get("test_acc_adjusted") or {}
     log(f"{prefix} {cell.name}: done in {info['wall_seconds']:.0f} s, best epoch "
         f"{info['best_epoch']}" + (f", test acc {100 * result:.2f}%" if result is not None else "")
         + "".join(f" (+ {name}: {100 * acc:.2f}%)" for name, acc in adjusted.items()))
-    return CellOutcome(cell, d, {"new": "trained", "partial": "resumed"}.get(state, "evaluated"),
-                       info)
+    return CellOutcome(cell, d, status, info)
 
 
 def _check_plan(d: Path, settings: dict) -> None:
