@@ -48,8 +48,8 @@ def train_run(spec: RunSpec, *, out: str | os.PathLike | None = None, resume: bo
 
 def evaluate_run(run, data, *, root: str | os.PathLike | None = None, split: str = "train",
                  out_dir: str | os.PathLike | None = None, views: int = 1,
-                 device: str = "cpu", adjusters: Sequence = (),
-                 load_options: dict | None = None) -> dict:
+                 device: str = "cpu", addons: Sequence[str] = (), no_addons: Sequence[str] = (),
+                 load_options: dict | None = None, progress: bool = False) -> dict:
     """Score a run's model on labelled images: ``noisylab evaluate RUN --data DATA``.
 
     Parameters
@@ -61,19 +61,30 @@ def evaluate_run(run, data, *, root: str | os.PathLike | None = None, split: str
         their labels, taken as the truth.
     out_dir : path, optional
         Where the figures go (confusion matrix, reliability); none when not given.
+    views : int
+        Test-time augmentation: views averaged per image (``--tta``).
+    addons, no_addons : sequence of str
+        As ``--addon`` / ``--no-addon``: the prediction adjusters the run saved are applied
+        (each reported beside the plain figure), those in ``addons`` required, those in
+        ``no_addons`` left out.
 
     Returns
     -------
     dict
         `noisylab.evaluate.evaluate`'s figures: ``acc``, ``nll``, ``ece``, ``per_class``,
-        ``confusion`` ``(K, K)``, and ``adjusted`` for each prediction adjuster.
+        ``confusion`` ``(K, K)``, ``adjusted`` for each prediction adjuster, and
+        ``adjuster_files`` (``{name: path}`` of each adjuster's saved state).
     """
+    from noisylab.addons import saved_adjusters
     from noisylab.evaluate import evaluate
 
+    checkpoints = getattr(run, "out_dir", run)
+    paths = list(checkpoints) if isinstance(checkpoints, (list, tuple)) else [checkpoints]
+    adjusters = saved_adjusters(paths, use=addons, off=no_addons)  # before the data is loaded
     if isinstance(data, str):
         from noisylab.data import load
 
-        data = load(data, root=root, split=split, progress=False, **(load_options or {}))
-    checkpoints = getattr(run, "out_dir", run)
-    return evaluate(checkpoints, data, out_dir=out_dir, views=views, device=device,
-                    adjusters=adjusters)
+        data = load(data, root=root, split=split, progress=progress, **(load_options or {}))
+    figures = evaluate(checkpoints, data, out_dir=out_dir, views=views, device=device,
+                       adjusters=[a for a, _ in adjusters], without=no_addons)
+    return {**figures, "adjuster_files": {a.name: str(p) for a, p in adjusters}}

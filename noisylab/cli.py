@@ -373,17 +373,15 @@ def evaluate_cmd(checkpoints, data_name, root, split, preprocess, out, tta, addo
     """
     import json
 
-    from noisylab.addons import saved_adjusters
-    from noisylab.evaluate import evaluate
+    from noisylab.api import evaluate_run
     from noisylab.outputs import check_output
     from noisylab.runs import evaluation_dir
 
-    adjusters = saved_adjusters(checkpoints, use=addons_on, off=addons_off)
     out = out or evaluation_dir(checkpoints[0], data_name, split, members=len(checkpoints))
     check_output(out, "evaluation", reuse=True)  # before the data is loaded
-    dataset = _load(data_name, root, split, preprocess=preprocess)
-    r = evaluate(checkpoints, dataset, out_dir=out, views=tta,
-                 adjusters=[a for a, _ in adjusters], without=addons_off)
+    r = evaluate_run(list(checkpoints), data_name, root=root, split=split, out_dir=out,
+                     views=tta, addons=addons_on, no_addons=addons_off, progress=_progress(),
+                     load_options={"preprocess": preprocess} if preprocess else None)
     if as_json:
         click.echo(json.dumps({k: v for k, v in r.items() if k != "confusion"}, indent=1))
         return
@@ -399,7 +397,7 @@ def evaluate_cmd(checkpoints, data_name, root, split, preprocess, out, tta, addo
         side = r["side_inputs"]
         click.echo(f"  the model reads the side inputs of {side['addon']} "
                    f"({get(side['addon']).title}): known for {side['known']} of {r['n']} images")
-    for line in _adjusted_lines(r["adjusted"], files={a.name: p for a, p in adjusters}):
+    for line in _adjusted_lines(r["adjusted"], files=r["adjuster_files"]):
         click.echo(line)
     click.echo(f"{'class':>6} {'precision':>9} {'recall':>7} {'f1':>6} {'support':>7}")
     for name, c in r["per_class"].items():
