@@ -863,7 +863,8 @@ def check_run_folder(out_dir: str | os.PathLike, *, resume: bool) -> None:
 def check_resumable(out_dir: str | os.PathLike) -> None:
     """Raise `NoisylabError` unless ``out_dir`` holds a ``last`` checkpoint to resume from."""
     if not (Path(out_dir) / "last.json").exists():
-        raise NoisylabError(f"nothing to resume in {out_dir}: no 'last' checkpoint there")
+        raise NoisylabError(f"nothing to resume in {out_dir}: no 'last' checkpoint there; "
+                            "run the same command without --resume to start it")
 
 
 def _read_last(out_dir: Path, device):
