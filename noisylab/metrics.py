@@ -28,21 +28,32 @@ def reliability(probs: np.ndarray, labels: np.ndarray, *, bins: int = 15):
         Mean top-class probability, accuracy and number of samples in each equal-width bin
         of top-class probability (NaN where a bin is empty).
     """
-    conf = probs.max(axis=1)
-    correct = (probs.argmax(axis=1) == labels).astype(float)
-    which = np.minimum((conf * bins).astype(int), bins - 1)
+    correct = probs.argmax(axis=1) == labels
+    return binned_reliability(probs.max(axis=1), correct, bins=bins)
+
+
+def binned_reliability(confidence: np.ndarray, correct: np.ndarray, *, bins: int):
+    """Mean ``confidence`` ``(M,)`` (a probability of being right), share ``correct``
+    ``(M,)`` (bool) and count in each of ``bins`` equal-width bins of confidence: three
+    ``(bins,)`` arrays, NaN where a bin is empty."""
+    confidence = np.asarray(confidence, dtype=np.float64)
+    which = np.minimum((confidence * bins).astype(int), bins - 1)
     count = np.bincount(which, minlength=bins).astype(float)
     with np.errstate(invalid="ignore", divide="ignore"):
-        mean_conf = np.bincount(which, weights=conf, minlength=bins) / count
-        mean_acc = np.bincount(which, weights=correct, minlength=bins) / count
+        mean_conf = np.bincount(which, weights=confidence, minlength=bins) / count
+        mean_acc = np.bincount(which, weights=np.asarray(correct, float), minlength=bins) / count
     return mean_conf, mean_acc, count
+
+
+def calibration_error(confidence: np.ndarray, accuracy: np.ndarray, count: np.ndarray) -> float:
+    """The count-weighted mean gap between per-bin ``confidence`` and ``accuracy``."""
+    seen = count > 0
+    return float(np.sum(count[seen] * np.abs(confidence[seen] - accuracy[seen])) / count.sum())
 
 
 def ece(probs: np.ndarray, labels: np.ndarray, *, bins: int = 15) -> float:
     """Expected calibration error (Guo et al. 2017) with equal-width bins."""
-    conf, acc, count = reliability(probs, labels, bins=bins)
-    seen = count > 0
-    return float(np.sum(count[seen] * np.abs(conf[seen] - acc[seen])) / count.sum())
+    return calibration_error(*reliability(probs, labels, bins=bins))
 
 
 def confusion_matrix(labels: np.ndarray, predicted: np.ndarray, num_classes: int) -> np.ndarray:

@@ -23,6 +23,7 @@ from collections import Counter
 
 import numpy as np
 
+from noisylab.metrics import binned_reliability, calibration_error
 from noisylab.noise.diagnosis import diagnose_estimate, reading_posterior
 from noisylab.noise.synthetic import (
     clean,
@@ -163,14 +164,8 @@ def kind_calibration(confidence: np.ndarray, right: np.ndarray, bins: int = 10) 
     ece : float
         Expected calibration error: the count-weighted mean gap between the two.
     """
-    confidence = np.asarray(confidence, dtype=np.float64)
-    which = np.minimum((confidence * bins).astype(int), bins - 1)
-    count = np.bincount(which, minlength=bins).astype(float)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        conf = np.bincount(which, weights=confidence, minlength=bins) / count
-        acc = np.bincount(which, weights=np.asarray(right, float), minlength=bins) / count
-    seen = count > 0
-    ece = float(np.sum(count[seen] * np.abs(conf[seen] - acc[seen])) / max(count.sum(), 1))
+    conf, acc, count = binned_reliability(confidence, right, bins=bins)
+    ece = calibration_error(conf, acc, count) if count.sum() else 0.0
     return conf, acc, count, ece
 
 
