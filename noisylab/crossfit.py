@@ -27,9 +27,9 @@ CPU computes it natively; its predictions are made in float32.
 Each held-out prediction is then *stacked* with two nearest-neighbour estimates of the same
 quantity: the frequency of each given label among the image's ``k`` nearest neighbours within
 the held-out fold (the image itself excluded), in the fold model's feature space and in a PCA
-of the raw pixels. The mixture weights are the ones (on
-a grid) under which the held-out given labels are most likely. None of the three reads the
-image's own label. On mnistTask3 the stack chose weights (0.9, 0.1, 0.0).
+of the raw pixels. The mixture weights are the ones (on a grid) under which the held-out given
+labels are most likely. None of the three reads the image's own label. On mnistTask3 the stack
+chose weights (0.9, 0.1, 0.0).
 """
 
 from __future__ import annotations
@@ -49,8 +49,8 @@ from noisylab.neighbours import (
     neighbour_label_frequency,
     pixel_features,
     smoothed_frequency,
+    voted_classes,
 )
-from noisylab.noise import neighbour_vote
 from noisylab.train import fastest_precision, one_cycle, predict_logits, train_one_epoch
 
 FAMILIES = {"free": "ce", "complementary": "scl-nl"}
@@ -274,8 +274,7 @@ def _vote(neighbours: torch.Tensor, given: np.ndarray, num_classes: int,
     ``given`` ``(N,)``) vote for by their given labels, or -1 where unclear ``(N,)``."""
     counts = label_counts(neighbours[:, :VOTERS], given, num_classes)
     kind = "complementary" if family == "complementary" else "ordinary"
-    voted, clear = neighbour_vote(counts, given, kind=kind)
-    return torch.from_numpy(np.where(clear, voted, -1))
+    return voted_classes(counts, given, kind=kind)
 
 
 def default_epochs(n: int) -> int:

@@ -151,5 +151,13 @@ def warm_start_labels(images: torch.Tensor, labels: torch.Tensor, num_classes: i
     given = labels.cpu().numpy()
     counts = neighbour_label_counts(pixel_features(images.cpu(), seed=seed), given, num_classes,
                                     k=k)
+    return voted_classes(counts, given, kind=kind, min_margin=min_margin)
+
+
+def voted_classes(counts: np.ndarray, given: np.ndarray, *, kind: str,
+                  min_margin: float = 4.0) -> torch.Tensor:
+    """The class neighbour label ``counts`` ``(N, K)`` vote for
+    (`noisylab.noise.neighbour_vote`), or -1 where the vote is not clear: ``(N,)`` int64, the
+    warm-start targets `noisylab.train.train_one_epoch` takes."""
     voted, clear = neighbour_vote(counts, given, kind=kind, min_margin=min_margin)
     return torch.from_numpy(np.where(clear, voted, -1))

@@ -2,9 +2,9 @@
 
 `run` trains a `noisylab.spec.RunSpec` (what ``noisylab train`` and the experiment runner
 call, after `noisylab.spec.resolve_spec`); `train_on` is the two in one call;
-`noisylab.train.train` is the loop itself. `evaluation_set` names the clean set a run reports on (the recipe's test split,
-another source, or a held-out cross-validation fold), so a caller can score a checkpoint on the
-same images the run reported.
+`noisylab.train.train` is the loop itself. `evaluation_set` names the clean set a run reports
+on (the recipe's test split, another source, or a held-out cross-validation fold), so a caller
+can score a checkpoint on the same images the run reported.
 """
 
 from __future__ import annotations
