@@ -319,9 +319,17 @@ def prepare_output(path: str | os.PathLike, kind: str, *, reuse: bool = False,
 
 
 def _entries(path: Path) -> list[Path]:
-    """The entries of folder ``path`` other than its marker, sorted by name."""
+    """The entries of folder ``path`` other than its marker, sorted by name.
+
+    The marker's own atomic write in progress (``.{MARKER}.*.tmp``, `atomic_write_bytes`) is
+    the marker too: under ``torchrun`` one process may look at the folder while another is
+    writing its marker.
+    """
+    def is_marker(name: str) -> bool:
+        return name == MARKER or (name.startswith(f".{MARKER}.") and name.endswith(".tmp"))
+
     try:
-        return sorted((e for e in path.iterdir() if e.name != MARKER), key=lambda e: e.name)
+        return sorted((e for e in path.iterdir() if not is_marker(e.name)), key=lambda e: e.name)
     except OSError as err:
         raise fs_error(err, path, action="read") from None
 

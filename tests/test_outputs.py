@@ -72,6 +72,18 @@ def test_an_empty_folder_of_another_kind_is_marked_again(tmp_path):
     assert read_marker(prepare_output(tmp_path / "e", "evaluation"))["kind"] == "evaluation"
 
 
+def test_a_marker_being_written_is_the_marker_not_a_users_file(tmp_path):
+    # Another process (a torchrun rank) is between the marker's temporary file and its rename.
+    folder = tmp_path / "run"
+    folder.mkdir()
+    (folder / f".{MARKER}.k3x9q1ab.tmp").write_text("{}")
+    assert check_output(folder, "run", reuse=True) == folder
+    # A hidden temporary file of any other name is still the user's.
+    (folder / ".notes.txt.k3x9q1ab.tmp").write_text("mine")
+    with pytest.raises(NoisylabError, match="did not write"):
+        check_output(folder, "run", reuse=True)
+
+
 @pytest.mark.parametrize("reuse, replace", [(False, False), (True, False), (False, True)])
 def test_a_users_folder_is_refused_and_left_alone(tmp_path, reuse, replace):
     folder, data = user_folder(tmp_path)
