@@ -184,7 +184,7 @@ def verdict_lines(summary: dict) -> list[str]:
              f"label issues: {summary['n_issues']} of {summary['n']}"]
     if d.get("runner_up") and d.get("log_odds") is not None:
         lines.append(f"evidence: '{d['model']}' against '{d['runner_up']}', the best model of "
-                     f"another kind: {_odds(d['log_odds'])}")
+                     f"another kind, on held-out labels: {_odds(d['log_odds'])}")
     lines.append(_next_line(summary, d))
     cl = summary["cleanlab"]
     lines.append(f"cleanlab says: health score {cl['overall_label_health_score']:.3f}, "
@@ -244,17 +244,21 @@ def report_markdown(summary: dict) -> str:
 def _models_section(d: dict) -> list[str]:
     lines = ["## The noise models, compared on the given labels", "",
              "Each model of T was fitted by maximum likelihood of the given labels under the "
-             "cross-fitted predictions (EM, the true class latent) and weighed by its marginal "
-             "likelihood (parameters charged for the data that informs them). Probabilities "
-             "assume every model equally likely beforehand. The reported model is the simplest "
-             "one not clearly worse (odds of 20 to 1) than the best.", "",
-             "| model | kind | reading | parameters | log-likelihood | log evidence vs best "
+             "cross-fitted predictions (EM, the true class latent), then scored on labels it "
+             "was not fitted on: the images were split in two, each half's labels predicted by "
+             "the model fitted on the other half. A model's probability is its share of the "
+             "held-out likelihood over Bayesian-bootstrap reweightings of the images "
+             "(pseudo-BMA+), so models the labels cannot tell apart share it. The reported "
+             "model is the simplest one not clearly worse (odds of 20 to 1) than the best.", "",
+             "| model | kind | reading | parameters | log-likelihood | held-out vs best "
              "| probability |", "| --- | --- | --- | --- | --- | --- | --- |"]
-    best = max(m["log_evidence"] for m in d["models"])
+    score = "heldout" if all(np.isfinite(m.get("heldout", np.nan)) for m in d["models"]) \
+        else "log_evidence"
+    best = max(m[score] for m in d["models"])
     for m in d["models"]:
         mark = " (reported)" if m["name"] == d["model"] else ""
         lines.append(f"| {m['name']}{mark} | {m['kind']} | {m['reading']} | {m['parameters']} | "
-                     f"{m['loglik']:.1f} | {m['log_evidence'] - best:.1f} | "
+                     f"{m['loglik']:.1f} | {m[score] - best:.1f} | "
                      f"{m['probability']:.3f} |")
     iv = d.get("intervals")
     if iv:

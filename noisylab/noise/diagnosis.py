@@ -37,7 +37,7 @@ import numpy as np
 from noisylab.errors import NoisylabError
 from noisylab.noise._validation import check_option, check_transition
 from noisylab.noise.intervals import Intervals, bootstrap
-from noisylab.noise.ladder import Ladder, fit_ladder
+from noisylab.noise.ladder import Ladder, fit_ladder, pseudo_bma
 from noisylab.noise.transition import REGIMES, TransitionEstimate, estimate_transition
 
 __all__ = ["KINDS", "RECOMMENDED_LOSS", "Diagnosis", "Reading", "diagnose", "diagnose_estimate",
@@ -131,9 +131,11 @@ class Diagnosis:
         For a permutation: ``mapping[j]`` is the true class of samples given label ``j``.
     model : str
         The selected ladder model; ``runner_up`` the best model of another kind and
-        ``log_odds`` the evidence between them (nats).
+        ``log_odds`` the evidence between them (nats): the difference of their held-out
+        log-likelihoods (of their log evidence under exact counts).
     models : list of dict
-        Every model: name, kind, reading, log-likelihood, parameters, log evidence, probability.
+        Every model: name, kind, reading, log-likelihood, parameters, log evidence, held-out
+        log-likelihood (NaN under exact counts), probability.
     recommended_loss : str or None
         A loss name, ``"relabel"``, or None (nothing the evidence can justify).
     what_decides : str
@@ -244,7 +246,7 @@ def from_ladder(ladder: Ladder, *, regime: str = "dominant",
         mapping[perm] = np.arange(len(perm))
     confidence = intervals.kind_probability if intervals is not None else ladder.confidence
     models = [{"name": m.name, "kind": m.kind, "reading": m.reading, "loglik": m.loglik,
-               "parameters": m.dof, "log_evidence": m.log_evidence,
+               "parameters": m.dof, "log_evidence": m.log_evidence, "heldout": m.heldout,
                "probability": m.probability} for m in ladder.models]
     loss = _recommend(ladder, readings)
     runner = ladder.runner_up
@@ -410,7 +412,8 @@ def diagnose_matrix(T: object, *, counts: object = None, n_per_class: int = 1000
         raise NoisylabError(f"counts must be nonnegative with shape ({K}, {K})")
     true, given = np.nonzero(C > 0)
     ladder = fit_ladder(np.eye(K)[true], given, weights=C[true, given],
-                        cluster_counts=C, has_reference=has_reference, p_dof=0)
+                        cluster_counts=C, has_reference=has_reference, p_dof=0,
+                        compare="evidence")
     return from_ladder(ladder)
 
 
@@ -423,10 +426,12 @@ def estimate_and_diagnose(pred_probs: object, given_labels: object, *,
 
     With ``regime="auto"`` and no reference the predictions are clustered both ways (each
     image's true class where its predicted given-label probability is highest, and where it
-    is lowest), the ladder is fitted to each clustering, and the one under which the labels are
-    more likely (the evidence summed over its models) is kept. The probability of each kind is
-    averaged over the two with those weights, so a clustering that is nearly as likely lowers
-    the confidence in what the other says.
+    is lowest) and the ladder is fitted to each clustering. The best model of each ladder that
+    reads the clusters (by held-out likelihood and prior) stands for its clustering, and the
+    two are weighed by
+    `noisylab.noise.ladder.pseudo_bma`; the clustering with the larger weight is kept, and the
+    probability of each kind is averaged over the two with their weights, so a clustering that
+    predicts the labels nearly as well lowers the confidence in what the other says.
     """
     check_option(regime, "regime", REGIMES)
     ways = ["dominant", "complementary"] if regime == "auto" and reference_probs is None \
@@ -436,25 +441,41 @@ def estimate_and_diagnose(pred_probs: object, given_labels: object, *,
         est = estimate_transition(pred_probs, given_labels, reference_probs=reference_probs,
                                   regime=way, refine=refine, alpha=alpha, max_iter=max_iter,
                                   tol=tol)
-        ladder = ladder_of(est)
-        ev = np.array([m.log_evidence for m in ladder.models])
-        fits.append((float(ev.max() + np.log(np.exp(ev - ev.max()).sum())), est, ladder))
-    totals = np.array([f[0] for f in fits])
-    weights = np.exp(totals - totals.max())
-    weights /= weights.sum()
-    _, est, ladder = fits[int(np.argmax(totals))]
+        fits.append((est, ladder_of(est)))
+    weights = _clustering_weights([lad for _, lad in fits])
+    est, ladder = fits[int(np.argmax(weights))]
     intervals = _intervals(est, ladder, bootstrap_replicates, seed)
     diag = _with_labels_needed(from_ladder(ladder, regime=est.regime, intervals=intervals), est)
     if len(fits) == 1:
         return est, diag
     kinds: dict = {}
-    for w, (_, _, lad) in zip(weights, fits, strict=True):
+    for w, (_, lad) in zip(weights, fits, strict=True):
         for k, p in lad.kind_probabilities.items():
             kinds[k] = kinds.get(k, 0.0) + float(w) * p
     from dataclasses import replace
 
     confidence = float(min(1.0, sum(kinds.get(k, 0.0) for k in diag.candidates)))
     return est, replace(diag, kind_probabilities=kinds, confidence=confidence)
+
+
+def _clustering_weights(ladders: list) -> np.ndarray:
+    """Pseudo-BMA+ weights ``(R,)`` of the ladders, each represented by its best model that
+    reads the clusters.
+
+    Models that ignore the predictions (labels unrelated to the images) are the same under
+    every clustering and say nothing about which is right; and the best model, not all of
+    them, so that a clustering does not gain weight by having many models that tie.
+    """
+    if len(ladders) == 1:
+        return np.ones(1)
+
+    def best(lad):
+        readers = [m for m in lad.models if m.name not in ("uniform", "unrelated")]
+        return max(readers or lad.models, key=lambda m: m.heldout + m.log_prior)
+
+    best = [best(lad) for lad in ladders]
+    L = np.stack([m.pointwise for m in best])
+    return pseudo_bma(L, np.ones(L.shape[1]), np.array([m.log_prior for m in best]))
 
 
 def diagnose(pred_probs: object, given_labels: object, *, reference_probs: object = None,

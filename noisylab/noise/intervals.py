@@ -140,9 +140,8 @@ def bootstrap(true_probs: np.ndarray, given: np.ndarray, ladder: Ladder, *,
 
 def _refit(data: _Samples, model: FittedModel, max_iter: int) -> FittedModel:
     """``model`` refitted by EM on reweighted samples, from its own matrix."""
-    marginal = np.array([w.sum() for w in data.weights])
     T, C, _, params = _fit_one(data, "free" if model.name in FREE else model.name, model.naming,
-                               model.matrix, marginal / max(marginal.sum(), 1e-300),
+                               model.matrix, data.label_marginal(),
                                max_iter=max_iter, tol=1e-8)
     return replace(model, matrix=T, counts=C, params=params)
 

@@ -14,22 +14,36 @@ maximised over the model's parameters by EM (the true class is the latent variab
 
 Comparison
 ----------
-Models are compared by their marginal likelihood (the evidence), with flat priors on their
-parameters (a uniform Dirichlet on each free row, uniform rates, uniform discrete choices),
-in the Cheeseman-Stutz approximation for latent-class models:
+Models are compared by how well they predict given labels they were not fitted on. The images
+are split into ``folds`` parts at random; each model is fitted (parameters, naming of the
+clusters, partner classes) on all parts but one and scores each image of the part left out by ``log sum_c P[n, c] T_M[sigma[c], given[n]]``. The sum over images of these held-out
+log-likelihoods is the model's *expected log predictive density* (elpd). Choices fitted to the
+labels (which class each cluster is, which class each class flips to, a row's free shape) help
+only where they carry over to other images, so a naming read into noise, or a parameter the
+data cannot pin down, costs what it should. Models that read ``P`` are charged ``p_dof`` nats,
+the in-sample optimism of the calibration parameters of ``P`` fitted on the same labels.
+
+A model's probability is its pseudo-BMA+ weight (Yao, Vehtari, Simpson and Gelman 2018): the
+mean, over Bayesian-bootstrap reweightings of the images, of ``exp(elpd)`` normalised over the
+ladder. It accounts for the sampling noise of the held-out scores themselves, so two models
+whose elpd differ by less than that noise share the probability instead of one taking it all;
+that is what makes the probability honest between close kinds on small data or many classes.
+A kind's probability sums its models'. A model is *clearly worse* when its probability is below
+1/20 of the best's (odds of 20 to 1), and the reported model is the simplest one that is not
+clearly worse. A model that contains the reported one with a matrix no different (Jeffreys
+divergence below one nat over all the images, as if each image's class were known: no data set
+of this size could tell the two apart) speaks for the reported kind; one that contains it with
+a different matrix, without predicting better, leaves its kind open.
+
+With one-hot ``P`` (trusted labels, ``compare="evidence"``) the complete data are observed and
+the marginal likelihood is exact, so models are compared by their evidence instead, with flat
+priors on their parameters (a uniform Dirichlet on each free row, uniform rates, uniform discrete
+choices), in the Cheeseman-Stutz form
 
     log p(labels | M) ~ log p(C | M) + L(M) - log p(C | T_M),
 
 where ``C`` ``(K, K)`` are the posterior-weighted counts of (true class, given label) at the
-maximum and ``log p(C | M)`` is the closed-form marginal of those counts. Unlike BIC it charges
-each parameter for the data that informs it (a row's parameters for that row's samples, not
-all N), and it charges discrete choices (which class each class flips to, which permutation) by
-their number. Models that read ``P`` also pay ``p_dof / 2 log N`` for the calibration of ``P``
-fitted on the same labels.
-With every model equally likely a priori, ``exp(log p(labels | M))`` normalised is the posterior
-probability of ``M``; a kind's probability sums its models'. A model is *clearly worse* when its
-probability is below 1/20 of the best's (odds of 20 to 1: "strong" evidence on the usual scale of
-Kass and Raftery 1995), and the reported model is the simplest one that is not clearly worse.
+maximum. ``log_evidence`` is computed in both modes and reported beside the elpd.
 
 The ladder
 ----------
@@ -85,7 +99,8 @@ from scipy.special import betainc, betaln, gammaln
 
 from noisylab.errors import NoisylabError
 
-__all__ = ["EVIDENCE", "KIND_OF_MODEL", "FittedModel", "Ladder", "fit_ladder", "model_posterior"]
+__all__ = ["EVIDENCE", "KIND_OF_MODEL", "FittedModel", "Ladder", "fit_ladder", "model_posterior",
+           "model_log_prior", "naming_marginals", "pseudo_bma"]
 
 #: Odds against a model beyond which it is "clearly worse" than the best.
 EVIDENCE = 20.0
@@ -160,9 +175,16 @@ class FittedModel:
     dof : int
         Continuous parameters of ``T`` (``p_dof`` excluded).
     log_evidence : float
-        Approximate log marginal likelihood (nats), prior included.
+        Approximate log marginal likelihood (nats), prior included (Cheeseman-Stutz).
+    heldout : float
+        Held-out log-likelihood of the given labels summed over images (nats; the elpd, before
+        the ``p_dof`` charge), NaN when the ladder was compared by evidence.
+    pointwise : ndarray ``(N,)`` or None
+        Each sample's held-out log-likelihood (None when compared by evidence).
+    log_prior : float
+        The model's log prior weight less its ``p_dof`` charge (nats), added to its elpd.
     probability : float
-        Posterior probability of the model among those of the ladder.
+        Probability of the model among those of the ladder (see the module notes).
     params : dict
         The model's own parameters by name (rates, partners, permutation).
     """
@@ -177,6 +199,9 @@ class FittedModel:
     loglik: float
     dof: int
     log_evidence: float
+    heldout: float
+    pointwise: np.ndarray | None
+    log_prior: float
     probability: float
     params: dict
 
@@ -217,6 +242,8 @@ class Ladder:
     has_reference : bool
     resolution : float
         Noise rates at or below this are read as clean.
+    compare : str
+        ``"heldout"`` (elpd and pseudo-BMA+ weights) or ``"evidence"`` (marginal likelihood).
     """
 
     models: tuple
@@ -226,6 +253,7 @@ class Ladder:
     candidates: tuple
     has_reference: bool
     resolution: float
+    compare: str = "heldout"
 
     @property
     def decided(self) -> bool:
@@ -239,10 +267,13 @@ class Ladder:
 
     @property
     def log_odds(self) -> float | None:
-        """Log evidence of the selected model minus the runner-up's (nats; None without one)."""
+        """The selected model's score minus the runner-up's (nats; None without one): held-out
+        log-likelihood, or log evidence when compared by evidence."""
         if self.runner_up is None:
             return None
-        return float(self.selected.log_evidence - self.runner_up.log_evidence)
+        if self.compare == "evidence":
+            return float(self.selected.log_evidence - self.runner_up.log_evidence)
+        return float(self.selected.heldout - self.runner_up.heldout)
 
     def best_of(self, kind: str) -> FittedModel | None:
         """The most probable model reporting ``kind`` (None if no model does)."""
@@ -255,52 +286,58 @@ class Ladder:
 
 
 class _Samples:
-    """``P`` split by given label, so that one E-step is 2K matrix-vector products."""
+    """``P`` sorted by given label, so that one E-step is a few passes over ``(N, K)`` arrays."""
 
     def __init__(self, P: np.ndarray, given: np.ndarray, weights: np.ndarray | None = None):
         self.K = P.shape[1]
         P = np.clip(P, 1e-12, None)
         P = P / P.sum(1, keepdims=True)
-        self.index = [np.flatnonzero(given == j) for j in range(self.K)]
-        self.blocks = [np.ascontiguousarray(P[idx]) for idx in self.index]
+        self.order = np.argsort(given, kind="stable")
+        self.given = np.asarray(given)[self.order]
+        self.P = np.ascontiguousarray(P[self.order])
+        self.labels, self.starts = np.unique(self.given, return_index=True)
         w = np.ones(len(given)) if weights is None else np.asarray(weights, dtype=np.float64)
-        self.weights = [w[idx] for idx in self.index]
-        self.n = float(w.sum())
+        self.w = w[self.order]
+        self.n = float(self.w.sum())
 
     def reweighted(self, w: np.ndarray) -> _Samples:
         """The same samples with new weights ``(N,)`` (for the bootstrap)."""
         other = object.__new__(_Samples)
-        other.K, other.index, other.blocks = self.K, self.index, self.blocks
-        other.weights = [w[idx] for idx in self.index]
-        other.n = float(w.sum())
+        other.__dict__.update(self.__dict__)
+        other.w = np.asarray(w, dtype=np.float64)[self.order]
+        other.n = float(other.w.sum())
         return other
+
+    def label_marginal(self) -> np.ndarray:
+        """The weighted share of each given label ``(K,)``."""
+        totals = np.bincount(self.given, weights=self.w, minlength=self.K)
+        return totals / max(totals.sum(), 1e-300)
+
+    def _likelihoods(self, Tc: np.ndarray) -> np.ndarray:
+        """``sum_c P[n, c] Tc[c, given[n]]`` ``(N,)``, in sorted order."""
+        return np.maximum(np.einsum("nc,nc->n", self.P, Tc.T[self.given]), 1e-300)
 
     def estep(self, Tc: np.ndarray) -> tuple[np.ndarray, float]:
         """Soft counts ``(K, K)`` (cluster x given label) and log-likelihood under cluster rows ``Tc``."""
+        s = self._likelihoods(Tc)
+        ll = float(self.w @ np.log(s))
         C = np.zeros((self.K, self.K))
-        ll = 0.0
-        for j, (B, w) in enumerate(zip(self.blocks, self.weights, strict=True)):
-            if B.shape[0] == 0:
-                continue
-            s = np.maximum(B @ Tc[:, j], 1e-300)
-            ll += float(w @ np.log(s))
-            C[:, j] = Tc[:, j] * (B.T @ (w / s))
+        if len(self.labels):
+            sums = np.add.reduceat(self.P * (self.w / s)[:, None], self.starts, axis=0)
+            C[:, self.labels] = Tc[:, self.labels] * sums.T
         return C, ll
 
     def pointwise(self, Tc: np.ndarray) -> np.ndarray:
         """Each sample's log-likelihood ``(N,)`` of its given label under cluster rows ``Tc``."""
-        out = np.zeros(sum(len(i) for i in self.index))
-        for j, (B, idx) in enumerate(zip(self.blocks, self.index, strict=True)):
-            out[idx] = np.log(np.maximum(B @ Tc[:, j], 1e-300))
+        out = np.empty(len(self.order))
+        out[self.order] = np.log(self._likelihoods(Tc))
         return out
 
     def posterior(self, Tc: np.ndarray) -> np.ndarray:
         """``p(cluster | x, given)`` ``(N, K)`` under cluster rows ``Tc``."""
-        N = sum(len(i) for i in self.index)
-        R = np.zeros((N, self.K))
-        for j, (B, idx) in enumerate(zip(self.blocks, self.index, strict=True)):
-            L = B * Tc[:, j]
-            R[idx] = L / np.maximum(L.sum(1, keepdims=True), 1e-300)
+        L = self.P * Tc.T[self.given]
+        R = np.empty_like(L)
+        R[self.order] = L / np.maximum(L.sum(1, keepdims=True), 1e-300)
         return R
 
 
@@ -542,6 +579,9 @@ def fit_ladder(
     prefer: str = "dominant",
     weights: np.ndarray | None = None,
     start: dict | None = None,
+    compare: str = "heldout",
+    folds: int = 2,
+    seed: int = 0,
     max_iter: int = 300,
     tol: float = 1e-9,
 ) -> Ladder:
@@ -570,36 +610,216 @@ def fit_ladder(
         Sample weights (the bootstrap passes resampling counts).
     start : dict, optional
         ``{model name: T}`` starting points (the bootstrap passes the full-data fits).
+    compare : {"heldout", "evidence"}
+        Compare the models by held-out likelihood (predictions ``P``) or by their marginal
+        likelihood (exact for one-hot ``P``: trusted labels).
+    folds : int
+        Parts the images are split into for the held-out likelihood (at least 2).
+    seed : int
+        Seed of the split and of the Bayesian bootstrap.
     """
     P = np.asarray(true_probs, dtype=np.float64)
     g = np.asarray(given, dtype=np.int64)
     N, K = P.shape
     if g.shape != (N,):
         raise NoisylabError(f"given has {g.shape[0]} entries but true_probs has {N} rows")
-    data = _Samples(P, g, weights)
+    if compare not in ("heldout", "evidence"):
+        raise NoisylabError(f"compare must be 'heldout' or 'evidence', got {compare!r}")
+    w = np.ones(N) if weights is None else np.asarray(weights, dtype=np.float64)
+    data = _Samples(P, g, w)
     fits = _fit_models(data, cluster_counts=cluster_counts, has_reference=has_reference,
                        start=start, max_iter=max_iter, tol=tol)
-    penalty = 0.5 * (1 if p_dof is None else p_dof) * math.log(max(data.n, 2.0))
+    p_dof = 1 if p_dof is None else p_dof
+    reads_p = np.array([f["name"] not in ("uniform", "unrelated") for f in fits])
+    evidence = np.array([_log_evidence(f["name"], f["counts"], f["matrix"], f["loglik"],
+                                       f["params"], has_reference) for f in fits])
+    evidence -= reads_p * 0.5 * p_dof * math.log(max(data.n, 2.0))
+    log_prior = np.array([model_log_prior(f["name"], p_dof) for f in fits])
+    L = [None] * len(fits)
+    heldout = np.full(len(fits), np.nan)
+    if compare == "heldout":
+        L = _heldout_pointwise(P, g, w, fits, cluster_counts=cluster_counts,
+                               has_reference=has_reference, folds=folds, seed=seed,
+                               max_iter=max_iter, tol=tol)
+        heldout = L @ w
+        probs = pseudo_bma(L, w, log_prior, seed=seed)
+    else:
+        probs = np.exp(evidence - evidence.max())
+        probs /= probs.sum()
     models = []
-    for f in fits:
-        ev = _log_evidence(f["name"], f["counts"], f["matrix"], f["loglik"], f["params"],
-                           has_reference)
-        ev -= 0.0 if f["name"] in ("uniform", "unrelated") else penalty
+    for i, f in enumerate(fits):
         m = FittedModel(name=f["name"], kind=KIND_OF_MODEL[f["name"]], reading=f["reading"],
                         naming=f["naming"], matrix=f["matrix"], counts=f["counts"],
                         realised=_rows(f["counts"], f["matrix"]), loglik=f["loglik"],
-                        dof=_dof(f["name"], K, has_reference), log_evidence=ev,
-                        probability=float("nan"), params=f["params"])
+                        dof=_dof(f["name"], K, has_reference), log_evidence=float(evidence[i]),
+                        heldout=float(heldout[i]), pointwise=L[i],
+                        log_prior=float(log_prior[i]), probability=float(probs[i]),
+                        params=f["params"])
         models.append(_kind_of(m, resolution, K))
-    return _compare(models, has_reference, resolution, prefer)
+    alike = None if compare == "evidence" else (lambda a, b: _divergence(a, b, P, w) < 1.0)
+    return _compare(models, has_reference, resolution, prefer, compare, alike)
+
+
+def _divergence(a: FittedModel, b: FittedModel, P: np.ndarray, w: np.ndarray) -> float:
+    """Jeffreys divergence (nats) between two models' matrices over the samples of each cluster.
+
+    It is the divergence of their label predictions were every sample's cluster known: the
+    matrices themselves are compared, not predictions that weak ``P`` would blur together.
+    """
+    ta = np.clip(a.matrix[a.naming], 1e-300, None)
+    tb = np.clip(b.matrix[b.naming], 1e-300, None)
+    return float((w @ P) @ ((ta - tb) * (np.log(ta) - np.log(tb))).sum(1)) / 2.0
+
+
+def model_log_prior(name: str, p_dof: int = 1) -> float:
+    """A model's log prior weight less the ``p_dof`` nats charged to models that read ``P``.
+
+    Every model has the same prior except the free matrix read two ways without a reference:
+    each reading has half of it.
+    """
+    charge = 0.0 if name in ("uniform", "unrelated") else float(p_dof)
+    return (-math.log(2) if name in FREE[1:] else 0.0) - charge
+
+
+def _split(n: int, folds: int, seed: int) -> np.ndarray:
+    """Each sample's part ``(n,)`` in ``0 .. folds - 1``, at random and of equal sizes.
+
+    Not stratified by given label: the labels are what the parts predict, and a split that
+    balanced them would hand every part the others' label frequencies.
+    """
+    return np.random.default_rng(seed).permutation(np.arange(n) % folds)
+
+
+def _heldout_pointwise(P: np.ndarray, g: np.ndarray, w: np.ndarray, fits: list, *,
+                       cluster_counts, has_reference: bool, folds: int, seed: int,
+                       max_iter: int, tol: float) -> np.ndarray:
+    """Each model's held-out log-likelihood of each sample's label ``(M, N)``.
+
+    Every model is refitted, naming included, on the other parts, from its full-data fit.
+    A model a part's fit leaves out (a permutation found to be the identity) scores as the
+    symmetric model it then is.
+    """
+    if not isinstance(folds, int | np.integer) or folds < 2:
+        raise NoisylabError(f"folds must be an integer of at least 2, got {folds!r}")
+    K = P.shape[1]
+    part = _split(len(g), int(folds), seed)
+    names = [f["name"] for f in fits]
+    start = {f["name"]: f["matrix"] for f in fits}
+    L = np.zeros((len(fits), len(g)))
+    for f in range(int(folds)):
+        train, test = np.flatnonzero(part != f), np.flatnonzero(part == f)
+        data = _Samples(P[train], g[train], w[train])
+        counts = None
+        if not has_reference:
+            free0 = start.get("free, read as dominant", start.get("free"))
+            free0 = np.eye(K) * 0.5 + 0.5 / K if free0 is None else 0.98 * free0 + 0.02 / K
+            marginal = np.bincount(g[train], weights=w[train], minlength=K)
+            counts = _fit_one(data, "free", np.arange(K), free0, marginal / marginal.sum(),
+                              max_iter=max_iter, tol=tol)[1]
+        elif cluster_counts is not None:
+            counts = cluster_counts
+        # from the full-data fits, a looser tolerance: held-out scores need no more
+        part_fits = {x["name"]: x for x in _fit_models(
+            data, cluster_counts=counts, has_reference=has_reference, start=start,
+            max_iter=min(max_iter, 100), tol=max(tol, 1e-7))}
+        held = _Samples(P[test], g[test])
+        for i, name in enumerate(names):
+            x = part_fits.get(name, part_fits["symmetric"])
+            L[i, test] = held.pointwise(_predictive_rows(x, has_reference))
+    return L
+
+
+def _predictive_rows(fit: dict, has_reference: bool) -> np.ndarray:
+    """Cluster rows ``(K, K)`` of ``T`` for predicting new labels, the naming averaged out.
+
+    Named by a reference, or by nothing (a free matrix, labels unrelated to the images), the
+    fitted rows are used as they are. Otherwise which class each cluster is was read from the
+    labels, and may be far from certain (a complementary class is one of the labels a cluster
+    was never given, and with few images a class many were never given). Naming cluster ``c``
+    class ``i`` instead of ``s = naming[c]`` moves its row's diagonal entry from label ``s`` to
+    label ``i`` (the two entries swap; the rest of the row follows the cluster); each row is
+    averaged over those moves with the naming's posterior marginals (`naming_marginals`).
+    """
+    rows = fit["matrix"][fit["naming"]]  # cluster x given label
+    if has_reference or fit["name"] in FREE or fit["name"] in ("uniform", "unrelated"):
+        return rows
+    K = rows.shape[0]
+    own = fit["naming"]
+    diag = rows[np.arange(K), own]  # (K,)
+    log_rows = np.log(np.maximum(rows, 1e-300))
+    log_diag = np.log(np.maximum(diag, 1e-300))[:, None]
+    counts = fit["counts"][own]  # cluster x given label
+    kept = counts[np.arange(K), own][:, None]
+    # log-likelihood of each cluster's counts were it class i: labels i and own swap entries
+    score = counts * (log_diag - log_rows) + kept * (log_rows - log_diag)
+    X = naming_marginals(score)
+    blurred = (1.0 - X) * rows + X * diag[:, None]
+    blurred[np.arange(K), own] = (X * rows).sum(1)
+    return blurred
+
+
+def naming_marginals(score: np.ndarray, *, max_iter: int = 200, tol: float = 1e-4) -> np.ndarray:
+    """Approximate marginals ``(K, K)`` of a naming with log-likelihood ``sum_c score[c, sigma[c]]``.
+
+    ``X[c, i]`` approximates ``P(sigma[c] = i)`` under a uniform prior on the ``K!`` namings:
+    the doubly stochastic scaling of ``exp(score)`` (Sinkhorn's balancing, in log space), the
+    usual approximation of the marginals of a distribution over permutations.
+    """
+    logx = score - score.max()
+    for _ in range(max_iter):
+        logx = logx - _logsumexp(logx, 1)
+        col = _logsumexp(logx, 0)
+        logx = logx - col
+        if np.abs(col).max() < tol:
+            break
+    return np.exp(logx)
+
+
+def _logsumexp(x: np.ndarray, axis: int) -> np.ndarray:
+    """``log(sum(exp(x)))`` along ``axis``, kept as a length-1 axis (finite ``x``)."""
+    top = x.max(axis=axis, keepdims=True)
+    return top + np.log(np.exp(x - top).sum(axis=axis, keepdims=True))
+
+
+def pseudo_bma(L: np.ndarray, weights: np.ndarray, log_prior: np.ndarray, *, draws: int = 400,
+               seed: int = 0) -> np.ndarray:
+    """Pseudo-BMA+ weights ``(M,)`` of models from their pointwise held-out log-likelihoods.
+
+    Parameters
+    ----------
+    L : ndarray ``(M, N)``
+        ``L[m, n]``: model ``m``'s held-out log-likelihood of sample ``n``.
+    weights : ndarray ``(N,)``
+        How many times each sample counts (0 leaves it out).
+    log_prior : ndarray ``(M,)``
+        Log prior weight of each model, plus any fixed charge in nats.
+    draws : int
+        Bayesian-bootstrap draws: Dirichlet(weights) reweightings of the samples.
+
+    Returns
+    -------
+    ndarray ``(M,)``
+        The mean over draws of ``softmax(n * (a @ L.T) + log_prior)``, ``n`` the total weight.
+    """
+    keep = weights > 0
+    L, w = L[:, keep], weights[keep]
+    n = float(w.sum())
+    rng = np.random.default_rng(seed)
+    total = np.zeros(L.shape[0])
+    for b in range(0, draws, 50):
+        a = rng.standard_gamma(w, size=(min(50, draws - b), len(w)))
+        a /= a.sum(1, keepdims=True)
+        score = n * (a @ L.T) + log_prior
+        e = np.exp(score - score.max(1, keepdims=True))
+        total += (e / e.sum(1, keepdims=True)).sum(0)
+    return total / draws
 
 
 def _fit_models(data: _Samples, *, cluster_counts, has_reference: bool, start, max_iter: int,
                 tol: float) -> list[dict]:
     """Maximum-likelihood fits of every ladder model (dicts, in ladder order)."""
     K = data.K
-    marginal = np.array([w.sum() for w in data.weights])
-    marginal = marginal / max(marginal.sum(), 1e-300)
+    marginal = data.label_marginal()
     if cluster_counts is None:
         free0 = 0.5 * np.eye(K) + 0.5 / K
         cluster_counts = _fit_one(data, "free", np.arange(K), free0, marginal,
@@ -649,17 +869,27 @@ def _nests(big: FittedModel, small: FittedModel) -> bool:
     return big.name in FREE or small.name in NESTS.get(big.name, set())
 
 
+def _speaks_for(big: FittedModel, small: FittedModel, alike) -> bool:
+    """Whether ``big`` only adds parameters to ``small`` that change none of its predictions."""
+    return _nests(big, small) and (alike is None or alike(big, small))
+
+
 def _size(m: FittedModel) -> tuple:
-    """How complex a model is (fewer is simpler)."""
-    return (m.dof, m.name in ("pair-flip", "pair-flip per class", "permutation"))
+    """How complex a model is (fewer is simpler): its parameters, then whether it reads the
+    predictions at all (labels unrelated to the images assume the least), then whether it
+    makes a discrete choice per class."""
+    return (m.dof, m.name not in ("uniform", "unrelated"),
+            m.name in ("pair-flip", "pair-flip per class", "permutation"))
 
 
-def _compare(models: list, has_reference: bool, resolution: float, prefer: str) -> Ladder:
-    ev = np.array([m.log_evidence for m in models])
-    prob = np.exp(ev - ev.max())
-    prob /= prob.sum()
-    models = [replace(m, probability=float(p)) for m, p in zip(models, prob, strict=True)]
-    models.sort(key=lambda m: -m.probability)
+def _compare(models: list, has_reference: bool, resolution: float, prefer: str,
+             compare: str, alike=None) -> Ladder:
+    """The ladder's verdict from fitted models with their probabilities.
+
+    ``alike(a, b)`` says whether two models predict the same labels (None: nested models
+    always do, as under exact counts).
+    """
+    models = sorted(models, key=lambda m: -m.probability)
     best = models[0].probability
     close = [m for m in models if m.probability * EVIDENCE >= best]
     # the simplest; between equals (two readings of one free matrix) the preferred reading
@@ -668,20 +898,21 @@ def _compare(models: list, has_reference: bool, resolution: float, prefer: str) 
     for m in models:
         # a model that only adds parameters to the selected one, without being clearly
         # better, speaks for the selected kind: its extra parameters are not supported
-        kind = selected.kind if m in close and _nests(m, selected) else m.kind
+        kind = selected.kind if m in close and _speaks_for(m, selected, alike) else m.kind
         probs[kind] = probs.get(kind, 0.0) + m.probability
     # a rival explains the labels differently; a model that only adds parameters to the
     # selected one without being clearly better is not a different explanation
-    rivals = [m for m in close if not _nests(m, selected)]
+    rivals = [m for m in close if not _speaks_for(m, selected, alike)]
     candidates = list(dict.fromkeys([selected.kind] + [m.kind for m in rivals]))
     if candidates[0] == "clean" and not has_reference and "permutation" not in candidates:
         candidates.insert(1, "permutation")
     # the runner-up: the best other explanation (not the selected model with parameters added)
-    runner = next((m for m in models if m.kind != selected.kind and not _nests(m, selected)),
+    runner = next((m for m in models
+                   if m.kind != selected.kind and not _speaks_for(m, selected, alike)),
                   next((m for m in models if m.kind != selected.kind), None))
     return Ladder(models=tuple(models), selected=selected, runner_up=runner,
                   kind_probabilities=probs, candidates=tuple(candidates),
-                  has_reference=has_reference, resolution=resolution)
+                  has_reference=has_reference, resolution=resolution, compare=compare)
 
 
 def model_posterior(true_probs: np.ndarray, given: np.ndarray, model: FittedModel) -> np.ndarray:

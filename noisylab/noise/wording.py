@@ -90,11 +90,13 @@ def summary(diag) -> str:
         odds = diag.log_odds / math.log(10)
         text += (f" Of the noise models fitted to the labels, '{diag.model}' is the simplest "
                  f"that is not clearly worse than the best; the best model of another kind, "
-                 f"'{diag.runner_up}', is 10^{odds:.0f} times less likely."
+                 f"'{diag.runner_up}', gives labels it was not fitted on 10^{odds:.0f} times "
+                 f"less likelihood."
                  if odds < 300 else
                  f" Of the noise models fitted to the labels, '{diag.model}' is the simplest "
                  f"that is not clearly worse than the best; every model of another kind is far "
-                 f"less likely (the best of them, '{diag.runner_up}', by e^{diag.log_odds:.0f}).")
+                 f"worse (the best of them, '{diag.runner_up}', by e^{diag.log_odds:.0f} on "
+                 f"labels it was not fitted on).")
     if diag.what_decides:
         text += " " + diag.what_decides
     return text

@@ -1,0 +1,77 @@
+"""The ladder's comparison: held-out likelihood, pseudo-BMA+ weights, naming marginals."""
+
+import numpy as np
+import pytest
+
+from noisylab.errors import NoisylabError
+from noisylab.noise import corrupt, diagnose, fit_ladder, make_noise, simulate_pred_probs
+from noisylab.noise.ladder import naming_marginals, pseudo_bma
+
+
+def test_pseudo_bma_shares_between_equal_models_and_follows_a_clear_winner():
+    rng = np.random.default_rng(0)
+    a = rng.normal(-1.0, 0.3, 2000)
+    equal = pseudo_bma(np.stack([a, a]), np.ones(2000), np.zeros(2))
+    assert np.allclose(equal, [0.5, 0.5])
+    better = pseudo_bma(np.stack([a, a - 0.05]), np.ones(2000), np.zeros(2))
+    assert better[0] > 0.999  # 100 nats apart
+    # a difference inside the sampling noise of the scores leaves both open
+    noise = rng.normal(0.0, 0.3, 2000)
+    close = pseudo_bma(np.stack([a, a + noise - noise.mean() + 1.0 / 2000]), np.ones(2000),
+                       np.zeros(2))
+    assert 0.2 < close[0] < 0.8
+    # samples of weight 0 count for nothing; a prior shifts the weights
+    left_out = pseudo_bma(np.stack([a, np.r_[a[:1000], a[1000:] - 1.0]]),
+                          np.r_[np.ones(1000), np.zeros(1000)], np.zeros(2))
+    assert np.allclose(left_out, [0.5, 0.5])
+    assert pseudo_bma(np.stack([a, a]), np.ones(2000), np.log([3.0, 1.0]))[0] == \
+        pytest.approx(0.75)
+
+
+def test_naming_marginals_are_doubly_stochastic():
+    K = 6
+    sure = naming_marginals(50.0 * np.eye(K)[[2, 0, 1, 5, 3, 4]])
+    assert np.allclose(sure, np.eye(K)[[2, 0, 1, 5, 3, 4]], atol=1e-6)
+    flat = naming_marginals(np.zeros((K, K)))
+    assert np.allclose(flat, 1.0 / K)
+    # each cluster torn between two classes, and the two clusters sharing them
+    score = np.full((K, K), -50.0)
+    score[np.arange(K), np.arange(K)] = 0.0
+    score[0, 1] = score[1, 0] = 0.0
+    X = naming_marginals(score)
+    assert np.allclose(X.sum(0), 1, atol=1e-3) and np.allclose(X.sum(1), 1, atol=1e-3)
+    assert X[0, 1] == pytest.approx(0.5, abs=1e-3) and X[2, 2] == pytest.approx(1.0, abs=1e-3)
+
+
+def _audit(kind: str, n: int, k: int, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, k, n)
+    T = make_noise(kind, k, seed=seed + 1)
+    g, _ = corrupt(y, T, seed=seed + 2)
+    Q, _ = simulate_pred_probs(y, T, accuracy=0.945, seed=seed + 3)
+    return diagnose(Q, g)
+
+
+def test_labels_unrelated_to_many_classes_are_not_read_into_a_naming():
+    # 62 classes, 80 images a class: matching each cluster to its most given label finds a
+    # diagonal in pure noise; fitted on other images, that naming predicts nothing
+    d = _audit("unrelated", 5000, 62)
+    assert d.kind == "unrelated", d.summary
+    assert "symmetric" not in d.candidates
+
+
+def test_weak_complementary_labels_with_many_classes_stay_open():
+    # 62 classes, 80 images a class, uniform complementary labels: each label moves the odds by
+    # log(62/61), and which never-given label is a cluster's class is far from certain; the
+    # labels cannot tell this from labels unrelated to the images, and the audit says so
+    d = _audit("complementary", 5000, 62)
+    assert "complementary" in d.candidates and not d.decided, d.summary
+    assert d.kind_probabilities["complementary"] > 0.05
+
+
+def test_fit_ladder_checks_its_comparison_options():
+    P = np.eye(3)[np.arange(30) % 3]
+    with pytest.raises(NoisylabError, match="compare"):
+        fit_ladder(P, np.arange(30) % 3, compare="aic")
+    with pytest.raises(NoisylabError, match="folds"):
+        fit_ladder(P, np.arange(30) % 3, folds=1)
