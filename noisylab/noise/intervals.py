@@ -9,11 +9,10 @@ holds both the uncertainty of the model's parameters and that of which image is 
 The predictions ``P`` are held fixed: the randomness of training the cross-fitted model is not
 in the intervals.
 
-The kind's probability is the ladder's posterior on all the images; its interval is its spread
-over random halves of the images, drawn without replacement (subsampling, Politis and Romano
-1994). Resampling *with* replacement is not used for it: the repeated images add extra-multinomial
-spread to the counts, which the dispersed models of the ladder rightly read as evidence for
-themselves, so it would bias exactly the comparison being made.
+The kind's probability is the ladder's (its pseudo-BMA+ weights on all the images); its
+interval is its spread over random halves of the images, drawn without replacement (subsampling,
+Politis and Romano 1994). Resampling *with* replacement is not used for it: a repeated image
+would sit in both the part a model is fitted on and the part it is scored on.
 """
 
 from __future__ import annotations
