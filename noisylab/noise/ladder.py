@@ -286,7 +286,7 @@ class Ladder:
 
 
 class _Samples:
-    """``P`` sorted by given label, so that one E-step is a few passes over ``(N, K)`` arrays."""
+    """``P`` sorted by given label, each label's samples one contiguous block."""
 
     def __init__(self, P: np.ndarray, given: np.ndarray, weights: np.ndarray | None = None):
         self.K = P.shape[1]
@@ -318,13 +318,18 @@ class _Samples:
         return np.maximum(np.einsum("nc,nc->n", self.P, Tc.T[self.given]), 1e-300)
 
     def estep(self, Tc: np.ndarray) -> tuple[np.ndarray, float]:
-        """Soft counts ``(K, K)`` (cluster x given label) and log-likelihood under cluster rows ``Tc``."""
-        s = self._likelihoods(Tc)
-        ll = float(self.w @ np.log(s))
+        """Soft counts ``(K, K)`` (cluster x given label) and log-likelihood under cluster rows ``Tc``.
+
+        One matrix-vector product each way per label, on contiguous views of its block.
+        """
         C = np.zeros((self.K, self.K))
-        if len(self.labels):
-            sums = np.add.reduceat(self.P * (self.w / s)[:, None], self.starts, axis=0)
-            C[:, self.labels] = Tc[:, self.labels] * sums.T
+        ll = 0.0
+        ends = np.r_[self.starts[1:], len(self.given)]
+        for j, a, b in zip(self.labels, self.starts, ends, strict=True):
+            block, w = self.P[a:b], self.w[a:b]
+            s = np.maximum(block @ Tc[:, j], 1e-300)
+            ll += float(w @ np.log(s))
+            C[:, j] = Tc[:, j] * (block.T @ (w / s))
         return C, ll
 
     def pointwise(self, Tc: np.ndarray) -> np.ndarray:
