@@ -635,22 +635,9 @@ def fit_ladder(
     fits = _fit_models(data, cluster_counts=cluster_counts, has_reference=has_reference,
                        start=start, max_iter=max_iter, tol=tol)
     p_dof = 1 if p_dof is None else p_dof
-    reads_p = np.array([f["name"] not in ("uniform", "unrelated") for f in fits])
-    evidence = np.array([_log_evidence(f["name"], f["counts"], f["matrix"], f["loglik"],
-                                       f["params"], has_reference) for f in fits])
-    evidence -= reads_p * 0.5 * p_dof * math.log(max(data.n, 2.0))
-    log_prior = np.array([model_log_prior(f["name"], p_dof) for f in fits])
-    L = [None] * len(fits)
-    heldout = np.full(len(fits), np.nan)
-    if compare == "heldout":
-        L = _heldout_pointwise(P, g, w, fits, cluster_counts=cluster_counts,
-                               has_reference=has_reference, folds=folds, seed=seed,
-                               max_iter=max_iter, tol=tol)
-        heldout = L @ w
-        probs = pseudo_bma(L, w, log_prior, seed=seed)
-    else:
-        probs = np.exp(evidence - evidence.max())
-        probs /= probs.sum()
+    evidence, heldout, L, log_prior, probs = _score(
+        P, g, w, fits, compare=compare, p_dof=p_dof, cluster_counts=cluster_counts,
+        has_reference=has_reference, folds=folds, seed=seed, max_iter=max_iter, tol=tol)
     models = []
     for i, f in enumerate(fits):
         m = FittedModel(name=f["name"], kind=KIND_OF_MODEL[f["name"]], reading=f["reading"],
@@ -674,6 +661,25 @@ def _divergence(a: FittedModel, b: FittedModel, P: np.ndarray, w: np.ndarray) ->
     ta = np.clip(a.matrix[a.naming], 1e-300, None)
     tb = np.clip(b.matrix[b.naming], 1e-300, None)
     return float((w @ P) @ ((ta - tb) * (np.log(ta) - np.log(tb))).sum(1)) / 2.0
+
+
+def _score(P: np.ndarray, g: np.ndarray, w: np.ndarray, fits: list, *, compare: str,
+           p_dof: int, **heldout_options) -> tuple:
+    """Each fit's ``(log evidence, held-out sum, pointwise held-out (M, N) or Nones, log prior,
+    probability)``, the probability by ``compare``."""
+    reads_p = np.array([f["name"] not in ("uniform", "unrelated") for f in fits])
+    evidence = np.array([_log_evidence(f["name"], f["counts"], f["matrix"], f["loglik"],
+                                       f["params"], heldout_options["has_reference"])
+                         for f in fits])
+    evidence -= reads_p * 0.5 * p_dof * math.log(max(float(w.sum()), 2.0))
+    log_prior = np.array([model_log_prior(f["name"], p_dof) for f in fits])
+    if compare == "evidence":
+        probs = np.exp(evidence - evidence.max())
+        return evidence, np.full(len(fits), np.nan), [None] * len(fits), log_prior, \
+            probs / probs.sum()
+    L = _heldout_pointwise(P, g, w, fits, **heldout_options)
+    return evidence, L @ w, L, log_prior, pseudo_bma(L, w, log_prior,
+                                                     seed=heldout_options["seed"])
 
 
 def model_log_prior(name: str, p_dof: int = 1) -> float:
