@@ -608,7 +608,9 @@ def fit_ladder(
         Noise rates at or below this are reported as clean.
     p_dof : int, optional
         Parameters spent building ``true_probs`` from the labels (default 1: the calibration
-        parameter fitted on them; 0 for one-hot trusted labels).
+        parameter fitted on them; 0 for one-hot trusted labels). Models that read
+        ``true_probs`` are charged ``p_dof`` nats of held-out likelihood (their in-sample
+        optimism), or ``p_dof / 2 log N`` of evidence.
     prefer : {"dominant", "complementary"}
         Which of two equally supported readings to name first (the other stays a candidate).
     weights : ndarray ``(N,)``, optional
