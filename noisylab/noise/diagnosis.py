@@ -428,10 +428,10 @@ def estimate_and_diagnose(pred_probs: object, given_labels: object, *,
     image's true class where its predicted given-label probability is highest, and where it
     is lowest) and the ladder is fitted to each clustering. The best model of each ladder that
     reads the clusters (by held-out likelihood and prior) stands for its clustering, and the
-    two are weighed by
-    `noisylab.noise.ladder.pseudo_bma`; the clustering with the larger weight is kept, and the
-    probability of each kind is averaged over the two with their weights, so a clustering that
-    predicts the labels nearly as well lowers the confidence in what the other says.
+    two are weighed by `noisylab.noise.ladder.pseudo_bma`; the clustering with the larger
+    weight is kept, and the probability of each kind is averaged over the two with their
+    weights, so a clustering that predicts the labels nearly as well lowers the confidence in
+    what the other says.
     """
     check_option(regime, "regime", REGIMES)
     ways = ["dominant", "complementary"] if regime == "auto" and reference_probs is None \
@@ -469,11 +469,11 @@ def _clustering_weights(ladders: list) -> np.ndarray:
     if len(ladders) == 1:
         return np.ones(1)
 
-    def best(lad):
+    def representative(lad):
         readers = [m for m in lad.models if m.name not in ("uniform", "unrelated")]
         return max(readers or lad.models, key=lambda m: m.heldout + m.log_prior)
 
-    best = [best(lad) for lad in ladders]
+    best = [representative(lad) for lad in ladders]
     L = np.stack([m.pointwise for m in best])
     return pseudo_bma(L, np.ones(L.shape[1]), np.array([m.log_prior for m in best]))
 
