@@ -726,8 +726,7 @@ def _heldout_pointwise(P: np.ndarray, g: np.ndarray, w: np.ndarray, fits: list, 
         if not has_reference:
             free0 = start.get("free, read as dominant", start.get("free"))
             free0 = np.eye(K) * 0.5 + 0.5 / K if free0 is None else 0.98 * free0 + 0.02 / K
-            marginal = np.bincount(g[train], weights=w[train], minlength=K)
-            counts = _fit_one(data, "free", np.arange(K), free0, marginal / marginal.sum(),
+            counts = _fit_one(data, "free", np.arange(K), free0, data.label_marginal(),
                               max_iter=max_iter, tol=tol)[1]
         elif cluster_counts is not None:
             counts = cluster_counts
@@ -789,7 +788,11 @@ def naming_marginals(score: np.ndarray, *, max_iter: int = 200, tol: float = 1e-
 
 
 def _logsumexp(x: np.ndarray, axis: int) -> np.ndarray:
-    """``log(sum(exp(x)))`` along ``axis``, kept as a length-1 axis (finite ``x``)."""
+    """``log(sum(exp(x)))`` along ``axis``, kept as a length-1 axis (finite ``x``).
+
+    Not `scipy.special.logsumexp`: the Sinkhorn loop calls it hundreds of times on small
+    arrays, where scipy's input handling took most of the audit's ladder time.
+    """
     top = x.max(axis=axis, keepdims=True)
     return top + np.log(np.exp(x - top).sum(axis=axis, keepdims=True))
 
