@@ -263,10 +263,12 @@ def _models_section(d: dict) -> list[str]:
     iv = d.get("intervals")
     if iv:
         lines += ["", f"The probability that the kind is among {', '.join(d['candidates'])} is "
-                  f"{iv['kind_probability']:.3f}; on random halves of the images it ranges from "
+                  f"{iv['kind_probability']:.3f}; over Bayesian-bootstrap reweightings of the "
+                  f"images its {100 * iv['level']:.0f}% interval is "
                   f"{iv['kind_probability_interval'][0]:.3f} to "
-                  f"{iv['kind_probability_interval'][1]:.3f}, and "
-                  f"{100 * iv['selected_share']:.0f}% of the halves select the same kind."]
+                  f"{iv['kind_probability_interval'][1]:.3f}, and under "
+                  f"{100 * iv['selected_share']:.0f}% of them the reported kind keeps the most "
+                  "probability."]
     return lines + [""]
 
 

@@ -164,6 +164,8 @@ def test_bootstrap_intervals_cover_the_realised_matrix():
     true_noise = float(np.mean(g != y))
     assert iv.noise_rate[0] - 0.01 <= true_noise <= iv.noise_rate[1] + 0.01
     assert 0.5 < d.confidence <= 1.0 and d.confidence == iv.kind_probability
+    lo, hi = iv.kind_probability_interval
+    assert 0.0 <= lo <= hi <= 1.0 and 0.0 <= iv.selected_share <= 1.0
     assert np.all(iv.transition[0] <= iv.transition[1])
 
 

@@ -28,6 +28,30 @@ def test_pseudo_bma_shares_between_equal_models_and_follows_a_clear_winner():
         pytest.approx(0.75)
 
 
+def test_pseudo_bma_draws_average_to_its_weights():
+    rng = np.random.default_rng(1)
+    a = rng.normal(-1.0, 0.3, 500)
+    L = np.stack([a, a + rng.normal(0.0, 0.3, 500)])
+    mean, each = pseudo_bma(L, np.ones(500), np.zeros(2), draws=120, return_draws=True)
+    assert each.shape == (120, 2) and np.allclose(each.sum(1), 1.0)
+    assert np.allclose(each.mean(0), mean)
+    assert each[:, 0].std() > 0.01  # the reweightings disagree: the spread is real
+
+
+def test_kind_draws_spread_the_kind_probabilities():
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 10, 1500)
+    T = make_noise("symmetric", 10, rate=0.3, seed=4)
+    g, _ = corrupt(y, T, seed=5)
+    Q, _ = simulate_pred_probs(y, T, accuracy=0.9, seed=6)
+    ladder = fit_ladder(Q, g)
+    draws = ladder.kind_draws()
+    assert set(draws) == set(ladder.kind_probabilities)
+    for kind, p in ladder.kind_probabilities.items():
+        assert draws[kind].mean() == pytest.approx(p, abs=1e-9)
+    assert fit_ladder(np.eye(10)[y], g, compare="evidence", p_dof=0).kind_draws() is None
+
+
 def test_naming_marginals_are_doubly_stochastic():
     K = 6
     sure = naming_marginals(50.0 * np.eye(K)[[2, 0, 1, 5, 3, 4]])

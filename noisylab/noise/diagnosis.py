@@ -328,8 +328,8 @@ def ladder_of(estimate: TransitionEstimate) -> Ladder:
 def _intervals(estimate, ladder, replicates: int, seed: int, **which) -> Intervals | None:
     if not replicates:
         return None
-    return bootstrap(estimate.true_probs, estimate.given, ladder, cluster_counts=estimate.counts,
-                     prefer=estimate.regime, replicates=replicates, seed=seed, **which)
+    return bootstrap(estimate.true_probs, estimate.given, ladder, replicates=replicates,
+                     seed=seed, **which)
 
 
 def reading_posterior(estimate: TransitionEstimate, diag: Diagnosis, which: int = 0) -> np.ndarray:

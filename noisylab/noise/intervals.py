@@ -10,9 +10,10 @@ The predictions ``P`` are held fixed: the randomness of training the cross-fitte
 in the intervals.
 
 The kind's probability is the ladder's (its pseudo-BMA+ weights on all the images); its
-interval is its spread over random halves of the images, drawn without replacement (subsampling,
-Politis and Romano 1994). Resampling *with* replacement is not used for it: a repeated image
-would sit in both the part a model is fitted on and the part it is scored on.
+interval is its spread over the Bayesian-bootstrap reweightings of the images that pseudo-BMA+
+averages (Dirichlet weights on each image's held-out log-likelihood; Rubin 1981). Nothing is
+refitted for it: refitting on a resample *with* replacement would put a repeated image both in
+the part a model is fitted on and in the part it is scored on.
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ from noisylab.noise.ladder import (
     Ladder,
     _fit_one,
     _Samples,
-    fit_ladder,
     model_posterior,
 )
 
@@ -50,9 +50,10 @@ class Intervals:
     kind_probability : float
         Posterior probability of the reported candidates (the audit's ``confidence``).
     kind_probability_interval : ndarray ``(2,)``
-        The spread of that probability over random halves of the images.
+        The central ``level`` interval of that probability over Bayesian-bootstrap
+        reweightings of the images (NaN when the ladder was compared by evidence).
     selected_share : float
-        Share of those halves whose own selection was the same kind.
+        Share of those reweightings under which the reported kind keeps the most probability.
     """
 
     level: float
@@ -75,10 +76,9 @@ class Intervals:
 
 
 def bootstrap(true_probs: np.ndarray, given: np.ndarray, ladder: Ladder, *,
-              cluster_counts: np.ndarray | None = None, p_dof: int | None = None,
-              prefer: str = "dominant", replicates: int = 40, level: float = 0.95,
+              replicates: int = 40, level: float = 0.95,
               seed: int = 0, max_iter: int = 60, model: str | None = None,
-              kinds: tuple | None = None, halves: int = 6) -> Intervals:
+              kinds: tuple | None = None) -> Intervals:
     """Intervals for a reading of ``ladder`` by refitting it on resampled images.
 
     Parameters
@@ -87,9 +87,7 @@ def bootstrap(true_probs: np.ndarray, given: np.ndarray, ladder: Ladder, *,
         The ``P`` the ladder was fitted on.
     given : ndarray of int ``(N,)``
     ladder : Ladder
-        The full-data fit (starting points, and the kinds whose probability is bagged).
-    cluster_counts, p_dof, prefer
-        As passed to `noisylab.noise.fit_ladder`.
+        The full-data fit (the starting point, and the draws of the kinds' probabilities).
     replicates : int
         Bootstrap replicates.
     level : float
@@ -98,17 +96,11 @@ def bootstrap(true_probs: np.ndarray, given: np.ndarray, ladder: Ladder, *,
         The ladder model whose matrix the intervals are for (default: the selected one).
     kinds : tuple of str, optional
         The kinds whose probability is reported (default: the ladder's candidates).
-    halves : int
-        Random halves of the images the kind's probability is recomputed on.
     """
     rng = np.random.default_rng(seed)
     N = len(given)
     sel = ladder.selected if model is None else next(m for m in ladder.models if m.name == model)
     kinds = ladder.candidates if kinds is None else kinds
-    start = {m.name: m.matrix for m in ladder.models}
-    options = dict(cluster_counts=cluster_counts, has_reference=ladder.has_reference,
-                   resolution=ladder.resolution, p_dof=p_dof, prefer=prefer, start=start,
-                   max_iter=max_iter, tol=1e-8)
     mats, kept = [], []
     data = _Samples(true_probs, given)
     for _ in range(replicates):
@@ -117,24 +109,31 @@ def bootstrap(true_probs: np.ndarray, given: np.ndarray, ladder: Ladder, *,
         T, right = _draw_realised(true_probs, given, model, rng, w)
         mats.append(T)
         kept.append(right)
-    probs, same = [], 0
-    for _ in range(halves):
-        w = (rng.permutation(N) < N // 2).astype(np.float64)
-        rep = fit_ladder(true_probs, given, weights=w, **options)
-        probs.append(sum(rep.kind_probabilities.get(k, 0.0) for k in kinds))
-        same += rep.selected.kind == sel.kind
     mats = np.array(mats)
     lo, hi = (1 - level) / 2, 1 - (1 - level) / 2
     keep = np.diagonal(mats, axis1=1, axis2=2)
-    probs = np.array(probs) if probs else np.array([np.nan])
+    spread, share = _kind_spread(ladder, kinds, sel.kind, (lo, hi))
     return Intervals(level=level, replicates=replicates,
                      transition=np.quantile(mats, [lo, hi], axis=0),
                      keep_rate=np.quantile(keep, [lo, hi], axis=0),
                      noise_rate=np.quantile(1.0 - np.array(kept), [lo, hi]),
                      kind_probability=float(sum(ladder.kind_probabilities.get(k, 0.0)
                                                 for k in kinds)),
-                     kind_probability_interval=np.quantile(probs, [lo, hi]),
-                     selected_share=same / max(halves, 1))
+                     kind_probability_interval=spread, selected_share=share)
+
+
+def _kind_spread(ladder: Ladder, kinds: tuple, kind: str,
+                 quantiles: tuple[float, float]) -> tuple[np.ndarray, float]:
+    """The ``quantiles`` ``(2,)`` of the probability of ``kinds`` over the ladder's
+    Bayesian-bootstrap draws, and the share of draws under which ``kind`` has the most."""
+    draws = ladder.kind_draws()
+    if not draws:
+        return np.full(2, np.nan), float("nan")
+    of_kinds = sum((draws.get(k, 0.0) for k in kinds), np.zeros(len(next(iter(draws.values())))))
+    names = list(draws)
+    top = np.argmax(np.stack([draws[k] for k in names]), axis=0)
+    share = float(np.mean(top == names.index(kind))) if kind in draws else 0.0
+    return np.quantile(of_kinds, quantiles), share
 
 
 def _refit(data: _Samples, model: FittedModel, max_iter: int) -> FittedModel:

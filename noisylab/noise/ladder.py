@@ -91,7 +91,7 @@ is reported as ``clean``.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
@@ -187,6 +187,9 @@ class FittedModel:
         Probability of the model among those of the ladder (see the module notes).
     params : dict
         The model's own parameters by name (rates, partners, permutation).
+    probability_draws : ndarray ``(D,)`` or None
+        The model's weight under each Bayesian-bootstrap reweighting of the images (their mean
+        is ``probability``; None when compared by evidence).
     """
 
     name: str
@@ -204,6 +207,7 @@ class FittedModel:
     log_prior: float
     probability: float
     params: dict
+    probability_draws: np.ndarray | None = None
 
     @property
     def class_prior(self) -> np.ndarray:
@@ -244,6 +248,9 @@ class Ladder:
         Noise rates at or below this are read as clean.
     compare : str
         ``"heldout"`` (elpd and pseudo-BMA+ weights) or ``"evidence"`` (marginal likelihood).
+    counted_as : dict of str to str
+        The kind each model's probability counts for in ``kind_probabilities``: its own, or
+        the selected kind, which a model that only adds parameters to it speaks for.
     """
 
     models: tuple
@@ -254,6 +261,7 @@ class Ladder:
     has_reference: bool
     resolution: float
     compare: str = "heldout"
+    counted_as: dict = field(default_factory=dict)
 
     @property
     def decided(self) -> bool:
@@ -274,6 +282,17 @@ class Ladder:
         if self.compare == "evidence":
             return float(self.selected.log_evidence - self.runner_up.log_evidence)
         return float(self.selected.heldout - self.runner_up.heldout)
+
+    def kind_draws(self) -> dict | None:
+        """Each kind's probability under every Bayesian-bootstrap reweighting of the images,
+        ``{kind: (D,)}`` (None when compared by evidence): the spread of ``kind_probabilities``."""
+        if any(m.probability_draws is None for m in self.models):
+            return None
+        draws: dict = {}
+        for m in self.models:
+            kind = self.counted_as.get(m.name, m.kind)
+            draws[kind] = draws.get(kind, 0.0) + m.probability_draws
+        return draws
 
     def best_of(self, kind: str) -> FittedModel | None:
         """The most probable model reporting ``kind`` (None if no model does)."""
@@ -637,7 +656,7 @@ def fit_ladder(
     fits = _fit_models(data, cluster_counts=cluster_counts, has_reference=has_reference,
                        start=start, max_iter=max_iter, tol=tol)
     p_dof = 1 if p_dof is None else p_dof
-    evidence, heldout, L, log_prior, probs = _score(
+    evidence, heldout, L, log_prior, probs, draws = _score(
         P, g, w, fits, compare=compare, p_dof=p_dof, cluster_counts=cluster_counts,
         has_reference=has_reference, folds=folds, seed=seed, max_iter=max_iter, tol=tol)
     models = []
@@ -648,7 +667,7 @@ def fit_ladder(
                         dof=_dof(f["name"], K, has_reference), log_evidence=float(evidence[i]),
                         heldout=float(heldout[i]), pointwise=L[i],
                         log_prior=float(log_prior[i]), probability=float(probs[i]),
-                        params=f["params"])
+                        params=f["params"], probability_draws=draws[i])
         models.append(_kind_of(m, resolution, K))
     alike = None if compare == "evidence" else (lambda a, b: _divergence(a, b, P, w) < 1.0)
     return _compare(models, has_reference, resolution, prefer, compare, alike)
@@ -668,7 +687,8 @@ def _divergence(a: FittedModel, b: FittedModel, P: np.ndarray, w: np.ndarray) ->
 def _score(P: np.ndarray, g: np.ndarray, w: np.ndarray, fits: list, *, compare: str,
            p_dof: int, **heldout_options) -> tuple:
     """Each fit's ``(log evidence, held-out sum, pointwise held-out (M, N) or Nones, log prior,
-    probability)``, the probability by ``compare``."""
+    probability, probability under each Bayesian-bootstrap draw (M, D) or Nones)``, the
+    probability by ``compare``."""
     reads_p = np.array([f["name"] not in ("uniform", "unrelated") for f in fits])
     evidence = np.array([_log_evidence(f["name"], f["counts"], f["matrix"], f["loglik"],
                                        f["params"], heldout_options["has_reference"])
@@ -678,10 +698,10 @@ def _score(P: np.ndarray, g: np.ndarray, w: np.ndarray, fits: list, *, compare: 
     if compare == "evidence":
         probs = np.exp(evidence - evidence.max())
         return evidence, np.full(len(fits), np.nan), [None] * len(fits), log_prior, \
-            probs / probs.sum()
+            probs / probs.sum(), [None] * len(fits)
     L = _heldout_pointwise(P, g, w, fits, **heldout_options)
-    return evidence, L @ w, L, log_prior, pseudo_bma(L, w, log_prior,
-                                                     seed=heldout_options["seed"])
+    probs, draws = pseudo_bma(L, w, log_prior, seed=heldout_options["seed"], return_draws=True)
+    return evidence, L @ w, L, log_prior, probs, draws.T
 
 
 def model_log_prior(name: str, p_dof: int = 1) -> float:
@@ -798,7 +818,7 @@ def _logsumexp(x: np.ndarray, axis: int) -> np.ndarray:
 
 
 def pseudo_bma(L: np.ndarray, weights: np.ndarray, log_prior: np.ndarray, *, draws: int = 400,
-               seed: int = 0) -> np.ndarray:
+               seed: int = 0, return_draws: bool = False):
     """Pseudo-BMA+ weights ``(M,)`` of models from their pointwise held-out log-likelihoods.
 
     Parameters
@@ -811,24 +831,30 @@ def pseudo_bma(L: np.ndarray, weights: np.ndarray, log_prior: np.ndarray, *, dra
         Log prior weight of each model, plus any fixed charge in nats.
     draws : int
         Bayesian-bootstrap draws: Dirichlet(weights) reweightings of the samples.
+    return_draws : bool
+        Also return each draw's weights.
 
     Returns
     -------
     ndarray ``(M,)``
         The mean over draws of ``softmax(n * (a @ L.T) + log_prior)``, ``n`` the total weight.
+    ndarray ``(draws, M)``
+        Only with ``return_draws``: that softmax for each draw.
     """
     keep = weights > 0
     L, w = L[:, keep], weights[keep]
     n = float(w.sum())
     rng = np.random.default_rng(seed)
-    total = np.zeros(L.shape[0])
+    each = np.empty((draws, L.shape[0]))
     for b in range(0, draws, 50):
-        a = rng.standard_gamma(w, size=(min(50, draws - b), len(w)))
+        # Dirichlet(w) by normalised Gamma(w) draws; Gamma(1) is the (faster) exponential
+        size = (min(50, draws - b), len(w))
+        a = rng.standard_exponential(size) if np.all(w == 1) else rng.standard_gamma(w, size)
         a /= a.sum(1, keepdims=True)
         score = n * (a @ L.T) + log_prior
         e = np.exp(score - score.max(1, keepdims=True))
-        total += (e / e.sum(1, keepdims=True)).sum(0)
-    return total / draws
+        each[b:b + len(a)] = e / e.sum(1, keepdims=True)
+    return (each.mean(0), each) if return_draws else each.mean(0)
 
 
 def _fit_models(data: _Samples, *, cluster_counts, has_reference: bool, start, max_iter: int,
@@ -911,11 +937,13 @@ def _compare(models: list, has_reference: bool, resolution: float, prefer: str,
     # the simplest; between equals (two readings of one free matrix) the preferred reading
     selected = min(close, key=lambda m: (_size(m), m.reading != prefer, -m.probability))
     probs: dict = {}
+    counted_as: dict = {}
     for m in models:
         # a model that only adds parameters to the selected one, without being clearly
         # better, speaks for the selected kind: its extra parameters are not supported
         kind = selected.kind if m in close and _speaks_for(m, selected, alike) else m.kind
         probs[kind] = probs.get(kind, 0.0) + m.probability
+        counted_as[m.name] = kind
     # a rival explains the labels differently; a model that only adds parameters to the
     # selected one without being clearly better is not a different explanation
     rivals = [m for m in close if not _speaks_for(m, selected, alike)]
@@ -928,7 +956,8 @@ def _compare(models: list, has_reference: bool, resolution: float, prefer: str,
                   next((m for m in models if m.kind != selected.kind), None))
     return Ladder(models=tuple(models), selected=selected, runner_up=runner,
                   kind_probabilities=probs, candidates=tuple(candidates),
-                  has_reference=has_reference, resolution=resolution, compare=compare)
+                  has_reference=has_reference, resolution=resolution, compare=compare,
+                  counted_as=counted_as)
 
 
 def model_posterior(true_probs: np.ndarray, given: np.ndarray, model: FittedModel) -> np.ndarray:
