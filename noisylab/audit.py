@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import csv
 import gzip
+import importlib
 import os
 import re
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -195,11 +197,15 @@ def _predict(ds, *, folds, epochs, seed, progress, log, started):
     """Out-of-sample P(given | x) of every image: the probe's family, then cross-fitting."""
     import torch
 
-    from noisylab.crossfit import cross_fit, default_epochs, probe_family
+    from noisylab.crossfit import cross_fit, default_epochs, fold_neighbours, probe_family
 
     distributed.setup(torch.device("cpu"))  # under torchrun: the folds go to separate ranks
     torch.set_num_threads(distributed.threads_per_process())
     k = len(ds.classes)
+    # torch's first optimiser imports torch._dynamo (seconds of Python): imported in the
+    # background, it overlaps the neighbour searches, which run without the GIL
+    threading.Thread(target=importlib.import_module, args=("torch._dynamo",), daemon=True).start()
+    near = fold_neighbours(ds.images, folds=folds, seed=seed)
     # Which model family describes P(given | x): labels mostly right, or pointing away?
     probe = distributed.from_writer(probe_family(ds.images, ds.labels, k, seed=seed,
                                                  progress=progress))  # one family for all ranks
@@ -208,7 +214,7 @@ def _predict(ds, *, folds, epochs, seed, progress, log, started):
         + f", class prior {probe.prior_nll:.4f} -> {probe.family}")
     epochs = epochs or default_epochs(len(ds))
     fitted = cross_fit(ds.images, ds.labels, k, family=probe.family, folds=folds, epochs=epochs,
-                       seed=seed, progress=progress,
+                       seed=seed, progress=progress, near=near,
                        on_fold=lambda i, m: log(f"cross-fit: fold {i + 1}/{m} done "
                                                 f"({time.perf_counter() - started:.0f}s)"))
     log("stacking weights (model, its neighbours, pixel neighbours) per fold: "

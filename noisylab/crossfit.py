@@ -22,7 +22,7 @@ cross-entropy, the class each training image's pixel-space neighbours vote for b
 labels where the vote is clear (`noisylab.noise.neighbour_vote`; neighbours from the training
 part only, so held-out labels stay unread). Learning from complementary labels alone is slowest
 at the start, and the vote gives those epochs ordinary labels. It trains in bfloat16 where the
-CPU computes it natively; its predictions are made in float32.
+CPU computes it natively, and so do its backbone's predictions (the head in float32).
 
 Each held-out prediction is then *stacked* with two nearest-neighbour estimates of the same
 quantity: the frequency of each given label among the image's ``k`` nearest neighbours within
@@ -35,6 +35,7 @@ chose weights (0.9, 0.1, 0.0).
 from __future__ import annotations
 
 import math
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -42,7 +43,7 @@ import torch
 
 from noisylab import distributed
 from noisylab.losses import make_loss
-from noisylab.models import build_model
+from noisylab.models import build_model, with_own_dropout
 from noisylab.neighbours import (
     label_counts,
     nearest_neighbours,
@@ -51,9 +52,13 @@ from noisylab.neighbours import (
     smoothed_frequency,
     voted_classes,
 )
+from noisylab.parallel import map_in_threads
 from noisylab.train import fastest_precision, one_cycle, predict_logits, train_one_epoch
 
 FAMILIES = {"free": "ce", "complementary": "scl-nl"}
+
+#: Held while a fit seeds torch's global generator and draws its initial weights from it.
+_SEEDING = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -75,11 +80,15 @@ def fit_model(images: torch.Tensor, labels: torch.Tensor, num_classes: int, *, f
     ``precision`` is that of the training forward pass (`noisylab.train.autocast_dtype`;
     default `noisylab.train.fastest_precision`); predictions are made in float32.
     ``warm_start`` ``(N,)`` (a class, or -1) is also fitted with cross-entropy during the first
-    ``warm_start_epochs`` epochs.
+    ``warm_start_epochs`` epochs. Every random draw comes from ``seed``, none later from torch's
+    global generator, so fits may run side by side in threads (`noisylab.parallel`).
     """
-    torch.manual_seed(seed)
     precision = precision or fastest_precision(images.device)
-    model = build_model(arch, num_classes).to(images.device, memory_format=torch.channels_last)
+    with _SEEDING:  # fits side by side in threads share torch's global generator
+        torch.manual_seed(seed)
+        model = build_model(arch, num_classes)
+    model = with_own_dropout(model, torch.Generator().manual_seed(seed))
+    model = model.to(images.device, memory_format=torch.channels_last)
     loss_fn = make_loss(FAMILIES[family], num_classes=num_classes)
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=5e-4)
     batch_size = min(batch_size, len(images))
@@ -150,13 +159,14 @@ def probe_family(images: torch.Tensor, labels: torch.Tensor, num_classes: int, *
     fit_idx, held_idx = torch.from_numpy(pick[:cut]), pick[cut:]
     held_labels = labels[held_idx].cpu().numpy()
     epochs = epochs or max(1, math.ceil(16_000 / max(cut, 1)))
-    nll = {}
-    for family in FAMILIES:
+
+    def held_out_nll(family: str) -> float:
         model = fit_model(images[fit_idx], labels[fit_idx], num_classes, family=family,
                           epochs=epochs, augment=False, seed=seed, progress=progress,
                           desc=f"probe {family}")
-        nll[family] = mean_nll(given_label_probs(model, images[held_idx], family=family),
-                               held_labels)
+        return mean_nll(given_label_probs(model, images[held_idx], family=family), held_labels)
+
+    nll = dict(zip(FAMILIES, map_in_threads(held_out_nll, FAMILIES), strict=True))
     prior = np.bincount(labels[fit_idx].cpu().numpy(), minlength=num_classes) / cut
     prior_nll = float(-np.mean(np.log(np.clip(prior[held_labels], 1e-12, None))))
     return ProbeResult(nll=nll, prior_nll=prior_nll, family=min(nll, key=nll.get))
@@ -173,7 +183,8 @@ class CrossFit:
 def cross_fit(images: torch.Tensor, labels: torch.Tensor, num_classes: int, *, family: str,
               folds: int = 2, epochs: int = 4, seed: int = 0, neighbours: int = 30,
               warm_start_epochs: int | None = None, precision: str | None = None,
-              progress: bool = True, on_fold=None) -> CrossFit:
+              progress: bool = True, on_fold=None,
+              near: FoldNeighbours | None = None) -> CrossFit:
     """Out-of-sample ``P(given | x)``: each fold predicted by a model fitted on the rest.
 
     Parameters
@@ -191,27 +202,31 @@ def cross_fit(images: torch.Tensor, labels: torch.Tensor, num_classes: int, *, f
     warm_start_epochs : int, optional
         Epochs that also fit the class each training image's pixel-space neighbours in the
         training part vote for by their given labels, where the vote is clear
-        (`noisylab.noise.neighbour_vote`): the held-out labels are never read. Default: half
-        the epochs, at most 2.
+        (`noisylab.noise.neighbour_vote`): the held-out labels are never read. Default: all
+        but the last, at most 2.
     precision : str, optional
         Of the training forward pass and of the neighbour searches (default
         `noisylab.train.fastest_precision`: bfloat16 where the hardware computes it).
     on_fold : callable, optional
-        Called with ``(fold_index, folds)`` after each fold (for a progress line).
+        Called with ``(fold_index, folds)`` after each fold (for a progress line), from the
+        thread that fitted it: the folds run side by side (`noisylab.parallel`).
+    near : FoldNeighbours, optional
+        `fold_neighbours` of these images with the same ``folds``, ``seed`` and ``neighbours``
+        (default: searched here).
     """
     n = len(labels)
-    rng = np.random.default_rng(seed)
-    assignment = rng.permutation(np.arange(n) % folds)
     given = labels.cpu().numpy()
-    pixels = pixel_features(images, seed=seed)
     precision = precision or fastest_precision(images.device)
     dtype = torch.bfloat16 if precision == "bf16" else torch.float32
     if warm_start_epochs is None:
-        warm_start_epochs = min(2, epochs // 2)
+        warm_start_epochs = min(2, epochs - 1)
     q = np.zeros((n, num_classes))
     weights = np.zeros((folds, 3))
-    near = _PixelNeighbours(pixels, assignment, k=max(VOTERS, neighbours), dtype=dtype)
-    for k in distributed.my_parts(folds):  # under torchrun: fold k on rank k % world size
+    if near is None:
+        near = fold_neighbours(images, folds=folds, seed=seed, k=neighbours, precision=precision)
+    assignment, parts = near.assignment, near.parts
+
+    def fit_fold(k: int) -> tuple[tuple[float, ...], np.ndarray]:
         held = np.flatnonzero(assignment == k)
         fit = torch.from_numpy(np.flatnonzero(assignment != k))
         vote = (_vote(near.of_training_part(k, folds), given[fit.numpy()], num_classes, family)
@@ -220,15 +235,21 @@ def cross_fit(images: torch.Tensor, labels: torch.Tensor, num_classes: int, *, f
                           seed=seed + k, progress=progress, precision=precision,
                           warm_start=vote, warm_start_epochs=warm_start_epochs,
                           desc=f"fold {k + 1}/{folds}")
-        feats, logits = predict_logits(model, images[held], with_features=True)
+        feats, logits = predict_logits(model, images[held], with_features=True,
+                                       precision=precision)
         pixel_counts = label_counts(near.within(k)[:, :neighbours], given[held], num_classes)
         estimates = [_family_probs(logits.softmax(1).double().numpy(), family),
                      neighbour_label_frequency(feats, given[held], num_classes, k=neighbours,
                                                dtype=dtype),
                      smoothed_frequency(pixel_counts)]
-        weights[k], q[held] = stack(estimates, given[held])
+        fold_weights, probs = stack(estimates, given[held])
         if on_fold:
             on_fold(k, folds)
+        return fold_weights, probs
+
+    # The folds side by side: each model's draws come from its own seed (`fit_model`).
+    for k, (fold_weights, probs) in zip(parts, map_in_threads(fit_fold, parts), strict=True):
+        weights[k], q[assignment == k] = fold_weights, probs
     # Each rank filled its own folds' rows, so their sum over the ranks holds every fold's.
     q, weights = distributed.sum_over_ranks(q), distributed.sum_over_ranks(weights)
     return CrossFit(probs=q, weights=[tuple(float(v) for v in w) for w in weights])
@@ -238,17 +259,43 @@ def cross_fit(images: torch.Tensor, labels: torch.Tensor, num_classes: int, *, f
 VOTERS = 100
 
 
-class _PixelNeighbours:
+def fold_neighbours(images: torch.Tensor, *, folds: int = 2, seed: int = 0, k: int = 30,
+                    precision: str | None = None) -> FoldNeighbours:
+    """The images' cross-fitting folds and their pixel-space neighbour searches, done.
+
+    Parameters
+    ----------
+    images : Tensor ``(N, 1, 28, 28)`` uint8
+    folds, seed : int
+        As given to `cross_fit` (they fix each image's fold).
+    k : int
+        `cross_fit`'s ``neighbours``; at least `VOTERS` are searched.
+    precision : str, optional
+        Of the similarity products (default `noisylab.train.fastest_precision`).
+    """
+    assignment = np.random.default_rng(seed).permutation(np.arange(len(images)) % folds)
+    precision = precision or fastest_precision(images.device)
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+    near = FoldNeighbours(pixel_features(images, seed=seed), assignment, k=max(VOTERS, k),
+                          dtype=dtype, parts=list(distributed.my_parts(folds)))
+    map_in_threads(near.within, near.needed_by(near.parts, folds))  # side by side
+    return near
+
+
+class FoldNeighbours:
     """Pixel-space nearest neighbours within parts of the data, each part searched once.
 
-    The held-out pixel estimate of fold ``k`` needs neighbours within fold ``k``; the vote of
-    fold ``k``'s model needs them within its training part, which with two folds is the other
-    fold: the same search, so two folds cost two searches rather than four.
+    ``assignment`` ``(N,)`` is each image's fold; ``parts`` the folds this process fits (all
+    of them, but under torchrun). The held-out pixel estimate of fold ``k`` needs neighbours
+    within fold ``k``; the vote of fold ``k``'s model needs them within its training part,
+    which with two folds is the other fold: the same search, so two folds cost two searches
+    rather than four.
     """
 
     def __init__(self, pixels: torch.Tensor, assignment: np.ndarray, *, k: int,
-                 dtype: torch.dtype):
+                 dtype: torch.dtype, parts: list[int]):
         self.pixels, self.assignment, self.k, self.dtype = pixels, assignment, k, dtype
+        self.parts = parts
         self._within: dict[int, torch.Tensor] = {}
 
     def _search(self, rows: np.ndarray) -> torch.Tensor:
@@ -260,6 +307,10 @@ class _PixelNeighbours:
         if fold not in self._within:
             self._within[fold] = self._search(np.flatnonzero(self.assignment == fold))
         return self._within[fold]
+
+    def needed_by(self, parts: list[int], folds: int) -> list[int]:
+        """The folds whose `within` search the fits of ``parts`` read (both, with two folds)."""
+        return sorted(set(parts) | ({1 - k for k in parts} if folds == 2 else set()))
 
     def of_training_part(self, fold: int, folds: int) -> torch.Tensor:
         """Neighbours of the images outside fold ``fold`` among themselves, nearest first."""
@@ -285,4 +336,4 @@ def default_epochs(n: int) -> int:
     from the neighbours' vote, give suggested labels 97.78% right and T within 0.0007 of the
     truth, against 97.32% and 0.0007 for 8 plain float32 epochs.
     """
-    return max(4, min(60, math.ceil(40_000 / max(n // 2, 1))))
+    return max(3, min(60, math.ceil(40_000 / max(n // 2, 1))))

@@ -199,6 +199,37 @@ def build_model(arch: str, num_classes: int, *, side_inputs: int = 0) -> nn.Modu
     return ARCHITECTURES[arch][0](num_classes, side_inputs)
 
 
+class GeneratorDropout(nn.Module):
+    """`torch.nn.Dropout` whose masks come from its own ``generator``, not torch's global one.
+
+    Models fitted side by side in threads of one process (`noisylab.parallel`) share the global
+    generator; drawn from it, each model's masks would depend on how the threads interleave.
+    """
+
+    def __init__(self, p: float, generator: torch.Generator):
+        super().__init__()
+        self.p, self.generator = p, generator
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` with a share ``p`` of its entries zeroed and the rest scaled by ``1 / (1 - p)``
+        in training mode; ``x`` itself in eval mode."""
+        if not self.training or self.p == 0:
+            return x
+        keep = torch.empty_like(x).bernoulli_(1 - self.p, generator=self.generator)
+        return x * keep / (1 - self.p)
+
+
+def with_own_dropout(model: nn.Module, generator: torch.Generator) -> nn.Module:
+    """``model`` with each `torch.nn.Dropout` replaced by a `GeneratorDropout` drawing from
+    ``generator`` (in place; the weights and the state dict's keys are unchanged)."""
+    for name, child in model.named_children():
+        if isinstance(child, nn.Dropout):
+            setattr(model, name, GeneratorDropout(child.p, generator))
+        else:
+            with_own_dropout(child, generator)
+    return model
+
+
 @dataclass(frozen=True)
 class TransferReport:
     """What ``transfer_weights`` did: parameter names kept from the source, and re-initialised."""

@@ -787,21 +787,26 @@ def _bad_loss(value: float, step: int) -> Exception:
 
 @torch.no_grad()
 def predict_logits(model: torch.nn.Module, images: torch.Tensor, *, batch_size: int = 1000,
-                   with_features: bool = False, side: torch.Tensor | None = None):
+                   with_features: bool = False, side: torch.Tensor | None = None,
+                   precision: str = "fp32"):
     """Logits ``(N, K)`` of a model for uint8 images ``(N, 1, 28, 28)``, in eval mode.
 
     With ``with_features=True``, returns ``(features, logits)``: also the backbone's output
-    ``(N, D)`` (the input of the model's ``head``; not for a model with side inputs). ``side``
-    ``(N, S)``: the images' side inputs, for a model that reads them.
+    ``(N, D)`` (the input of the model's ``head``; not for a model with side inputs); with
+    ``precision="bf16"`` as well, the backbone runs in bfloat16 (about twice as fast on a CPU
+    that computes it) and the head in float32 on its output. ``side`` ``(N, S)``: the images'
+    side inputs, for a model that reads them.
     """
     was_training = model.training
     model.eval()
     feats, out = [], []
+    low = dict(device_type=images.device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
     for i in range(0, len(images), batch_size):
         x = images[i:i + batch_size].float().div_(255).contiguous(memory_format=torch.channels_last)
         if with_features:
-            h = model.features(normalise(x))
-            feats.append(h.float())
+            with torch.autocast(**low):
+                h = model.features(normalise(x)).float()
+            feats.append(h)
             out.append(model.head(h).float())
         else:
             extra = () if side is None else (side[i:i + batch_size],)

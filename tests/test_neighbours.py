@@ -136,13 +136,14 @@ def test_nearest_neighbours_are_sorted_so_one_search_serves_every_smaller_k():
 
 @pytest.mark.parametrize("folds", [2, 3])
 def test_cross_fit_neighbours_within_parts_equal_a_search_of_each_part(folds):
-    from noisylab.crossfit import _PixelNeighbours
+    from noisylab.crossfit import FoldNeighbours
     from noisylab.neighbours import nearest_neighbours
 
     gen = torch.Generator().manual_seed(1)
     pixels = torch.randn(90, 6, generator=gen)
     assignment = np.random.default_rng(0).permutation(np.arange(90) % folds)
-    near = _PixelNeighbours(pixels, assignment, k=5, dtype=torch.float32)
+    near = FoldNeighbours(pixels, assignment, k=5, dtype=torch.float32, parts=list(range(folds)))
+    assert near.needed_by(near.parts, folds) == list(range(folds))
     for fold in range(folds):
         held = np.flatnonzero(assignment == fold)
         fit = np.flatnonzero(assignment != fold)
