@@ -87,7 +87,9 @@ def fit_model(images: torch.Tensor, labels: torch.Tensor, num_classes: int, *, f
     with _SEEDING:  # fits side by side in threads share torch's global generator
         torch.manual_seed(seed)
         model = build_model(arch, num_classes)
-    model = with_own_dropout(model, torch.Generator().manual_seed(seed))
+        # the masks continue the stream the weights were drawn from, not restart it
+        dropout_seed = int(torch.randint(2**62, ()))
+    model = with_own_dropout(model, torch.Generator().manual_seed(dropout_seed))
     model = model.to(images.device, memory_format=torch.channels_last)
     loss_fn = make_loss(FAMILIES[family], num_classes=num_classes)
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=5e-4)
