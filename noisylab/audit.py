@@ -202,9 +202,11 @@ def _predict(ds, *, folds, epochs, seed, progress, log, started):
     distributed.setup(torch.device("cpu"))  # under torchrun: the folds go to separate ranks
     torch.set_num_threads(distributed.threads_per_process())
     k = len(ds.classes)
-    # torch's first optimiser imports torch._dynamo (seconds of Python): imported in the
-    # background, it overlaps the neighbour searches, which run without the GIL
-    threading.Thread(target=importlib.import_module, args=("torch._dynamo",), daemon=True).start()
+    # Imports that cost seconds of Python (torch._dynamo, which torch's first optimiser
+    # imports, and cleanlab for the report): in the background they overlap the neighbour
+    # searches, which run without the GIL
+    threading.Thread(target=_import_all, args=(("torch._dynamo", "cleanlab.filter"),),
+                     daemon=True).start()
     near = fold_neighbours(ds.images, folds=folds, seed=seed)
     # Which model family describes P(given | x): labels mostly right, or pointing away?
     probe = distributed.from_writer(probe_family(ds.images, ds.labels, k, seed=seed,
@@ -220,6 +222,11 @@ def _predict(ds, *, folds, epochs, seed, progress, log, started):
     log("stacking weights (model, its neighbours, pixel neighbours) per fold: "
         + "; ".join(", ".join(f"{v:.1f}" for v in w) for w in fitted.weights))
     return probe, fitted, epochs
+
+
+def _import_all(modules: tuple[str, ...]) -> None:
+    for name in modules:
+        importlib.import_module(name)
 
 
 def measure(transition: np.ndarray, suggested: np.ndarray, true: np.ndarray, given: np.ndarray,
