@@ -13,7 +13,7 @@ from synthetic import blobs
 
 from noisylab.audit import audit, read_trusted_labels
 from noisylab.cli import cli
-from noisylab.crossfit import probe_family
+from noisylab.crossfit import choose_family, probe_family
 from noisylab.data.base import LabeledImages
 from noisylab.errors import NoisylabError
 from noisylab.noise import corrupt, make_noise
@@ -36,6 +36,15 @@ def test_probe_prefers_the_family_that_fits(clean_blobs):
     comp = relabel(clean_blobs, "complementary")
     assert probe_family(clean_blobs.images, clean_blobs.labels, K, progress=False).family == "free"
     assert probe_family(comp.images, comp.labels, K, progress=False).family == "complementary"
+
+
+def test_the_constrained_family_is_kept_unless_the_free_one_is_clearly_better():
+    rng = np.random.default_rng(0)
+    base = rng.exponential(1.0, 400)
+    assert choose_family({"free": base, "complementary": base + rng.normal(0, 0.1, 400)}) \
+        == "complementary"
+    assert choose_family({"free": base, "complementary": base + 0.1}) == "free"
+    assert choose_family({"free": base + 0.1, "complementary": base}) == "complementary"
 
 
 def test_audit_of_complementary_labels(tmp_path, clean_blobs):
