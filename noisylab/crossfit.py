@@ -259,7 +259,7 @@ def cross_fit(images: torch.Tensor, labels: torch.Tensor, num_classes: int, *, f
         pixel_counts = label_counts(near.within(k)[:, :neighbours], given[held], num_classes)
         estimates = [_family_probs(logits.softmax(1).double().numpy(), family),
                      neighbour_label_frequency(feats, given[held], num_classes, k=neighbours,
-                                               dtype=dtype),
+                                               dtype=dtype, among=_pool(len(held), seed + k)),
                      smoothed_frequency(pixel_counts)]
         fold_weights, probs = stack(estimates, given[held])
         if on_fold:
@@ -276,6 +276,17 @@ def cross_fit(images: torch.Tensor, labels: torch.Tensor, num_classes: int, *, f
 
 #: Pixel-space neighbours whose given labels vote for a training image's warm-start class.
 VOTERS = 100
+
+#: Neighbours are looked for among at most this many images of a part (a seeded random subset):
+#: a search costs the square of the part's size, and past it the nearest few move little.
+SEARCH_POOL = 10_000
+
+
+def _pool(n: int, seed: int) -> np.ndarray | None:
+    """Sorted positions ``(SEARCH_POOL,)`` of ``n`` images to search among, seeded (None: all)."""
+    if n <= SEARCH_POOL:
+        return None
+    return np.sort(np.random.default_rng(seed).choice(n, SEARCH_POOL, replace=False))
 
 
 def fold_neighbours(images: torch.Tensor, *, folds: int = 2, seed: int = 0, k: int = 30,
