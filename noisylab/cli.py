@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import sys
+import threading
 import warnings
 
 import click
@@ -36,6 +38,12 @@ class _Group(click.Group):
             sys.exit(1)
         except KeyboardInterrupt:
             click.echo("interrupted; files already written are kept", err=True)
+            if threading.active_count() > 1:
+                # Jobs still running in other threads (the audit's folds, `noisylab.parallel`)
+                # cannot be stopped, and torch aborts when the interpreter shuts down under them.
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(130)
             sys.exit(130)
 
 

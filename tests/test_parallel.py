@@ -1,5 +1,10 @@
 """Jobs side by side in threads: results in order, errors handed back, fits reproducible."""
 
+import subprocess
+import sys
+import textwrap
+import time
+
 import pytest
 import torch
 
@@ -64,3 +69,34 @@ def test_fits_side_by_side_equal_fits_one_after_another():
     for a, b in zip(alone, together, strict=True):
         assert all(torch.equal(a[k], b[k]) for k in a)
     assert not torch.equal(alone[0]["head.weight"], alone[1]["head.weight"])
+
+
+def test_an_interrupt_with_jobs_still_running_exits_at_once_with_one_line():
+    # torch aborts ("terminate called without an active exception") if the interpreter shuts
+    # down under a thread that is training
+    script = textwrap.dedent("""
+        import threading, time, click, torch
+        from noisylab.cli import _Group
+        from noisylab.crossfit import fit_model
+
+        @click.group(cls=_Group)
+        def group():
+            pass
+
+        @group.command()
+        def work():
+            x = torch.randint(0, 256, (4096, 1, 28, 28), dtype=torch.uint8)
+            y = torch.randint(0, 3, (4096,))
+            threading.Thread(target=fit_model, args=(x, y, 3), daemon=True,
+                             kwargs=dict(family="free", epochs=50, progress=False)).start()
+            time.sleep(2)
+            raise KeyboardInterrupt
+
+        group(["work"])
+    """)
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 130
+    assert done.stderr.strip() == "interrupted; files already written are kept"
+    assert time.perf_counter() - started < 30  # the sleeping thread was not waited for
