@@ -225,6 +225,7 @@ def _predict(ds, *, folds, epochs, seed, progress, log, started):
 
 
 def _import_all(modules: tuple[str, ...]) -> None:
+    """Import each of ``modules`` (by dotted name), so that later imports find them loaded."""
     for name in modules:
         importlib.import_module(name)
 

@@ -24,14 +24,16 @@ cross-entropy, the class each training image's pixel-space neighbours vote for b
 labels where the vote is clear (`noisylab.noise.neighbour_vote`; neighbours from the training
 part only, so held-out labels stay unread). Learning from complementary labels alone is slowest
 at the start, and the vote gives those epochs ordinary labels. It trains in bfloat16 where the
-CPU computes it natively, and so do its backbone's predictions (the head in float32).
+CPU computes it natively; its backbone predicts the held-out fold in bfloat16 too, its head in
+float32. The probe's two fits, and the folds, run side by side in threads
+(`noisylab.parallel`), each model drawing its random numbers from its own seed.
 
 Each held-out prediction is then *stacked* with two nearest-neighbour estimates of the same
 quantity: the frequency of each given label among the image's ``k`` nearest neighbours within
-the held-out fold (the image itself excluded), in the fold model's feature space and in a PCA
-of the raw pixels. The mixture weights are the ones (on a grid) under which the held-out given
-labels are most likely. None of the three reads the image's own label. On mnistTask3 the stack
-chose weights (0.9, 0.1, 0.0).
+the held-out fold (the image itself excluded), in the fold model's feature space (among at
+most `SEARCH_POOL` of the fold's images) and in a PCA of the raw pixels. The mixture weights
+are the ones (on a grid) under which the held-out given labels are most likely. None of the
+three reads the image's own label. On mnistTask3 the stack chose weights (0.9, 0.1, 0.0).
 """
 
 from __future__ import annotations
