@@ -5,7 +5,7 @@ import pytest
 
 from noisylab.errors import NoisylabError
 from noisylab.noise import corrupt, diagnose, fit_ladder, make_noise, simulate_pred_probs
-from noisylab.noise.ladder import naming_marginals, pseudo_bma
+from noisylab.noise.ladder import heldout_power, naming_marginals, pseudo_bma
 
 
 def test_pseudo_bma_shares_between_equal_models_and_follows_a_clear_winner():
@@ -99,3 +99,15 @@ def test_fit_ladder_checks_its_comparison_options():
         fit_ladder(P, np.arange(30) % 3, compare="aic")
     with pytest.raises(NoisylabError, match="folds"):
         fit_ladder(P, np.arange(30) % 3, folds=1)
+
+
+def test_heldout_power_softens_predictions_surer_than_they_are():
+    rng = np.random.default_rng(7)
+    y = rng.integers(0, 10, 4000)
+    T = make_noise("symmetric", 10, rate=0.3, seed=8)
+    g, _ = corrupt(y, T, seed=9)
+    Q, _ = simulate_pred_probs(y, np.eye(10), accuracy=0.85, seed=10)  # P(true | x)
+    assert 0.85 <= heldout_power(Q, g) <= 1.2
+    sharp = Q ** 3
+    sharp /= sharp.sum(1, keepdims=True)
+    assert heldout_power(sharp, g) <= 0.5  # about 1/3 undoes the sharpening

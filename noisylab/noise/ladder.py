@@ -604,6 +604,7 @@ def fit_ladder(
     weights: np.ndarray | None = None,
     start: dict | None = None,
     compare: str = "heldout",
+    compare_probs: np.ndarray | None = None,
     folds: int = 2,
     seed: int = 0,
     max_iter: int = 300,
@@ -639,6 +640,10 @@ def fit_ladder(
     compare : {"heldout", "evidence"}
         Compare the models by held-out likelihood (predictions ``P``) or by their marginal
         likelihood (exact for one-hot ``P``: trusted labels).
+    compare_probs : ndarray ``(N, K)``, optional
+        The cluster probabilities the held-out comparison refits and scores the models on
+        (default ``true_probs``; see `heldout_power`). The models' matrices are always fitted
+        on ``true_probs``.
     folds : int
         Parts the images are split into for the held-out likelihood (at least 2).
     seed : int
@@ -656,8 +661,9 @@ def fit_ladder(
     fits = _fit_models(data, cluster_counts=cluster_counts, has_reference=has_reference,
                        start=start, max_iter=max_iter, tol=tol)
     p_dof = 1 if p_dof is None else p_dof
+    P_compare = P if compare_probs is None else np.asarray(compare_probs, dtype=np.float64)
     evidence, heldout, L, log_prior, probs, draws = _score(
-        P, g, w, fits, compare=compare, p_dof=p_dof, cluster_counts=cluster_counts,
+        P_compare, g, w, fits, compare=compare, p_dof=p_dof, cluster_counts=cluster_counts,
         has_reference=has_reference, folds=folds, seed=seed, max_iter=max_iter, tol=tol)
     models = []
     for i, f in enumerate(fits):
@@ -702,6 +708,39 @@ def _score(P: np.ndarray, g: np.ndarray, w: np.ndarray, fits: list, *, compare: 
     L = _heldout_pointwise(P, g, w, fits, **heldout_options)
     probs, draws = pseudo_bma(L, w, log_prior, seed=heldout_options["seed"], return_draws=True)
     return evidence, L @ w, L, log_prior, probs, draws.T
+
+
+#: Powers of the cluster probabilities `heldout_power` chooses among.
+POWERS = (0.5, 0.6, 0.7, 0.85, 1.0, 1.2)
+
+
+def heldout_power(true_probs: np.ndarray, given: np.ndarray, *, powers=POWERS, folds: int = 2,
+                  seed: int = 0, max_iter: int = 100, tol: float = 1e-7) -> float:
+    """The power of ``true_probs`` under which a free matrix best predicts held-out labels.
+
+    ``true_probs`` ``(N, K)`` come sharpened by a sharpness fitted on the same labels, which
+    can make them surer than they are; each model of the ladder is then blamed for the
+    predictions' own over-confidence. Raised to the power ``a`` (rows renormalised), they are
+    scored as `fit_ladder` scores a model: the free matrix fitted on the other parts predicts
+    each part's labels. Returns the ``a`` of ``powers`` with the largest held-out likelihood.
+    """
+    P0 = np.clip(np.asarray(true_probs, dtype=np.float64), 1e-12, None)
+    g = np.asarray(given, dtype=np.int64)
+    K = P0.shape[1]
+    part = _split(len(g), int(folds), seed)
+    scores = []
+    for a in powers:
+        P = P0 ** a
+        P /= P.sum(1, keepdims=True)
+        total = 0.0
+        for f in range(int(folds)):
+            train, test = part != f, part == f
+            data = _Samples(P[train], g[train])
+            T = _fit_one(data, "free", np.arange(K), np.eye(K) * 0.5 + 0.5 / K,
+                         data.label_marginal(), max_iter=max_iter, tol=tol)[0]
+            total += float(_Samples(P[test], g[test]).pointwise(T).sum())
+        scores.append(total)
+    return float(powers[int(np.argmax(scores))])
 
 
 def model_log_prior(name: str, p_dof: int = 1) -> float:
