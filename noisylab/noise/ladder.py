@@ -21,7 +21,12 @@ log-likelihoods is the model's *expected log predictive density* (elpd). Choices
 labels (which class each cluster is, which class each class flips to, a row's free shape) help
 only where they carry over to other images, so a naming read into noise, or a parameter the
 data cannot pin down, costs what it should. Models that read ``P`` are charged ``p_dof`` nats,
-the in-sample optimism of the calibration parameters of ``P`` fitted on the same labels.
+the in-sample optimism of the calibration parameters of ``P`` fitted on the same labels. That
+calibration can leave ``P`` surer than it is, and a model would then be blamed for the
+predictions' own over-confidence (with 62 classes, evenly spread noise seen through a CNN's
+uneven mistakes looked uneven); `noisylab.noise.diagnosis.ladder_of` therefore compares the
+models on ``P`` raised to the power under which a free matrix best predicts held-out labels
+(`heldout_power`, ``compare_probs``), while their matrices are fitted on ``P`` itself.
 
 A model's probability is its pseudo-BMA+ weight (Yao, Vehtari, Simpson and Gelman 2018): the
 mean, over Bayesian-bootstrap reweightings of the images, of ``exp(elpd)`` normalised over the
