@@ -646,29 +646,20 @@ def fit_ladder(
         Compare the models by held-out likelihood (predictions ``P``) or by their marginal
         likelihood (exact for one-hot ``P``: trusted labels).
     compare_probs : ndarray ``(N, K)``, optional
-        The cluster probabilities the held-out comparison refits and scores the models on
-        (default ``true_probs``; see `heldout_power`). The models' matrices are always fitted
-        on ``true_probs``.
+        What the held-out comparison scores on (`heldout_power`); matrices fit ``true_probs``.
     folds : int
         Parts the images are split into for the held-out likelihood (at least 2).
     seed : int
         Seed of the split and of the Bayesian bootstrap.
     """
-    P = np.asarray(true_probs, dtype=np.float64)
-    g = np.asarray(given, dtype=np.int64)
+    P, g = _checked(true_probs, given, compare)
     N, K = P.shape
-    if g.shape != (N,):
-        raise NoisylabError(f"given has {g.shape[0]} entries but true_probs has {N} rows")
-    if compare not in ("heldout", "evidence"):
-        raise NoisylabError(f"compare must be 'heldout' or 'evidence', got {compare!r}")
     w = np.ones(N) if weights is None else np.asarray(weights, dtype=np.float64)
-    data = _Samples(P, g, w)
-    fits = _fit_models(data, cluster_counts=cluster_counts, has_reference=has_reference,
-                       start=start, max_iter=max_iter, tol=tol)
-    p_dof = 1 if p_dof is None else p_dof
-    P_compare = P if compare_probs is None else np.asarray(compare_probs, dtype=np.float64)
+    fits = _fit_models(_Samples(P, g, w), cluster_counts=cluster_counts,
+                       has_reference=has_reference, start=start, max_iter=max_iter, tol=tol)
     evidence, heldout, L, log_prior, probs, draws = _score(
-        P_compare, g, w, fits, compare=compare, p_dof=p_dof, cluster_counts=cluster_counts,
+        P if compare_probs is None else np.asarray(compare_probs, dtype=np.float64), g, w, fits,
+        compare=compare, p_dof=1 if p_dof is None else p_dof, cluster_counts=cluster_counts,
         has_reference=has_reference, folds=folds, seed=seed, max_iter=max_iter, tol=tol)
     models = []
     for i, f in enumerate(fits):
@@ -682,6 +673,17 @@ def fit_ladder(
         models.append(_kind_of(m, resolution, K))
     alike = None if compare == "evidence" else (lambda a, b: _divergence(a, b, P, w) < 1.0)
     return _compare(models, has_reference, resolution, prefer, compare, alike)
+
+
+def _checked(true_probs, given, compare: str) -> tuple[np.ndarray, np.ndarray]:
+    """``(P, given)`` as float64 ``(N, K)`` and int64 ``(N,)`` arrays, or a clear error."""
+    P = np.asarray(true_probs, dtype=np.float64)
+    g = np.asarray(given, dtype=np.int64)
+    if g.shape != (P.shape[0],):
+        raise NoisylabError(f"given has {g.shape[0]} entries but true_probs has {P.shape[0]} rows")
+    if compare not in ("heldout", "evidence"):
+        raise NoisylabError(f"compare must be 'heldout' or 'evidence', got {compare!r}")
+    return P, g
 
 
 def _divergence(a: FittedModel, b: FittedModel, P: np.ndarray, w: np.ndarray) -> float:
