@@ -238,7 +238,6 @@ def cross_fit(images: torch.Tensor, labels: torch.Tensor, num_classes: int, *, f
     n = len(labels)
     given = labels.cpu().numpy()
     precision = precision or fastest_precision(images.device)
-    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
     if warm_start_epochs is None:
         warm_start_epochs = min(2, epochs - 1)
     q = np.zeros((n, num_classes))
@@ -261,7 +260,8 @@ def cross_fit(images: torch.Tensor, labels: torch.Tensor, num_classes: int, *, f
         pixel_counts = label_counts(near.within(k)[:, :neighbours], given[held], num_classes)
         estimates = [_family_probs(logits.softmax(1).double().numpy(), family),
                      neighbour_label_frequency(feats, given[held], num_classes, k=neighbours,
-                                               dtype=dtype, among=_pool(len(held), seed + k)),
+                                               dtype=near.dtype,
+                                               among=_pool(len(held), seed + k)),
                      smoothed_frequency(pixel_counts)]
         fold_weights, probs = stack(estimates, given[held])
         if on_fold:
