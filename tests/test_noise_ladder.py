@@ -111,3 +111,24 @@ def test_heldout_power_softens_predictions_surer_than_they_are():
     sharp = Q ** 3
     sharp /= sharp.sum(1, keepdims=True)
     assert heldout_power(sharp, g) <= 0.5  # about 1/3 undoes the sharpening
+
+
+def test_heldout_power_keeps_calibrated_predictions_of_many_classes_and_few_images():
+    # 62 classes, 32 images a class: a free matrix's maximum-likelihood rows overfit, and
+    # judged by them a much softer P (about 0.2) would win for the smoothing it lends them
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 62, 2000)
+    g, _ = corrupt(y, make_noise("symmetric", 62, rate=0.5, seed=4), seed=5)
+    Q, _ = simulate_pred_probs(y, np.eye(62), accuracy=0.9, seed=6)  # P(true | x), calibrated
+    assert heldout_power(Q, g) >= 0.85
+
+
+def test_heldout_power_goes_below_one_half_for_predictions_that_carry_little():
+    # predictions sharpened ten times over: only a power near 0.1 undoes it
+    rng = np.random.default_rng(11)
+    y = rng.integers(0, 10, 3000)
+    g, _ = corrupt(y, make_noise("symmetric", 10, rate=0.3, seed=12), seed=13)
+    Q, _ = simulate_pred_probs(y, np.eye(10), accuracy=0.7, seed=14)
+    sharp = Q ** 10
+    sharp /= sharp.sum(1, keepdims=True)
+    assert heldout_power(sharp, g) <= 0.2
