@@ -21,7 +21,7 @@ import numpy as np
 
 from noisylab.audit import _predict
 from noisylab.data import load
-from noisylab.noise.ladder import fit_ladder
+from noisylab.noise.ladder import fit_ladder, heldout_power
 from noisylab.noise.transition import estimate_transition
 
 MODELS = ("clean", "symmetric", "pair-flip", "asymmetric", "free, read as dominant")
@@ -38,7 +38,8 @@ def main() -> None:
                             log=lambda m: None, started=time.perf_counter())
     given = ds.labels.numpy()
     est = estimate_transition(fitted.probs, given, regime="dominant")
-    print(f"{args.data}: {len(ds)} images, {len(ds.classes)} classes")
+    print(f"{args.data}: {len(ds)} images, {len(ds.classes)} classes; "
+          f"heldout_power chooses {heldout_power(est.true_probs, given):g}")
     print("| power of P | selected | " + " | ".join(MODELS) + " |")
     print("| --- | --- | " + " | ".join("---" for _ in MODELS) + " |")
     for a in [float(v) for v in args.powers.split(",")]:

@@ -720,6 +720,9 @@ def _score(P: np.ndarray, g: np.ndarray, w: np.ndarray, fits: list, *, compare: 
 #: Powers of the cluster probabilities `heldout_power` tries, from the sharpest down.
 POWERS = (1.2, 1.0, 0.85, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1)
 
+#: Dirichlet pseudo-counts per entry that `heldout_power` tries on the free matrix's rows.
+PSEUDO_COUNTS = (0.0, 0.01, 0.03, 0.1, 0.3, 1.0)
+
 
 def heldout_power(true_probs: np.ndarray, given: np.ndarray, *, powers=POWERS, folds: int = 2,
                   seed: int = 0, max_iter: int = 100, tol: float = 1e-7) -> float:
@@ -729,10 +732,12 @@ def heldout_power(true_probs: np.ndarray, given: np.ndarray, *, powers=POWERS, f
     can make them surer than they are; each model of the ladder is then blamed for the
     predictions' own over-confidence. Raised to the power ``a`` (rows renormalised), they are
     scored as `fit_ladder` scores a model: the free matrix fitted on the other parts predicts
-    each part's labels. It predicts with its rows' posterior mean under the uniform Dirichlet
-    prior of the ladder's evidence, ``(C + 1) / (n + K)``: with many classes and few images a
-    class, maximum-likelihood rows overfit, and a softer ``P`` would be chosen for the
-    smoothing it lends them rather than for being better calibrated.
+    each part's labels. Its rows predict as posterior means ``(C + c) / (n + K c)`` under a
+    symmetric Dirichlet prior whose pseudo-count ``c`` (`PSEUDO_COUNTS`) is chosen with the
+    power by the same held-out likelihood. With many classes and few images a class,
+    maximum-likelihood rows (``c = 0``) overfit and a softer ``P`` would win for the smoothing
+    it lends them; a fixed strong prior over-smooths them and a sharper ``P`` would win
+    instead. Choosing both, the power answers for ``P``'s calibration alone.
 
     Returns the ``a`` of ``powers`` with the largest held-out likelihood. The powers are tried
     in their order (from the sharpest down) until two in a row predict worse than the best so
@@ -744,7 +749,7 @@ def heldout_power(true_probs: np.ndarray, given: np.ndarray, *, powers=POWERS, f
     part = _split(len(g), int(folds), seed)
     best, best_score, worse = float(powers[0]), -np.inf, 0
     for a in powers:
-        score = _free_heldout(P0, g, float(a), part, max_iter=max_iter, tol=tol)
+        score = _free_heldout(P0, g, float(a), part, max_iter=max_iter, tol=tol).max()
         if score > best_score:
             best, best_score, worse = float(a), score, 0
         else:
@@ -755,20 +760,23 @@ def heldout_power(true_probs: np.ndarray, given: np.ndarray, *, powers=POWERS, f
 
 
 def _free_heldout(P0: np.ndarray, g: np.ndarray, a: float, part: np.ndarray, *,
-                  max_iter: int, tol: float) -> float:
+                  max_iter: int, tol: float) -> np.ndarray:
     """Held-out log-likelihood (nats, summed) of a free matrix's predictions of the labels
-    ``g`` from ``P0 ** a``, each part predicted by the posterior-mean rows fitted on the rest."""
+    ``g`` from ``P0 ** a``, one per pseudo-count of `PSEUDO_COUNTS` ``(len(PSEUDO_COUNTS),)``:
+    each part predicted by the posterior-mean rows fitted on the rest."""
     P = P0 ** a
     P /= P.sum(1, keepdims=True)
     K = P.shape[1]
-    total = 0.0
+    c = np.asarray(PSEUDO_COUNTS)[:, None, None]
+    total = np.zeros(len(PSEUDO_COUNTS))
     for f in range(int(part.max()) + 1):
         train, test = part != f, part == f
         data = _Samples(P[train], g[train])
         C = _fit_one(data, "free", np.arange(K), np.eye(K) * 0.5 + 0.5 / K,
                      data.label_marginal(), max_iter=max_iter, tol=tol)[1]
-        T = (C + 1.0) / (C.sum(1, keepdims=True) + K)
-        total += float(_Samples(P[test], g[test]).pointwise(T).sum())
+        rows = np.maximum((C + c) / (C.sum(1, keepdims=True) + K * c), 1e-300)
+        held = _Samples(P[test], g[test])
+        total += [float(held.pointwise(T).sum()) for T in rows]
     return total
 
 
