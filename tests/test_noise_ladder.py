@@ -113,35 +113,34 @@ def test_heldout_power_softens_predictions_surer_than_they_are():
     assert heldout_power(sharp, g) <= 0.5  # about 1/3 undoes the sharpening
 
 
+
+def _sharpened(K: int, n: int, rate: float, accuracy: float, power: float, seed: int):
+    """Calibrated ``P(true | x)`` ``(n, K)`` raised to ``power`` (rows renormalised), and labels
+    given under symmetric noise at ``rate``."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, K, n)
+    g, _ = corrupt(y, make_noise("symmetric", K, rate=rate, seed=seed + 1), seed=seed + 2)
+    Q, _ = simulate_pred_probs(y, np.eye(K), accuracy=accuracy, seed=seed + 3)
+    sharp = Q ** power
+    return sharp / sharp.sum(1, keepdims=True), g
+
+
 def test_heldout_power_keeps_calibrated_predictions_of_many_classes_and_few_images():
     # 62 classes, 32 images a class: a free matrix's maximum-likelihood rows overfit, and
     # judged by them a much softer P (about 0.2) would win for the smoothing it lends them
-    rng = np.random.default_rng(3)
-    y = rng.integers(0, 62, 2000)
-    g, _ = corrupt(y, make_noise("symmetric", 62, rate=0.5, seed=4), seed=5)
-    Q, _ = simulate_pred_probs(y, np.eye(62), accuracy=0.9, seed=6)  # P(true | x), calibrated
-    assert heldout_power(Q, g) >= 0.85
+    P, g = _sharpened(62, 2000, rate=0.5, accuracy=0.9, power=1.0, seed=3)
+    assert heldout_power(P, g) >= 0.85
 
 
 def test_heldout_power_goes_below_one_half_for_predictions_that_carry_little():
     # predictions sharpened ten times over: only a power near 0.1 undoes it
-    rng = np.random.default_rng(11)
-    y = rng.integers(0, 10, 3000)
-    g, _ = corrupt(y, make_noise("symmetric", 10, rate=0.3, seed=12), seed=13)
-    Q, _ = simulate_pred_probs(y, np.eye(10), accuracy=0.7, seed=14)
-    sharp = Q ** 10
-    sharp /= sharp.sum(1, keepdims=True)
-    assert heldout_power(sharp, g) <= 0.2
+    P, g = _sharpened(10, 3000, rate=0.3, accuracy=0.7, power=10.0, seed=11)
+    assert heldout_power(P, g) <= 0.2
 
 
 def test_heldout_power_undoes_a_sharpening_of_many_classes_and_few_images():
     # 62 classes, 40 images a class, predictions sharpened 1.5 times: the power should be
     # about 1/1.5. A fixed prior on the free matrix's rows misjudges it either way: none
     # (maximum likelihood) chooses 0.2, a pseudo-count of 1 an entry chooses 0.85.
-    rng = np.random.default_rng(3)
-    y = rng.integers(0, 62, 2480)
-    g, _ = corrupt(y, make_noise("symmetric", 62, rate=0.2, seed=4), seed=5)
-    Q, _ = simulate_pred_probs(y, np.eye(62), accuracy=0.9, seed=6)
-    sharp = Q ** 1.5
-    sharp /= sharp.sum(1, keepdims=True)
-    assert 0.5 <= heldout_power(sharp, g) <= 0.7
+    P, g = _sharpened(62, 2480, rate=0.2, accuracy=0.9, power=1.5, seed=3)
+    assert 0.5 <= heldout_power(P, g) <= 0.7
