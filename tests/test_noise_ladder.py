@@ -101,19 +101,6 @@ def test_fit_ladder_checks_its_comparison_options():
         fit_ladder(P, np.arange(30) % 3, folds=1)
 
 
-def test_heldout_power_softens_predictions_surer_than_they_are():
-    rng = np.random.default_rng(7)
-    y = rng.integers(0, 10, 4000)
-    T = make_noise("symmetric", 10, rate=0.3, seed=8)
-    g, _ = corrupt(y, T, seed=9)
-    Q, _ = simulate_pred_probs(y, np.eye(10), accuracy=0.85, seed=10)  # P(true | x)
-    assert 0.85 <= heldout_power(Q, g) <= 1.2
-    sharp = Q ** 3
-    sharp /= sharp.sum(1, keepdims=True)
-    assert heldout_power(sharp, g) <= 0.5  # about 1/3 undoes the sharpening
-
-
-
 def _sharpened(K: int, n: int, rate: float, accuracy: float, power: float, seed: int):
     """Calibrated ``P(true | x)`` ``(n, K)`` raised to ``power`` (rows renormalised), and labels
     given under symmetric noise at ``rate``."""
@@ -123,6 +110,13 @@ def _sharpened(K: int, n: int, rate: float, accuracy: float, power: float, seed:
     Q, _ = simulate_pred_probs(y, np.eye(K), accuracy=accuracy, seed=seed + 3)
     sharp = Q ** power
     return sharp / sharp.sum(1, keepdims=True), g
+
+
+def test_heldout_power_softens_predictions_surer_than_they_are():
+    Q, g = _sharpened(10, 4000, rate=0.3, accuracy=0.85, power=1.0, seed=7)  # P(true | x)
+    assert 0.85 <= heldout_power(Q, g) <= 1.2
+    sharp, _ = _sharpened(10, 4000, rate=0.3, accuracy=0.85, power=3.0, seed=7)
+    assert heldout_power(sharp, g) <= 0.5  # about 1/3 undoes the sharpening
 
 
 def test_heldout_power_keeps_calibrated_predictions_of_many_classes_and_few_images():

@@ -744,12 +744,12 @@ def heldout_power(true_probs: np.ndarray, given: np.ndarray, *, powers=POWERS, f
     far: the held-out likelihood is taken to have one maximum in ``a``, and the second guards
     against the sampling noise of one score.
     """
-    P0 = np.clip(np.asarray(true_probs, dtype=np.float64), 1e-12, None)
     g = np.asarray(given, dtype=np.int64)
     part = _split(len(g), int(folds), seed)
     best, best_score, worse = float(powers[0]), -np.inf, 0
     for a in powers:
-        score = _free_heldout(P0, g, float(a), part, max_iter=max_iter, tol=tol).max()
+        P = soften(true_probs, float(a))
+        score = _free_heldout(P, g, part, max_iter=max_iter, tol=tol).max()
         if score > best_score:
             best, best_score, worse = float(a), score, 0
         else:
@@ -759,13 +759,19 @@ def heldout_power(true_probs: np.ndarray, given: np.ndarray, *, powers=POWERS, f
     return best
 
 
-def _free_heldout(P0: np.ndarray, g: np.ndarray, a: float, part: np.ndarray, *,
-                  max_iter: int, tol: float) -> np.ndarray:
+def soften(true_probs: np.ndarray, power: float) -> np.ndarray:
+    """``true_probs`` ``(N, K)`` raised to ``power``, rows renormalised ``(N, K)``; entries are
+    clipped at 1e-12 first, so that no power rules a cluster out or divides by zero."""
+    P = np.clip(np.asarray(true_probs, dtype=np.float64), 1e-12, None) ** power
+    return P / P.sum(1, keepdims=True)
+
+
+def _free_heldout(P: np.ndarray, g: np.ndarray, part: np.ndarray, *, max_iter: int,
+                  tol: float) -> np.ndarray:
     """Held-out log-likelihood (nats, summed) of a free matrix's predictions of the labels
-    ``g`` from ``P0 ** a``, one per pseudo-count of `PSEUDO_COUNTS` ``(len(PSEUDO_COUNTS),)``:
-    each part predicted by the posterior-mean rows fitted on the rest."""
-    P = P0 ** a
-    P /= P.sum(1, keepdims=True)
+    ``g`` from ``P`` ``(N, K)``, one per pseudo-count of `PSEUDO_COUNTS`
+    ``(len(PSEUDO_COUNTS),)``: each part predicted by the posterior-mean rows fitted on the
+    rest."""
     K = P.shape[1]
     c = np.asarray(PSEUDO_COUNTS)[:, None, None]
     total = np.zeros(len(PSEUDO_COUNTS))
