@@ -21,7 +21,7 @@ import numpy as np
 
 from noisylab.audit import _predict
 from noisylab.data import load
-from noisylab.noise.ladder import fit_ladder, heldout_power
+from noisylab.noise.ladder import fit_ladder, heldout_power, soften
 from noisylab.noise.transition import estimate_transition
 
 MODELS = ("clean", "symmetric", "pair-flip", "asymmetric", "free, read as dominant")
@@ -43,8 +43,7 @@ def main() -> None:
     print("| power of P | selected | " + " | ".join(MODELS) + " |")
     print("| --- | --- | " + " | ".join("---" for _ in MODELS) + " |")
     for a in [float(v) for v in args.powers.split(",")]:
-        P = est.true_probs ** a
-        P /= P.sum(1, keepdims=True)
+        P = soften(est.true_probs, a)
         ladder = fit_ladder(P, given, cluster_counts=est.counts, prefer="dominant",
                             resolution=float(np.mean(1.0 - P.max(1))))
         heldout = {m.name: m.heldout for m in ladder.models}

@@ -169,6 +169,24 @@ def test_bootstrap_intervals_cover_the_realised_matrix():
     assert np.all(iv.transition[0] <= iv.transition[1])
 
 
+def test_intervals_hold_the_spread_when_sure_predictions_say_nothing_of_the_labels():
+    # Labels unrelated to the images, predictions sure of classes that have nothing to do with
+    # them: which image is which class is all but unknown, and so is the realised matrix.
+    # Drawn from the sure predictions themselves, the intervals would hug one arbitrary
+    # realisation and hold about a tenth of its entries.
+    rng = np.random.default_rng(11)
+    y = rng.integers(0, K, 1000)
+    g = rng.integers(0, K, 1000)
+    Q = np.full((1000, K), 1e-5)
+    Q[np.arange(1000), rng.integers(0, K, 1000)] = 1.0
+    Q /= Q.sum(1, keepdims=True)
+    d = diagnose(Q, g, bootstrap_replicates=30)
+    assert d.kind == "unrelated"
+    truth = transition_from_labels(y, g, K)
+    lo, hi = d.intervals.transition
+    assert ((lo - 1e-9 <= truth) & (truth <= hi + 1e-9)).mean() >= 0.8
+
+
 def test_diagnose_matrix_on_exact_counts():
     y = np.random.default_rng(0).integers(0, K, 20000)
     for T, kind in [

@@ -37,7 +37,7 @@ import numpy as np
 from noisylab.errors import NoisylabError
 from noisylab.noise._validation import check_option, check_transition
 from noisylab.noise.intervals import Intervals, bootstrap
-from noisylab.noise.ladder import Ladder, fit_ladder, heldout_power, pseudo_bma, soften
+from noisylab.noise.ladder import Ladder, fit_ladder, heldout_power, pseudo_bma
 from noisylab.noise.transition import REGIMES, TransitionEstimate, estimate_transition
 
 __all__ = ["KINDS", "RECOMMENDED_LOSS", "Diagnosis", "Reading", "diagnose", "diagnose_estimate",
@@ -325,10 +325,9 @@ def ladder_of(estimate: TransitionEstimate) -> Ladder:
     and the resolution below which noise reads as clean come from the estimate's own.
     """
     P = estimate.true_probs
-    power = heldout_power(P, estimate.given)
-    compare = None if power == 1.0 else soften(P, power)
     return fit_ladder(P, estimate.given, cluster_counts=estimate.counts, prefer=estimate.regime,
-                      has_reference=estimate.has_reference, compare_probs=compare,
+                      has_reference=estimate.has_reference,
+                      compare_power=heldout_power(P, estimate.given),
                       resolution=float(np.mean(1.0 - P.max(1))))
 
 

@@ -6,8 +6,16 @@ model of the ladder (`noisylab.noise.ladder`) by EM, from its full-data fit. Wha
 is the matrix these very labels realise, so each replicate then draws every image's true class
 from its posterior under the refitted model and counts (drawn class, given label): the interval
 holds both the uncertainty of the model's parameters and that of which image is which class.
-The predictions ``P`` are held fixed: the randomness of training the cross-fitted model is not
-in the intervals.
+Both are drawn on ``P`` raised to the power the ladder compared its models on (`Ladder.power`,
+the calibration that held-out labels support): the calibration fitted on the same labels can
+leave ``P`` surer than it is, and posterior draws from an over-sure ``P`` hold too little of
+which image is which class. Where the labels say next to nothing about the images (labels
+unrelated to them, complementary labels on few images a class) that power is small, and the
+intervals hold the spread of a realised matrix whose classes are all but unknown. Read as
+unrelated to the images without a reference, the labels that taught ``P`` its clusters carried
+nothing about the images, so the clusters name no class, and each draw gives every image a
+class from the given labels' proportions alone. ``P`` is otherwise held fixed: the randomness of training the cross-fitted model is not in the
+intervals.
 
 The kind's probability is the ladder's (its pseudo-BMA+ weights on all the images); its
 interval is its spread over the Bayesian-bootstrap reweightings of the images that pseudo-BMA+
@@ -29,6 +37,7 @@ from noisylab.noise.ladder import (
     _fit_one,
     _Samples,
     model_posterior,
+    soften,
 )
 
 __all__ = ["Intervals", "bootstrap"]
@@ -84,7 +93,7 @@ def bootstrap(true_probs: np.ndarray, given: np.ndarray, ladder: Ladder, *,
     Parameters
     ----------
     true_probs : ndarray ``(N, K)``
-        The ``P`` the ladder was fitted on.
+        The ``P`` the ladder was fitted on (softened here to ``ladder.power``).
     given : ndarray of int ``(N,)``
     ladder : Ladder
         The full-data fit (the starting point, and the draws of the kinds' probabilities).
@@ -101,12 +110,17 @@ def bootstrap(true_probs: np.ndarray, given: np.ndarray, ladder: Ladder, *,
     N = len(given)
     sel = ladder.selected if model is None else next(m for m in ladder.models if m.name == model)
     kinds = ladder.candidates if kinds is None else kinds
+    P = true_probs if ladder.power == 1.0 else soften(true_probs, ladder.power)
+    if sel.name in ("uniform", "unrelated") and not ladder.has_reference:
+        # clusters learnt from labels unrelated to the images name no class, nor how common
+        # each is: any image may be any class, as common as its label
+        P = np.tile(np.bincount(given, minlength=P.shape[1]) / N, (N, 1))
     mats, kept = [], []
-    data = _Samples(true_probs, given)
+    data = _Samples(P, given)
     for _ in range(replicates):
         w = rng.poisson(1.0, N).astype(np.float64)
         model = _refit(data.reweighted(w), sel, max_iter)
-        T, right = _draw_realised(true_probs, given, model, rng, w)
+        T, right = _draw_realised(P, given, model, rng, w)
         mats.append(T)
         kept.append(right)
     mats = np.array(mats)

@@ -26,7 +26,7 @@ calibration can leave ``P`` surer than it is, and a model would then be blamed f
 predictions' own over-confidence (with 62 classes, evenly spread noise seen through a CNN's
 uneven mistakes looked uneven); `noisylab.noise.diagnosis.ladder_of` therefore compares the
 models on ``P`` raised to the power under which a free matrix best predicts held-out labels
-(`heldout_power`, ``compare_probs``), while their matrices are fitted on ``P`` itself.
+(`heldout_power`, ``compare_power``), while their matrices are fitted on ``P`` itself.
 
 A model's probability is its pseudo-BMA+ weight (Yao, Vehtari, Simpson and Gelman 2018): the
 mean, over Bayesian-bootstrap reweightings of the images, of ``exp(elpd)`` normalised over the
@@ -256,6 +256,8 @@ class Ladder:
     counted_as : dict of str to str
         The kind each model's probability counts for in ``kind_probabilities``: its own, or
         the selected kind, which a model that only adds parameters to it speaks for.
+    power : float
+        The power of ``P`` the models were compared on (`heldout_power`; 1: ``P`` itself).
     """
 
     models: tuple
@@ -267,6 +269,7 @@ class Ladder:
     resolution: float
     compare: str = "heldout"
     counted_as: dict = field(default_factory=dict)
+    power: float = 1.0
 
     @property
     def decided(self) -> bool:
@@ -609,7 +612,7 @@ def fit_ladder(
     weights: np.ndarray | None = None,
     start: dict | None = None,
     compare: str = "heldout",
-    compare_probs: np.ndarray | None = None,
+    compare_power: float = 1.0,
     folds: int = 2,
     seed: int = 0,
     max_iter: int = 300,
@@ -645,8 +648,9 @@ def fit_ladder(
     compare : {"heldout", "evidence"}
         Compare the models by held-out likelihood (predictions ``P``) or by their marginal
         likelihood (exact for one-hot ``P``: trusted labels).
-    compare_probs : ndarray ``(N, K)``, optional
-        What the held-out comparison scores on (`heldout_power`); matrices fit ``true_probs``.
+    compare_power : float
+        The held-out comparison scores on ``true_probs`` raised to this power (`soften`,
+        `heldout_power`); the matrices fit ``true_probs`` itself.
     folds : int
         Parts the images are split into for the held-out likelihood (at least 2).
     seed : int
@@ -658,7 +662,7 @@ def fit_ladder(
     fits = _fit_models(_Samples(P, g, w), cluster_counts=cluster_counts,
                        has_reference=has_reference, start=start, max_iter=max_iter, tol=tol)
     evidence, heldout, L, log_prior, probs, draws = _score(
-        P if compare_probs is None else np.asarray(compare_probs, dtype=np.float64), g, w, fits,
+        P if compare_power == 1.0 else soften(P, compare_power), g, w, fits,
         compare=compare, p_dof=1 if p_dof is None else p_dof, cluster_counts=cluster_counts,
         has_reference=has_reference, folds=folds, seed=seed, max_iter=max_iter, tol=tol)
     models = []
@@ -672,7 +676,8 @@ def fit_ladder(
                         params=f["params"], probability_draws=draws[i])
         models.append(_kind_of(m, resolution, K))
     alike = None if compare == "evidence" else (lambda a, b: _divergence(a, b, P, w) < 1.0)
-    return _compare(models, has_reference, resolution, prefer, compare, alike)
+    return replace(_compare(models, has_reference, resolution, prefer, compare, alike),
+                   power=float(compare_power))
 
 
 def _checked(true_probs, given, compare: str) -> tuple[np.ndarray, np.ndarray]:
