@@ -4,7 +4,15 @@ import numpy as np
 import pytest
 
 from noisylab.errors import NoisylabError
-from noisylab.noise import corrupt, diagnose, fit_ladder, make_noise, simulate_pred_probs
+from noisylab.noise import (
+    corrupt,
+    diagnose,
+    fit_ladder,
+    make_noise,
+    pair_flip,
+    simulate_pred_probs,
+    symmetric,
+)
 from noisylab.noise.ladder import heldout_power, naming_marginals, pseudo_bma
 
 
@@ -138,3 +146,31 @@ def test_heldout_power_undoes_a_sharpening_of_many_classes_and_few_images():
     # (maximum likelihood) chooses 0.2, a pseudo-count of 1 an entry chooses 0.85.
     P, g = _sharpened(62, 2480, rate=0.2, accuracy=0.9, power=1.5, seed=3)
     assert 0.5 <= heldout_power(P, g) <= 0.7
+
+
+def _look_alike(y: np.ndarray, K: int, mistaken: float, seed: int) -> np.ndarray:
+    """Predictions ``(N, K)`` 85% sure of a class, which is the next class for a share
+    ``mistaken`` of each class's images (a predictor taking ``c`` for ``C``)."""
+    rng = np.random.default_rng(seed)
+    pred = np.where(rng.random(len(y)) < mistaken, (y + 1) % K, y)
+    P = np.full((len(y), K), 0.15 / (K - 1))
+    P[np.arange(len(y)), pred] = 0.85
+    return P
+
+
+@pytest.mark.parametrize("seed", [0, 2])
+def test_even_noise_seen_through_look_alike_mistakes_stays_a_candidate(seed):
+    # The predictions' expected error is 0.15; a tenth of each class taken for one other class,
+    # symmetric noise piles about 0.08 of each class onto one wrong label: pair-flip fits best,
+    # but the predictor alone could have piled that much
+    K = 10
+    y = np.random.default_rng(seed).integers(0, K, 3000)
+    g, _ = corrupt(y, symmetric(K, 0.2), seed=seed + 10)
+    P = _look_alike(y, K, 0.1, seed + 20)
+    ladder = fit_ladder(P, g, resolution=float(np.mean(1 - P.max(1))))
+    assert ladder.selected.kind == "pair-flip" and "symmetric" in ladder.candidates
+    # pair-flip noise of 30% piles twice what the predictor could: even noise is ruled out
+    g, _ = corrupt(y, pair_flip(K, 0.3), seed=seed + 10)
+    P = _look_alike(y, K, 0.0, seed + 20)
+    ladder = fit_ladder(P, g, resolution=float(np.mean(1 - P.max(1))))
+    assert ladder.selected.kind == "pair-flip" and "symmetric" not in ladder.candidates

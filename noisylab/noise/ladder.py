@@ -991,6 +991,25 @@ def _kind_of(m: FittedModel, resolution: float, K: int) -> FittedModel:
     return m
 
 
+def _within_resolution(m: FittedModel, resolution: float) -> bool:
+    """Whether ``m``'s wrong labels pile onto single classes by no more than ``resolution``.
+
+    The pile is each class's largest wrong-label rate beyond an even spread of its wrong labels,
+    ``max_j T[i, j] - (1 - T[i, i]) / (K - 1)``, averaged with the class prior. A predictor
+    whose expected error is ``resolution`` can pile that much by itself (all its mistakes on
+    one look-alike class, a ``c`` taken for a ``C``), so evenly spread noise seen through its
+    mistakes may look like this: as the noise rate for clean labels (`_kind_of`), the same
+    bound for its shape.
+    """
+    if m.kind not in ("pair-flip", "asymmetric") or m.reading not in ("dominant", "reference"):
+        return False
+    T = m.matrix
+    K = T.shape[0]
+    off = np.where(np.eye(K, dtype=bool), -np.inf, T)
+    pile = off.max(1) - (1.0 - np.diag(T)) / (K - 1)
+    return float(m.class_prior @ pile) <= resolution
+
+
 def _nests(big: FittedModel, small: FittedModel) -> bool:
     """Whether ``big`` is ``small`` with parameters added (a free matrix contains every model)."""
     if big.dof <= small.dof:
@@ -1037,6 +1056,9 @@ def _compare(models: list, has_reference: bool, resolution: float, prefer: str,
     candidates = list(dict.fromkeys([selected.kind] + [m.kind for m in rivals]))
     if candidates[0] == "clean" and not has_reference and "permutation" not in candidates:
         candidates.insert(1, "permutation")
+    if _within_resolution(selected, resolution) and "symmetric" not in candidates \
+            and any(m.name == "symmetric" for m in models):
+        candidates.append("symmetric")
     # the runner-up: the best other explanation (not the selected model with parameters added)
     runner = next((m for m in models
                    if m.kind != selected.kind and not _speaks_for(m, selected, alike)),
