@@ -13,6 +13,7 @@ from noisylab.noise import (
     simulate_pred_probs,
     symmetric,
 )
+from noisylab.noise.diagnosis import from_ladder
 from noisylab.noise.ladder import heldout_power, naming_marginals, pseudo_bma
 
 
@@ -169,6 +170,9 @@ def test_even_noise_seen_through_look_alike_mistakes_stays_a_candidate(seed):
     P = _look_alike(y, K, 0.1, seed + 20)
     ladder = fit_ladder(P, g, resolution=float(np.mean(1 - P.max(1))))
     assert ladder.selected.kind == "pair-flip" and "symmetric" in ladder.candidates
+    # kept open by the bound, not by its likelihood (far below): the summary says why
+    assert ladder.kind_probabilities["symmetric"] < 1e-3
+    assert "predictions' own mistakes" in from_ladder(ladder, regime="dominant").summary
     # pair-flip noise of 30% piles twice what the predictor could: even noise is ruled out
     g, _ = corrupt(y, pair_flip(K, 0.3), seed=seed + 10)
     P = _look_alike(y, K, 0.0, seed + 20)

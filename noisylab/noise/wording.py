@@ -60,6 +60,16 @@ def _loss_sentence(loss: str | None) -> str:
     return f"Train with '{loss}'."
 
 
+def _kept_open(reading, diag) -> str:
+    """Why an improbable symmetric reading stays open (`noisylab.noise.ladder`: the pile of
+    wrong labels the others read is within what the predictions' own mistakes could make)."""
+    best = max(r.probability for r in diag.readings)
+    if reading.kind != "symmetric" or reading.probability * 20 >= best:
+        return ""
+    return (f", which the predictions' own mistakes (they get {_pct(diag.resolution)} wrong) "
+            f"could make look piled onto single classes")
+
+
 def summary(diag) -> str:
     """One paragraph: the finding, the evidence for it, what is open, what to do."""
     K = len(diag.keep_rate)
@@ -76,7 +86,7 @@ def summary(diag) -> str:
                 "alone. " + _loss_sentence(diag.recommended_loss))
     else:
         parts = [f"read as {r.kind} (probability {r.probability:.2f}), "
-                 f"{describe(r, K, diag.resolution)}" for r in diag.readings]
+                 f"{describe(r, K, diag.resolution)}{_kept_open(r, diag)}" for r in diag.readings]
         text = ("The labels can be read in more than one way that explains them about equally "
                 "well: " + "; or ".join(parts) + ". " + _loss_sentence(diag.recommended_loss))
     if diag.verified:
