@@ -178,3 +178,22 @@ def test_even_noise_seen_through_look_alike_mistakes_stays_a_candidate(seed):
     P = _look_alike(y, K, 0.0, seed + 20)
     ladder = fit_ladder(P, g, resolution=float(np.mean(1 - P.max(1))))
     assert ladder.selected.kind == "pair-flip" and "symmetric" not in ladder.candidates
+
+
+def test_a_model_that_reads_the_images_never_speaks_for_labels_that_ignore_them():
+    # A complementary fit no different from uniform labels is still another explanation
+    # (faint complementary labels, not labels with nothing to teach): both stay candidates
+    from types import SimpleNamespace
+
+    from noisylab.noise.ladder import _speaks_for
+
+    def model(name, reading, dof):
+        return SimpleNamespace(name=name, reading=reading, dof=dof)
+
+    uniform = model("uniform", "none", 0)
+    always = lambda a, b: True  # noqa: E731 - the fits predict alike
+    assert not _speaks_for(model("complementary", "complementary", 1), uniform, always)
+    assert not _speaks_for(model("symmetric", "dominant", 1), uniform, always)
+    assert _speaks_for(model("unrelated", "none", 9), uniform, always)
+    assert _speaks_for(model("asymmetric", "dominant", 2), model("symmetric", "dominant", 1),
+                       always)

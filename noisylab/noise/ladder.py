@@ -1018,7 +1018,15 @@ def _nests(big: FittedModel, small: FittedModel) -> bool:
 
 
 def _speaks_for(big: FittedModel, small: FittedModel, alike) -> bool:
-    """Whether ``big`` only adds parameters to ``small`` that change none of its predictions."""
+    """Whether ``big`` only adds parameters to ``small`` that change none of its predictions.
+
+    A model that reads the images never speaks for labels that ignore them: "the labels say
+    nothing about the images" and "they do, too faintly to see here" predict the same labels
+    but are different explanations (one leaves nothing to learn; the other, with more images,
+    something), so both stay candidates.
+    """
+    if small.reading == "none" and big.reading != "none":
+        return False
     return _nests(big, small) and (alike is None or alike(big, small))
 
 
