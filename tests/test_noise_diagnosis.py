@@ -271,23 +271,3 @@ def test_weigh_readings_allows_for_a_mistaken_label():
     R_b = np.eye(3)[[1, 2, 0, 1]]
     p, ll = weigh_readings([R_a, R_b], np.arange(4), np.array([0, 1, 2, 1]), np.array([0.5, 0.5]))
     assert np.isfinite(ll).all() and p[0] > 0.99  # three agree with a, one mistake is forgiven
-
-
-def test_a_clustering_is_judged_by_the_models_of_its_own_reading():
-    # Clusters made where the given-label probability is lowest, read as mostly-right labels
-    # (a per-class pair-flip fitting two merged true classes), must not outweigh the clusters
-    # made for that reading
-    from types import SimpleNamespace
-
-    from noisylab.noise.diagnosis import _clustering_weights
-
-    def model(reading, per_image):
-        return SimpleNamespace(reading=reading, heldout=per_image * 400, log_prior=-1.0,
-                               pointwise=np.full(400, per_image))
-
-    dominant = SimpleNamespace(models=[model("dominant", -2.10), model("none", -2.30)])
-    complementary = SimpleNamespace(models=[model("dominant", -2.05),
-                                            model("complementary", -2.25),
-                                            model("none", -2.30)])
-    w = _clustering_weights([dominant, complementary], ["dominant", "complementary"])
-    assert w[0] > 0.99

@@ -433,8 +433,7 @@ def estimate_and_diagnose(pred_probs: object, given_labels: object, *,
     With ``regime="auto"`` and no reference the predictions are clustered both ways (each
     image's true class where its predicted given-label probability is highest, and where it
     is lowest) and the ladder is fitted to each clustering. The best model of each ladder that
-    reads the clusters as they were made (by held-out likelihood and prior) stands for its
-    clustering, and the
+    reads the clusters (by held-out likelihood and prior) stands for its clustering, and the
     two are weighed by `noisylab.noise.ladder.pseudo_bma`; the clustering with the larger
     weight is kept, and the probability of each kind is averaged over the two with their
     weights, so a clustering that predicts the labels nearly as well lowers the confidence in
@@ -449,7 +448,7 @@ def estimate_and_diagnose(pred_probs: object, given_labels: object, *,
                                   regime=way, refine=refine, alpha=alpha, max_iter=max_iter,
                                   tol=tol)
         fits.append((est, ladder_of(est)))
-    weights = _clustering_weights([lad for _, lad in fits], [e.regime for e, _ in fits])
+    weights = _clustering_weights([lad for _, lad in fits])
     est, ladder = fits[int(np.argmax(weights))]
     intervals = _intervals(est, ladder, bootstrap_replicates, seed)
     diag = _with_labels_needed(from_ladder(ladder, regime=est.regime, intervals=intervals), est)
@@ -465,28 +464,22 @@ def estimate_and_diagnose(pred_probs: object, given_labels: object, *,
     return est, replace(diag, kind_probabilities=kinds, confidence=confidence)
 
 
-def _clustering_weights(ladders: list, regimes: list) -> np.ndarray:
-    """Pseudo-BMA+ weights ``(R,)`` of the ladders, each represented by its best model of the
-    reading its clustering was made for (``regimes``).
+def _clustering_weights(ladders: list) -> np.ndarray:
+    """Pseudo-BMA+ weights ``(R,)`` of the ladders, each represented by its best model that
+    reads the clusters.
 
-    A clustering is a claim about which images are which class: where each image's given-label
-    probability is highest (labels mostly right) or lowest (labels pointing away). It is judged
-    by the models that read it that way; a model of the other reading fitted to it reads
-    clusters it was not made for (with few images a class, clusters made where the given-label
-    probability is lowest can merge two true classes, which a per-class pair-flip then fits
-    better than any model fits the dominant clustering). Models that ignore the predictions
-    (labels unrelated to the images) are the same under every clustering and say nothing about
-    which is right; and the best model, not all of them, so that a clustering does not gain
-    weight by having many models that tie.
+    Models that ignore the predictions (labels unrelated to the images) are the same under
+    every clustering and say nothing about which is right; and the best model, not all of
+    them, so that a clustering does not gain weight by having many models that tie.
     """
     if len(ladders) == 1:
         return np.ones(1)
 
-    def representative(lad, regime):
-        own = [m for m in lad.models if m.reading == regime]
-        return max(own or lad.models, key=lambda m: m.heldout + m.log_prior)
+    def representative(lad):
+        readers = [m for m in lad.models if m.name not in ("uniform", "unrelated")]
+        return max(readers or lad.models, key=lambda m: m.heldout + m.log_prior)
 
-    best = [representative(lad, r) for lad, r in zip(ladders, regimes, strict=True)]
+    best = [representative(lad) for lad in ladders]
     L = np.stack([m.pointwise for m in best])
     return pseudo_bma(L, np.ones(L.shape[1]), np.array([m.log_prior for m in best]))
 
