@@ -14,8 +14,8 @@ unrelated to them, complementary labels on few images a class) that power is sma
 intervals hold the spread of a realised matrix whose classes are all but unknown. Read as
 unrelated to the images without a reference, the labels that taught ``P`` its clusters carried
 nothing about the images, so the clusters name no class, and each draw gives every image a
-class from the given labels' proportions alone. ``P`` is otherwise held fixed: the randomness of training the cross-fitted model is not in the
-intervals.
+class from the given labels' proportions alone. ``P`` is otherwise held fixed: the randomness
+of training the cross-fitted model is not in the intervals.
 
 The kind's probability is the ladder's (its pseudo-BMA+ weights on all the images); its
 interval is its spread over the Bayesian-bootstrap reweightings of the images that pseudo-BMA+

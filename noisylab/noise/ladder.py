@@ -1065,7 +1065,7 @@ def _compare(models: list, has_reference: bool, resolution: float, prefer: str,
     if candidates[0] == "clean" and not has_reference and "permutation" not in candidates:
         candidates.insert(1, "permutation")
     if _within_resolution(selected, resolution) and "symmetric" not in candidates \
-            and any(m.name == "symmetric" for m in models):
+            and any(m.kind == "symmetric" for m in models):
         candidates.append("symmetric")
     # the runner-up: the best other explanation (not the selected model with parameters added)
     runner = next((m for m in models
