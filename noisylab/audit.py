@@ -3,7 +3,9 @@
 data -> out-of-sample P(given | x) (`noisylab.crossfit`) -> the ladder of noise models
 (`noisylab.noise`) -> a run folder (`noisylab.audit_report`) with ``report.md``,
 ``transition.json``/``.png`` with bootstrap intervals, one image grid per given label,
-``label_issues.csv``, cleanlab's own figures beside noisylab's, and ``audit.json``.
+``label_issues.csv``, cleanlab's own figures beside noisylab's, and ``audit.json``. The
+cross-fit's predictions stay there too (`noisylab.audit_cache`), for auditing again with
+verified labels without predicting again.
 
 The given labels are the only labels the estimate reads. Trusted labels (``trusted=``) are read
 only *after* the estimate, to measure it.
@@ -52,6 +54,9 @@ class AuditResult:
         Per image: given, suggested, quality, issue.
     posteriors : list of ndarray ``(N, K)``
         ``p(true | x, given)`` under each reading of ``diagnosis.readings``.
+    estimator : noisylab.noise.NoiseEstimator
+        The fitted estimator behind ``diagnosis``: its ``apply_verified`` weighs the open
+        readings by verified labels without cross-fitting the images again.
     family : str
         Which model family of P(given | x) the probe chose.
     stack_weights : list of (float, float, float)
@@ -81,6 +86,7 @@ class AuditResult:
     issues: object = None
     posteriors: list = field(default_factory=list)
     summary: dict = field(default_factory=dict)
+    estimator: object = None
 
 
 def audit(
@@ -139,8 +145,8 @@ def audit(
     given = ds.labels.numpy()
     out_dir = prepare_output(out_dir, "audit", reuse=True)
     log(f"auditing {data}: {len(ds)} images, {len(ds.classes)} given labels")
-    probe, fitted, epochs = _predict(ds, folds=folds, epochs=epochs, seed=seed,
-                                     progress=progress, log=log, started=started)
+    probe, fitted, epochs = _predictions(ds, out_dir, folds=folds, epochs=epochs, seed=seed,
+                                         progress=progress, log=log, started=started)
     if not distributed.is_writer():  # under torchrun: rank 0 alone estimates and writes
         return None
     q = fitted.probs
@@ -154,7 +160,7 @@ def audit(
                          seconds=time.perf_counter() - started,
                          stack_weights=[list(w) for w in fitted.weights], issues=est.issues_,
                          posteriors=[reading_posterior(est.estimate_, diag, i)
-                                     for i in range(len(diag.readings))])
+                                     for i in range(len(diag.readings))], estimator=est)
     if trusted:
         true = read_trusted_labels(trusted, ds.ids, ds.classes)
         result.measured = measure_result(result, true, given)
@@ -193,11 +199,34 @@ def _load(data, *, root, name, progress):
     return ds, label, is_source
 
 
+def _predictions(ds, out_dir: Path, *, folds, epochs, seed, progress, log, started):
+    """``(probe, cross-fit, epochs a fold)``: those an earlier audit of the same images, labels
+    and settings kept in ``out_dir`` (`noisylab.audit_cache`), else `_predict`'s, then kept."""
+    from noisylab.audit_cache import FILE, fingerprint, load_predictions, save_predictions
+    from noisylab.crossfit import default_epochs
+
+    epochs = epochs or default_epochs(len(ds))
+    if distributed.is_distributed():  # the folds are shared out between the ranks
+        return _predict(ds, folds=folds, epochs=epochs, seed=seed, progress=progress, log=log,
+                        started=started)
+    key = fingerprint(ds, folds=folds, epochs=epochs, seed=seed)
+    saved = load_predictions(out_dir, key, len(ds), len(ds.classes))
+    if saved is not None:
+        log(f"cross-fit: the predictions in {out_dir / FILE} are of these images, labels and "
+            "settings; reusing them")
+        return (*saved, epochs)
+    probe, fitted, epochs = _predict(ds, folds=folds, epochs=epochs, seed=seed,
+                                     progress=progress, log=log, started=started)
+    save_predictions(out_dir, key, probe, fitted)
+    return probe, fitted, epochs
+
+
 def _predict(ds, *, folds, epochs, seed, progress, log, started):
-    """Out-of-sample P(given | x) of every image: the probe's family, then cross-fitting."""
+    """Out-of-sample P(given | x) of every image: the probe's family, then cross-fitting
+    ``epochs`` a fold; returns ``(probe, cross-fit, epochs)``."""
     import torch
 
-    from noisylab.crossfit import cross_fit, default_epochs, fold_neighbours, probe_family
+    from noisylab.crossfit import cross_fit, fold_neighbours, probe_family
 
     distributed.setup(torch.device("cpu"))  # under torchrun: the folds go to separate ranks
     torch.set_num_threads(distributed.threads_per_process())
@@ -214,7 +243,6 @@ def _predict(ds, *, folds, epochs, seed, progress, log, started):
     log("probe (held-out NLL of the given labels, nats): "
         + ", ".join(f"{f} {v:.4f}" for f, v in probe.nll.items())
         + f", class prior {probe.prior_nll:.4f} -> {probe.family}")
-    epochs = epochs or default_epochs(len(ds))
     fitted = cross_fit(ds.images, ds.labels, k, family=probe.family, folds=folds, epochs=epochs,
                        seed=seed, progress=progress, near=near,
                        on_fold=lambda i, m: log(f"cross-fit: fold {i + 1}/{m} done "

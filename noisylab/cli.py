@@ -454,7 +454,8 @@ def addons_cmd() -> None:
                    "readings the labels leave open (verify.png, and verify.csv to fill in).")
 @click.option("--verified", type=click.Path(exists=True, dir_okay=False), default=None,
               help="A person's true classes of some images (CSV id,label, e.g. a filled-in "
-                   "verify.csv): evidence that decides between the open readings.")
+                   "verify.csv): evidence that decides between the open readings. Use the "
+                   "same --out to reuse the first audit's cross-fit.")
 @click.option("--json", "as_json", is_flag=True, help="Print audit.json instead of the verdict.")
 def audit_cmd(dataset, root, out, folds, epochs, reference, trusted, seed, verify, verified,
               as_json):
@@ -466,7 +467,9 @@ def audit_cmd(dataset, root, out, folds, epochs, reference, trusted, seed, verif
     unrelated) by likelihood, reports the simplest one the labels support with its probability,
     says which readings they cannot tell apart and what would, and writes report.md,
     transition.json/.png with bootstrap intervals, one image grid per given label,
-    label_issues.csv and cleanlab's figures beside noisylab's.
+    label_issues.csv and cleanlab's figures beside noisylab's. The cross-fit's predictions
+    stay in the folder (predictions.npz): auditing the same images and labels there again,
+    say with --verified, takes seconds.
     """
     import json
     from pathlib import Path

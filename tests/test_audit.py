@@ -147,13 +147,58 @@ def test_verify_writes_images_to_label_and_verified_reads_them_back(tmp_path, cl
     filled.write_text("id,given_label,label\n" + "".join(
         f"{line.split(',')[0]},{line.split(',')[1]},{comp.classes[truth[line.split(',')[0]]]}\n"
         for line in rows[1:]))
-    again = audit(comp, out_dir=tmp_path / "b", epochs=4, verified=filled, progress=False,
-                  log=lambda m: None)
+    said = []  # audited again in the same folder: the cross-fit's predictions are reused
+    again = audit(comp, out_dir=tmp_path / "a", epochs=4, verified=filled, progress=False,
+                  log=said.append)
+    assert any("reusing" in line for line in said) and not any("probe" in line for line in said)
     d = again.diagnosis
     assert d.verified["n"] == 6 and d.decided
     assert d.kind in ("complementary", "biased-complementary"), d.summary
     assert np.mean(again.suggested == clean_blobs.labels.numpy()) > 0.9
     assert r.diagnosis.kind in ("complementary", "biased-complementary", "asymmetric")
+    # The first audit's estimator weighs the same answers without cross-fitting again
+    from noisylab.audit import read_verified
+
+    in_python = r.estimator.apply_verified(*read_verified(filled, comp.ids, comp.classes))
+    assert in_python.diagnosis_.kind == d.kind and in_python.diagnosis_.verified["n"] == 6
+    assert np.isclose(in_python.diagnosis_.confidence, d.confidence)
+
+
+def test_predictions_are_reused_only_for_the_same_images_labels_and_settings(tmp_path):
+    from noisylab.audit_cache import FILE, fingerprint, load_predictions, save_predictions
+    from noisylab.crossfit import CrossFit, ProbeResult
+
+    data = blobs(60)
+    key = fingerprint(data, folds=2, epochs=3, seed=0)
+    probs = np.random.default_rng(0).dirichlet(np.ones(K), 60)
+    probe = ProbeResult(nll={"free": 0.5, "complementary": 1.2}, prior_nll=1.38, family="free")
+    save_predictions(tmp_path, key, probe, CrossFit(probs=probs, weights=[(0.7, 0.3, 0.0)] * 2))
+    back_probe, back = load_predictions(tmp_path, key, 60, K)
+    assert back_probe == probe and np.array_equal(back.probs, probs)
+    assert back.weights == [(0.7, 0.3, 0.0)] * 2
+    one_label = data.labels.clone()
+    one_label[7] = (one_label[7] + 1) % K
+    one_pixel = data.images.clone()
+    one_pixel[3, 0, 5, 5] ^= 1
+    others = [fingerprint(data, folds=2, epochs=3, seed=1),
+              fingerprint(data, folds=3, epochs=3, seed=0),
+              fingerprint(data, folds=2, epochs=4, seed=0),
+              fingerprint(relabel_with(data, one_label), folds=2, epochs=3, seed=0),
+              fingerprint(LabeledImages(one_pixel, data.labels, data.classes, data.ids,
+                                        data.source), folds=2, epochs=3, seed=0),
+              fingerprint(LabeledImages(data.images, data.labels, data.classes,
+                                        data.ids[::-1], data.source), folds=2, epochs=3, seed=0)]
+    assert len(set(others + [key])) == len(others) + 1
+    assert load_predictions(tmp_path, others[0], 60, K) is None  # made from other settings
+    assert load_predictions(tmp_path, key, 61, K) is None  # not this many images
+    raw = (tmp_path / FILE).read_bytes()
+    (tmp_path / FILE).write_bytes(raw[: len(raw) // 2])  # cut short: predict again, no error
+    assert load_predictions(tmp_path, key, 60, K) is None
+    assert load_predictions(tmp_path / "nowhere", key, 60, K) is None
+
+
+def relabel_with(data: LabeledImages, labels: torch.Tensor) -> LabeledImages:
+    return LabeledImages(data.images, labels, data.classes, data.ids, data.source)
 
 
 def test_verified_file_errors_are_one_line(tmp_path):
