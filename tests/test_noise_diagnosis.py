@@ -258,7 +258,14 @@ def test_a_few_verified_labels_decide_between_the_readings():
     d = est.diagnosis_
     assert d.decided and d.kind == "asymmetric" and d.recommended_loss == "forward"
     assert d.verified["n"] == 3 and d.confidence > 0.99
+    assert d.verified["agree"] == 3 and "agrees with 3 of them" in d.summary
+    assert "times less likely than 'asymmetric'" in d.summary
     assert np.mean(est.suggested_labels_ == y) > 0.95
+    # once decided, more labels have no reading to weigh; the summary says how far they agree
+    K = T.shape[0]
+    again = est.apply_verified(pick, (y[pick] + 1) % K).diagnosis_
+    assert again.verified["agree"] == 0 and "no other reading was open" in again.summary
+    assert again.verified["expected_agree"] > 2.5  # it was sure of these: the person disagrees
     # labels that name each image's cluster by its least given label settle the other reading
     other = NoiseEstimator().fit(Q, g)
     comp = next(r for r in other.diagnosis_.readings if r.kind == "biased-complementary")

@@ -150,7 +150,10 @@ class Diagnosis:
     intervals : Intervals or None
         Bootstrap intervals of the selected reading.
     verified : dict or None
-        How verified labels weighed the readings: ``{"n", "log_likelihoods", "prior"}``.
+        How verified labels weighed the readings: ``{"n", "log_likelihoods", "prior",
+        "agree", "expected_agree"}``: how many of them the selected reading's suggested class
+        matches, and how many it expected to (the sum of its posterior probabilities of its
+        suggestions for those images).
     labels_needed : int or None
         Verified labels expected to reach 20 to 1 between the open readings
         (`noisylab.noise.labels_needed`).
@@ -393,7 +396,9 @@ def with_verified(diag: Diagnosis, estimate: TransitionEstimate, index: np.ndarr
         what_decides="" if decided else diag.what_decides,
         verified={"n": int(len(index)), "log_likelihoods": {r.kind: float(v) for r, v in
                                                            zip(diag.readings, ll, strict=True)},
-                  "prior": {r.kind: r.probability for r in diag.readings}})
+                  "prior": {r.kind: r.probability for r in diag.readings},
+                  "agree": int((posts[order[0]][index].argmax(1) == labels).sum()),
+                  "expected_agree": float(posts[order[0]][index].max(1).sum())})
     return replace(new, summary=summary(new))
 
 

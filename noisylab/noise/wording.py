@@ -90,12 +90,7 @@ def summary(diag) -> str:
         text = ("The labels can be read in more than one way that explains them about equally "
                 "well: " + "; or ".join(parts) + ". " + _loss_sentence(diag.recommended_loss))
     if diag.verified:
-        ll = diag.verified["log_likelihoods"]
-        best = max(ll.values())
-        others = [f"'{k}' {math.exp(min(best - v, 700)):.3g} times less" for k, v in ll.items()
-                  if k != diag.kind]
-        text += (f" {diag.verified['n']} verified labels weigh the readings: under them "
-                 + "; ".join(others) + " likely than " + f"'{diag.kind}'.")
+        text += " " + _verified_sentence(diag)
     elif diag.runner_up is not None and diag.log_odds is not None and diag.decided:
         odds = diag.log_odds / math.log(10)
         text += (f" Of the noise models fitted to the labels, '{diag.model}' is the simplest "
@@ -110,3 +105,20 @@ def summary(diag) -> str:
     if diag.what_decides:
         text += " " + diag.what_decides
     return text
+
+
+def _verified_sentence(diag) -> str:
+    """How the verified labels agree with the suggested classes, and how they weigh the
+    readings (none to weigh when the audit had left only one open)."""
+    v = diag.verified
+    text = f"{v['n']} verified labels"
+    if "agree" in v:  # a diagnosis read back from an older audit.json may lack it
+        text += (f": the suggested true class agrees with {v['agree']} of them "
+                 f"({v['expected_agree']:.1f} expected from the audit's own probabilities)")
+    ll = v["log_likelihoods"]
+    best = max(ll.values())
+    others = [f"'{k}' {math.exp(min(best - x, 700)):.3g} times less" for k, x in ll.items()
+              if k != diag.kind]
+    if not others:
+        return text + "; no other reading was open for them to weigh."
+    return text + "; under them " + "; ".join(others) + f" likely than '{diag.kind}'."
