@@ -180,6 +180,56 @@ def test_even_noise_seen_through_look_alike_mistakes_stays_a_candidate(seed):
     assert ladder.selected.kind == "pair-flip" and "symmetric" not in ladder.candidates
 
 
+def _sure_look_alike(y: np.ndarray, K: int, mistaken: float, seed: int) -> np.ndarray:
+    """Predictions ``(N, K)`` 99% sure of a class, with 0.5% on its look-alike (classes paired
+    0-1, 2-3, ...), which is the class they name for a share ``mistaken`` of the images."""
+    rng = np.random.default_rng(seed)
+    pred = np.where(rng.random(len(y)) < mistaken, y ^ 1, y)
+    P = np.full((len(y), K), 0.005 / (K - 2))
+    P[np.arange(len(y)), pred] = 0.99
+    P[np.arange(len(y)), pred ^ 1] = 0.005
+    return P
+
+
+@pytest.mark.parametrize("seed", [0, 3])
+def test_even_noise_seen_through_sure_look_alike_mistakes_stays_a_candidate(seed):
+    # Predictions sure of every image (expected error 0.01) but wrong between look-alikes for
+    # a tenth of them: symmetric noise looks piled, pair-flip fits far best, and only the
+    # predictions' confusion at the power they are compared on (where they are calibrated)
+    # shows that they alone could have piled that much
+    from noisylab.noise.ladder import _within_resolution
+
+    K = 10
+    y = np.random.default_rng(seed).integers(0, K, 3000)
+    g, _ = corrupt(y, symmetric(K, 0.2), seed=seed + 10)
+    P = _sure_look_alike(y, K, 0.1, seed + 20)
+    ladder = fit_ladder(P, g, resolution=float(np.mean(1 - P.max(1))),
+                        compare_power=heldout_power(P, g))
+    assert ladder.selected.kind == "pair-flip" and ladder.kind_probabilities["pair-flip"] > 0.99
+    assert not _within_resolution(ladder.selected, ladder.resolution)  # 0.01 alone: ruled out
+    assert ladder.confusion > 0.05 and "symmetric" in ladder.candidates
+    assert "take a class for one other class" in from_ladder(ladder, regime="dominant").summary
+    # the same predictor without its mistakes and pair-flip noise: nothing to confuse
+    g, _ = corrupt(y, pair_flip(K, 0.3), seed=seed + 10)
+    P = _sure_look_alike(y, K, 0.0, seed + 20)
+    ladder = fit_ladder(P, g, resolution=float(np.mean(1 - P.max(1))),
+                        compare_power=heldout_power(P, g))
+    assert ladder.confusion < 0.01
+    assert ladder.selected.kind == "pair-flip" and "symmetric" not in ladder.candidates
+
+
+def test_largest_confusion_is_the_share_taken_for_one_other_cluster():
+    from noisylab.noise.ladder import largest_confusion
+
+    assert largest_confusion(np.eye(4)[[0, 1, 2, 3, 0, 1]]) == 0.0  # one-hot: none
+    # each image half in its cluster, half in the next: each cluster's images sit half in it
+    # and a quarter in each neighbour
+    P = np.zeros((4, 4))
+    P[np.arange(4), np.arange(4)] = P[np.arange(4), (np.arange(4) + 1) % 4] = 0.5
+    assert np.isclose(largest_confusion(P), 0.25)
+    assert np.isclose(largest_confusion(np.full((5, 3), 1 / 3)), 1 / 3)
+
+
 def test_a_model_that_reads_the_images_never_speaks_for_labels_that_ignore_them():
     # A complementary fit no different from uniform labels is still another explanation
     # (faint complementary labels, not labels with nothing to teach): both stay candidates

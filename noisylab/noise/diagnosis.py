@@ -157,6 +157,10 @@ class Diagnosis:
     labels_needed : int or None
         Verified labels expected to reach 20 to 1 between the open readings
         (`noisylab.noise.labels_needed`).
+    confusion : float
+        How far the predictions take one class for a single other one
+        (`noisylab.noise.ladder.largest_confusion`); a pile of wrong labels within it or
+        within ``resolution`` keeps symmetric noise open.
     """
 
     kind: str
@@ -183,6 +187,7 @@ class Diagnosis:
     intervals: Intervals | None = None
     verified: dict | None = None
     labels_needed: int | None = None
+    confusion: float = 0.0
 
     def to_dict(self) -> dict:
         """A JSON-ready dict (arrays become lists)."""
@@ -202,6 +207,7 @@ class Diagnosis:
             "resolution": self.resolution,
             "intervals": None if self.intervals is None else self.intervals.to_dict(),
             "verified": self.verified, "labels_needed": self.labels_needed,
+            "confusion": self.confusion,
         }
 
 
@@ -262,7 +268,7 @@ def from_ladder(ladder: Ladder, *, regime: str = "dominant",
         log_odds=ladder.log_odds, models=models, recommended_loss=loss,
         what_decides=_what_decides(ladder, readings), summary="",
         has_reference=ladder.has_reference, regime=regime, resolution=ladder.resolution,
-        intervals=intervals)
+        intervals=intervals, confusion=ladder.confusion)
     from dataclasses import replace
 
     from noisylab.noise.wording import summary

@@ -104,8 +104,9 @@ from scipy.special import betainc, betaln, gammaln
 
 from noisylab.errors import NoisylabError
 
-__all__ = ["EVIDENCE", "KIND_OF_MODEL", "FittedModel", "Ladder", "fit_ladder", "model_posterior",
-           "model_log_prior", "naming_marginals", "pseudo_bma"]
+__all__ = ["EVIDENCE", "KIND_OF_MODEL", "FittedModel", "Ladder", "fit_ladder",
+           "largest_confusion", "model_posterior", "model_log_prior", "naming_marginals",
+           "pseudo_bma"]
 
 #: Odds against a model beyond which it is "clearly worse" than the best.
 EVIDENCE = 20.0
@@ -258,6 +259,9 @@ class Ladder:
         the selected kind, which a model that only adds parameters to it speaks for.
     power : float
         The power of ``P`` the models were compared on (`heldout_power`; 1: ``P`` itself).
+    confusion : float
+        The predictions' largest confusion of one cluster with a single other one at that
+        power (`largest_confusion`), averaged over the clusters.
     """
 
     models: tuple
@@ -270,6 +274,7 @@ class Ladder:
     compare: str = "heldout"
     counted_as: dict = field(default_factory=dict)
     power: float = 1.0
+    confusion: float = 0.0
 
     @property
     def decided(self) -> bool:
@@ -676,8 +681,10 @@ def fit_ladder(
                         params=f["params"], probability_draws=draws[i])
         models.append(_kind_of(m, resolution, K))
     alike = None if compare == "evidence" else (lambda a, b: _divergence(a, b, P, w) < 1.0)
-    return replace(_compare(models, has_reference, resolution, prefer, compare, alike),
-                   power=float(compare_power))
+    confusion = largest_confusion(soften(P, compare_power), w)
+    return replace(_compare(models, has_reference, max(resolution, confusion), prefer, compare,
+                            alike),
+                   resolution=resolution, power=float(compare_power), confusion=confusion)
 
 
 def _checked(true_probs, given, compare: str) -> tuple[np.ndarray, np.ndarray]:
@@ -991,6 +998,23 @@ def _kind_of(m: FittedModel, resolution: float, K: int) -> FittedModel:
     return m
 
 
+def largest_confusion(P: np.ndarray, weights: np.ndarray | None = None) -> float:
+    """How far predictions ``P`` ``(N, K)`` take one cluster for a single other one.
+
+    For each cluster ``c``, the images weighted by ``P[:, c]`` put ``sum_n P[n, c] P[n, d] /
+    sum_n P[n, c]`` on cluster ``d``; the largest such share over ``d != c``, averaged with
+    the clusters' masses. Calibrated predictions (``P`` at the power under which they best
+    predict held-out labels) that take a ``c`` for a ``C`` that often can pile that share of
+    the labels of one class onto another by themselves, even where their expected error
+    ``mean(1 - max P)`` is small because they are sure of most images.
+    """
+    w = np.ones(len(P)) if weights is None else np.asarray(weights, dtype=np.float64)
+    mass = (w[:, None] * P).sum(0)
+    share = (P.T @ (w[:, None] * P)) / np.maximum(mass, 1e-300)[:, None]
+    np.fill_diagonal(share, -np.inf)
+    return float(mass @ share.max(1) / max(mass.sum(), 1e-300))
+
+
 def _within_resolution(m: FittedModel, resolution: float) -> bool:
     """Whether ``m``'s wrong labels pile onto single classes by no more than ``resolution``.
 
@@ -999,7 +1023,9 @@ def _within_resolution(m: FittedModel, resolution: float) -> bool:
     whose expected error is ``resolution`` can pile that much by itself (all its mistakes on
     one look-alike class, a ``c`` taken for a ``C``), so evenly spread noise seen through its
     mistakes may look like this: as the noise rate for clean labels (`_kind_of`), the same
-    bound for its shape.
+    bound for its shape. Predictions sure of most images can still be confidently wrong
+    between look-alikes, so `fit_ladder` passes the larger of ``resolution`` and their
+    `largest_confusion` at the power the models are compared on.
     """
     if m.kind not in ("pair-flip", "asymmetric") or m.reading not in ("dominant", "reference"):
         return False

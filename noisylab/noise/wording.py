@@ -66,6 +66,10 @@ def _kept_open(reading, diag) -> str:
     best = max(r.probability for r in diag.readings)
     if reading.kind != "symmetric" or reading.probability * 20 >= best:
         return ""
+    if diag.confusion > diag.resolution:
+        return (f", which the predictions' own mistakes (they take a class for one other class "
+                f"up to {_pct(diag.confusion)} of the time) could make look piled onto single "
+                f"classes")
     return (f", which the predictions' own mistakes (they get {_pct(diag.resolution)} wrong) "
             f"could make look piled onto single classes")
 
