@@ -228,3 +228,12 @@ def test_save_transition_writes_what_training_reads(tmp_path):
     assert np.allclose(content["matrix"], symmetric(3, 0.3))
     with pytest.raises(NoisylabError, match="names"):
         save_transition(path, symmetric(3, 0.3), classes=["a"])
+
+
+def test_golden_search_finds_the_maximum_and_resolves_a_flat_stretch_upwards():
+    from noisylab.noise.transition import _golden_max
+
+    assert abs(_golden_max(lambda x: -(x - 0.3) ** 2, 0.0, 1.0, n=30) - 0.3) < 1e-3
+    # flat but for rounding noise in either direction: not rounding but the rule decides
+    noise = iter(np.random.default_rng(0).normal(0, 1e-14, 100))
+    assert _golden_max(lambda x: -0.85 + next(noise), 0.0, 1.0) > 0.95

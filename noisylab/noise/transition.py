@@ -374,14 +374,25 @@ def _log_likelihood(P: np.ndarray, T: np.ndarray, given: np.ndarray) -> float:
     return float(np.mean(np.log(np.einsum("ni,in->n", P, T[:, given]) + 1e-300)))
 
 
+#: Differences of a mean log-likelihood below this are ties (rounding, not evidence: 1e-10 a
+#: sample is far below what any number of labels could show).
+_TIE = 1e-10
+
+
 def _golden_max(f, lo: float, hi: float, n: int = 10) -> float:
-    """Maximiser of a unimodal ``f`` on ``[lo, hi]`` by golden-section search."""
+    """Maximiser of a unimodal ``f`` on ``[lo, hi]`` by golden-section search.
+
+    Where ``f`` is flat (values within `_TIE`) the search moves to the larger argument, so that
+    a flat stretch is not resolved by rounding: for the sharpness of predictions that are
+    already sure of every sample (each sharpness explains the labels equally well) it keeps
+    them sure.
+    """
     g = (np.sqrt(5.0) - 1.0) / 2.0
     a, b = lo, hi
     c, d = b - g * (b - a), a + g * (b - a)
     fc, fd = f(c), f(d)
     for _ in range(n):
-        if fc >= fd:
+        if fc > fd + _TIE:
             b, d, fd = d, c, fc
             c = b - g * (b - a)
             fc = f(c)
