@@ -115,10 +115,8 @@ def _verified_sentence(diag) -> str:
     """How the verified labels agree with the suggested classes, and how they weigh the
     readings (none to weigh when the audit had left only one open)."""
     v = diag.verified
-    text = f"{v['n']} verified labels"
-    if "agree" in v:  # a diagnosis read back from an older audit.json may lack it
-        text += (f": the suggested true class agrees with {v['agree']} of them "
-                 f"({v['expected_agree']:.1f} expected from the audit's own probabilities)")
+    text = (f"{v['n']} verified labels: the suggested true class agrees with {v['agree']} of "
+            f"them ({v['expected_agree']:.1f} expected from the audit's own probabilities)")
     ll = v["log_likelihoods"]
     best = max(ll.values())
     others = [f"'{k}' {math.exp(min(best - x, 700)):.3g} times less" for k, x in ll.items()
