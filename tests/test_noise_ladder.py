@@ -149,13 +149,20 @@ def test_heldout_power_undoes_a_sharpening_of_many_classes_and_few_images():
     assert 0.5 <= heldout_power(P, g) <= 0.7
 
 
-def _look_alike(y: np.ndarray, K: int, mistaken: float, seed: int) -> np.ndarray:
-    """Predictions ``(N, K)`` 85% sure of a class, which is the next class for a share
-    ``mistaken`` of each class's images (a predictor taking ``c`` for ``C``)."""
+def _look_alike(y: np.ndarray, K: int, mistaken: float, seed: int, *,
+                pairs: bool = False) -> np.ndarray:
+    """Predictions ``(N, K)`` of a class that is the image's look-alike for a share ``mistaken``
+    of the images (a predictor taking ``c`` for ``C``): 85% sure of it, the look-alike being the
+    next class; with ``pairs`` 99% sure, the look-alike being the pair partner (0-1, 2-3, ...),
+    which gets 0.5% of every prediction."""
     rng = np.random.default_rng(seed)
-    pred = np.where(rng.random(len(y)) < mistaken, (y + 1) % K, y)
-    P = np.full((len(y), K), 0.15 / (K - 1))
-    P[np.arange(len(y)), pred] = 0.85
+    alike = y ^ 1 if pairs else (y + 1) % K
+    pred = np.where(rng.random(len(y)) < mistaken, alike, y)
+    sure, second = (0.99, 0.005) if pairs else (0.85, 0.0)
+    P = np.full((len(y), K), (1.0 - sure - second) / (K - 1 - int(pairs)))
+    P[np.arange(len(y)), pred] = sure
+    if pairs:
+        P[np.arange(len(y)), pred ^ 1] = second
     return P
 
 
@@ -180,17 +187,6 @@ def test_even_noise_seen_through_look_alike_mistakes_stays_a_candidate(seed):
     assert ladder.selected.kind == "pair-flip" and "symmetric" not in ladder.candidates
 
 
-def _sure_look_alike(y: np.ndarray, K: int, mistaken: float, seed: int) -> np.ndarray:
-    """Predictions ``(N, K)`` 99% sure of a class, with 0.5% on its look-alike (classes paired
-    0-1, 2-3, ...), which is the class they name for a share ``mistaken`` of the images."""
-    rng = np.random.default_rng(seed)
-    pred = np.where(rng.random(len(y)) < mistaken, y ^ 1, y)
-    P = np.full((len(y), K), 0.005 / (K - 2))
-    P[np.arange(len(y)), pred] = 0.99
-    P[np.arange(len(y)), pred ^ 1] = 0.005
-    return P
-
-
 @pytest.mark.parametrize("seed", [0, 3])
 def test_even_noise_seen_through_sure_look_alike_mistakes_stays_a_candidate(seed):
     # Predictions sure of every image (expected error 0.01) but wrong between look-alikes for
@@ -202,7 +198,7 @@ def test_even_noise_seen_through_sure_look_alike_mistakes_stays_a_candidate(seed
     K = 10
     y = np.random.default_rng(seed).integers(0, K, 3000)
     g, _ = corrupt(y, symmetric(K, 0.2), seed=seed + 10)
-    P = _sure_look_alike(y, K, 0.1, seed + 20)
+    P = _look_alike(y, K, 0.1, seed + 20, pairs=True)
     ladder = fit_ladder(P, g, resolution=float(np.mean(1 - P.max(1))),
                         compare_power=heldout_power(P, g))
     assert ladder.selected.kind == "pair-flip" and ladder.kind_probabilities["pair-flip"] > 0.99
@@ -211,7 +207,7 @@ def test_even_noise_seen_through_sure_look_alike_mistakes_stays_a_candidate(seed
     assert "take a class for one other class" in from_ladder(ladder, regime="dominant").summary
     # the same predictor without its mistakes and pair-flip noise: nothing to confuse
     g, _ = corrupt(y, pair_flip(K, 0.3), seed=seed + 10)
-    P = _sure_look_alike(y, K, 0.0, seed + 20)
+    P = _look_alike(y, K, 0.0, seed + 20, pairs=True)
     ladder = fit_ladder(P, g, resolution=float(np.mean(1 - P.max(1))),
                         compare_power=heldout_power(P, g))
     assert ladder.confusion < 0.01
