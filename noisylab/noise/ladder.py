@@ -666,8 +666,9 @@ def fit_ladder(
     w = np.ones(N) if weights is None else np.asarray(weights, dtype=np.float64)
     fits = _fit_models(_Samples(P, g, w), cluster_counts=cluster_counts,
                        has_reference=has_reference, start=start, max_iter=max_iter, tol=tol)
+    compared = P if compare_power == 1.0 else soften(P, compare_power)
     evidence, heldout, L, log_prior, probs, draws = _score(
-        P if compare_power == 1.0 else soften(P, compare_power), g, w, fits,
+        compared, g, w, fits,
         compare=compare, p_dof=1 if p_dof is None else p_dof, cluster_counts=cluster_counts,
         has_reference=has_reference, folds=folds, seed=seed, max_iter=max_iter, tol=tol)
     models = []
@@ -681,10 +682,9 @@ def fit_ladder(
                         params=f["params"], probability_draws=draws[i])
         models.append(_kind_of(m, resolution, K))
     alike = None if compare == "evidence" else (lambda a, b: _divergence(a, b, P, w) < 1.0)
-    confusion = largest_confusion(soften(P, compare_power), w)
-    return replace(_compare(models, has_reference, max(resolution, confusion), prefer, compare,
-                            alike),
-                   resolution=resolution, power=float(compare_power), confusion=confusion)
+    return replace(_compare(models, has_reference, resolution, prefer, compare, alike,
+                            confusion=largest_confusion(compared, w)),
+                   power=float(compare_power))
 
 
 def _checked(true_probs, given, compare: str) -> tuple[np.ndarray, np.ndarray]:
@@ -1024,7 +1024,7 @@ def _within_resolution(m: FittedModel, resolution: float) -> bool:
     one look-alike class, a ``c`` taken for a ``C``), so evenly spread noise seen through its
     mistakes may look like this: as the noise rate for clean labels (`_kind_of`), the same
     bound for its shape. Predictions sure of most images can still be confidently wrong
-    between look-alikes, so `fit_ladder` passes the larger of ``resolution`` and their
+    between look-alikes, so `_compare` passes the larger of ``resolution`` and their
     `largest_confusion` at the power the models are compared on.
     """
     if m.kind not in ("pair-flip", "asymmetric") or m.reading not in ("dominant", "reference"):
@@ -1065,11 +1065,12 @@ def _size(m: FittedModel) -> tuple:
 
 
 def _compare(models: list, has_reference: bool, resolution: float, prefer: str,
-             compare: str, alike=None) -> Ladder:
+             compare: str, alike=None, confusion: float = 0.0) -> Ladder:
     """The ladder's verdict from fitted models with their probabilities.
 
     ``alike(a, b)`` says whether two models predict the same labels (None: nested models
-    always do, as under exact counts).
+    always do, as under exact counts); ``confusion`` is the predictions'
+    `largest_confusion`, which with ``resolution`` bounds the pile symmetric noise can show.
     """
     models = sorted(models, key=lambda m: -m.probability)
     best = models[0].probability
@@ -1090,7 +1091,8 @@ def _compare(models: list, has_reference: bool, resolution: float, prefer: str,
     candidates = list(dict.fromkeys([selected.kind] + [m.kind for m in rivals]))
     if candidates[0] == "clean" and not has_reference and "permutation" not in candidates:
         candidates.insert(1, "permutation")
-    if _within_resolution(selected, resolution) and "symmetric" not in candidates \
+    if _within_resolution(selected, max(resolution, confusion)) \
+            and "symmetric" not in candidates \
             and any(m.kind == "symmetric" for m in models):
         candidates.append("symmetric")
     # the runner-up: the best other explanation (not the selected model with parameters added)
@@ -1100,7 +1102,7 @@ def _compare(models: list, has_reference: bool, resolution: float, prefer: str,
     return Ladder(models=tuple(models), selected=selected, runner_up=runner,
                   kind_probabilities=probs, candidates=tuple(candidates),
                   has_reference=has_reference, resolution=resolution, compare=compare,
-                  counted_as=counted_as)
+                  counted_as=counted_as, confusion=confusion)
 
 
 def model_posterior(true_probs: np.ndarray, given: np.ndarray, model: FittedModel) -> np.ndarray:
