@@ -20,6 +20,7 @@ import time
 import numpy as np
 
 from noisylab.audit import _predict
+from noisylab.crossfit import default_epochs
 from noisylab.data import load
 from noisylab.noise.ladder import fit_ladder, heldout_power, soften
 from noisylab.noise.transition import estimate_transition
@@ -34,8 +35,8 @@ def main() -> None:
     ap.add_argument("--root", default=os.environ.get("NOISYLAB_DATA", "../shared/data"))
     args = ap.parse_args()
     ds = load(args.data, root=args.root, progress=False)
-    _, fitted, _ = _predict(ds, folds=2, epochs=None, seed=0, progress=False,
-                            log=lambda m: None, started=time.perf_counter())
+    _, fitted = _predict(ds, folds=2, epochs=default_epochs(len(ds)), seed=0, progress=False,
+                         log=lambda m: None, started=time.perf_counter())
     given = ds.labels.numpy()
     est = estimate_transition(fitted.probs, given, regime="dominant")
     print(f"{args.data}: {len(ds)} images, {len(ds.classes)} classes; "

@@ -207,23 +207,23 @@ def _predictions(ds, out_dir: Path, *, folds, epochs, seed, progress, log, start
 
     epochs = epochs or default_epochs(len(ds))
     if distributed.is_distributed():  # the folds are shared out between the ranks
-        return _predict(ds, folds=folds, epochs=epochs, seed=seed, progress=progress, log=log,
-                        started=started)
+        return (*_predict(ds, folds=folds, epochs=epochs, seed=seed, progress=progress, log=log,
+                          started=started), epochs)
     key = fingerprint(ds, folds=folds, epochs=epochs, seed=seed)
     saved = load_predictions(out_dir, key, len(ds), len(ds.classes))
     if saved is not None:
         log(f"cross-fit: the predictions in {out_dir / FILE} are of these images, labels and "
             "settings; reusing them")
         return (*saved, epochs)
-    probe, fitted, epochs = _predict(ds, folds=folds, epochs=epochs, seed=seed,
-                                     progress=progress, log=log, started=started)
+    probe, fitted = _predict(ds, folds=folds, epochs=epochs, seed=seed, progress=progress,
+                             log=log, started=started)
     save_predictions(out_dir, key, probe, fitted)
     return probe, fitted, epochs
 
 
 def _predict(ds, *, folds, epochs, seed, progress, log, started):
     """Out-of-sample P(given | x) of every image: the probe's family, then cross-fitting
-    ``epochs`` a fold; returns ``(probe, cross-fit, epochs)``."""
+    ``epochs`` a fold; returns ``(probe, cross-fit)``."""
     import torch
 
     from noisylab.crossfit import cross_fit, fold_neighbours, probe_family
@@ -249,7 +249,7 @@ def _predict(ds, *, folds, epochs, seed, progress, log, started):
                                                 f"({time.perf_counter() - started:.0f}s)"))
     log("stacking weights (model, its neighbours, pixel neighbours) per fold: "
         + "; ".join(", ".join(f"{v:.1f}" for v in w) for w in fitted.weights))
-    return probe, fitted, epochs
+    return probe, fitted
 
 
 def _import_all(modules: tuple[str, ...]) -> None:
