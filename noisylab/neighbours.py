@@ -31,8 +31,15 @@ def pixel_features(images: torch.Tensor, *, dims: int = 40, seed: int = 0) -> to
     return x @ v
 
 
+#: Similarities computed at once in a search: a block of about 16 MB in float32, so that one
+#: buffer, written over block after block, serves the whole search. A fresh block per batch of
+#: rows (hundreds of MB) cost as much time in the kernel's zeroing of new pages as in the
+#: products themselves.
+BLOCK = 4_000_000
+
+
 @torch.no_grad()
-def nearest_neighbours(features: torch.Tensor, *, k: int, batch_size: int = 2000,
+def nearest_neighbours(features: torch.Tensor, *, k: int, batch_size: int | None = None,
                        dtype: torch.dtype = torch.float32,
                        among: np.ndarray | None = None) -> torch.Tensor:
     """Each sample's ``k`` nearest neighbours by cosine similarity, nearest first.
@@ -43,6 +50,8 @@ def nearest_neighbours(features: torch.Tensor, *, k: int, batch_size: int = 2000
         Cosine similarity in this space defines the neighbours.
     k : int
         Neighbours per sample (at most ``N - 1``, or ``M - 1`` with ``among``).
+    batch_size : int, optional
+        Samples whose similarities are computed at once (default: `BLOCK` similarities).
     dtype : torch.dtype
         Of the similarity products: ``torch.bfloat16`` is faster where the CPU computes it
         natively, at the price of ties among the nearly equally similar.
@@ -60,16 +69,22 @@ def nearest_neighbours(features: torch.Tensor, *, k: int, batch_size: int = 2000
     k = min(k, len(among) - 1)
     unit = torch.nn.functional.normalize(features.float(), dim=1).to(dtype)
     pool_index = torch.from_numpy(among)
-    pool = unit[pool_index]
+    pool_t = unit[pool_index].T.contiguous()
     slot = np.full(n, -1)
     slot[among] = np.arange(len(among))  # where each sample sits in the pool, if it does
+    rows = max(1, min(n, batch_size or BLOCK // len(among)))
+    sim_block = torch.empty(rows, len(among), dtype=dtype)
+    top_values = torch.empty(rows, k, dtype=dtype)
+    top = torch.empty(rows, k, dtype=torch.int64)
     out = torch.empty(n, k, dtype=torch.int64)
-    for i in range(0, n, batch_size):
-        sim = unit[i:i + batch_size] @ pool.T
-        own = torch.from_numpy(slot[i:i + batch_size])
-        rows = torch.nonzero(own >= 0).flatten()
-        sim[rows, own[rows]] = -2.0  # never one's own neighbour
-        out[i:i + batch_size] = pool_index[sim.topk(k, dim=1).indices]
+    for i in range(0, n, rows):
+        b = min(rows, n - i)
+        sim = torch.mm(unit[i:i + b], pool_t, out=sim_block[:b])
+        own = torch.from_numpy(slot[i:i + b])
+        mine = torch.nonzero(own >= 0).flatten()
+        sim[mine, own[mine]] = -2.0  # never one's own neighbour
+        torch.topk(sim, k, dim=1, out=(top_values[:b], top[:b]))
+        out[i:i + b] = pool_index[top[:b]]
     return out
 
 
@@ -81,7 +96,7 @@ def label_counts(neighbours: torch.Tensor, labels: np.ndarray, num_classes: int)
 
 
 def neighbour_label_counts(features: torch.Tensor, labels: np.ndarray, num_classes: int, *,
-                           k: int = 30, batch_size: int = 2000,
+                           k: int = 30, batch_size: int | None = None,
                            dtype: torch.dtype = torch.float32,
                            among: np.ndarray | None = None) -> np.ndarray:
     """How many of each sample's ``k`` nearest neighbours carry each given label.
@@ -110,7 +125,7 @@ def smoothed_frequency(counts: np.ndarray, prior_count: float = 0.5) -> np.ndarr
 
 
 def neighbour_label_frequency(features: torch.Tensor, labels: np.ndarray, num_classes: int, *,
-                              k: int = 30, prior_count: float = 0.5, batch_size: int = 2000,
+                              k: int = 30, prior_count: float = 0.5, batch_size: int | None = None,
                               dtype: torch.dtype = torch.float32,
                               among: np.ndarray | None = None) -> np.ndarray:
     """`neighbour_label_counts` smoothed into frequencies.

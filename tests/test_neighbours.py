@@ -115,6 +115,20 @@ def test_neighbours_among_a_pool_are_drawn_from_it_and_never_the_sample_itself()
     assert counts[8, 2] == 2  # the other cluster's pool members
 
 
+def test_nearest_neighbours_do_not_depend_on_how_many_rows_are_searched_at_once():
+    from noisylab.neighbours import nearest_neighbours
+
+    gen = torch.Generator().manual_seed(1)
+    feats = torch.randn(103, 6, generator=gen)
+    pool = np.sort(np.random.default_rng(0).choice(103, 40, replace=False))
+    for among in (None, pool):
+        whole = nearest_neighbours(feats, k=9, batch_size=103, among=among)
+        for rows in (1, 10, 64):  # 103 rows: blocks that do not divide it leave a short last one
+            assert torch.equal(nearest_neighbours(feats, k=9, batch_size=rows, among=among),
+                               whole)
+        assert not (whole == torch.arange(103)[:, None]).any()
+
+
 def test_nearest_neighbours_are_sorted_so_one_search_serves_every_smaller_k():
     from noisylab.neighbours import label_counts, nearest_neighbours
 
