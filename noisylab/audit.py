@@ -226,15 +226,18 @@ def _predict(ds, *, folds, epochs, seed, progress, log, started):
     ``epochs`` a fold; returns ``(probe, cross-fit)``."""
     import torch
 
+    from noisylab.allocator import keep_freed_memory
     from noisylab.crossfit import cross_fit, fold_neighbours, probe_family
 
+    keep_freed_memory()  # the folds' batches reuse freed memory instead of asking for new pages
     distributed.setup(torch.device("cpu"))  # under torchrun: the folds go to separate ranks
     torch.set_num_threads(distributed.threads_per_process())
     k = len(ds.classes)
     # Imports that cost seconds of Python (torch._dynamo, which torch's first optimiser
-    # imports, and cleanlab for the report): in the background they overlap the neighbour
-    # searches, which run without the GIL
-    threading.Thread(target=_import_all, args=(("torch._dynamo", "cleanlab.filter"),),
+    # imports, cleanlab and matplotlib for the report): in the background they overlap the
+    # neighbour searches, which run without the GIL
+    threading.Thread(target=_import_all,
+                     args=(("torch._dynamo", "cleanlab.filter", "noisylab.plots"),),
                      daemon=True).start()
     near = fold_neighbours(ds.images, folds=folds, seed=seed)
     # Which model family describes P(given | x): labels mostly right, or pointing away?

@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from noisylab import distributed, metrics
+from noisylab.allocator import keep_freed_memory
 from noisylab.augment import random_affine, random_stroke_width
 from noisylab.checkpoints import (
     capture_rng_state,
@@ -422,6 +423,7 @@ def _open_run(train_set, config, out_dir, *, test_set, init_state, progress, log
     log = distributed.on_writer(log)
     if device.type == "cpu":
         torch.set_num_threads(distributed.threads_per_process())
+        keep_freed_memory()  # each batch reuses the last one's memory instead of new pages
     forward = "bfloat16" if autocast_dtype(config.precision, device) else "float32"
     emulated = " (emulated here: slower than float32)" if (
         forward == "bfloat16" and not native_bf16(device)) else ""
@@ -786,10 +788,13 @@ def _bad_loss(value: float, step: int) -> Exception:
 
 
 @torch.no_grad()
-def predict_logits(model: torch.nn.Module, images: torch.Tensor, *, batch_size: int = 1000,
-                   with_features: bool = False, side: torch.Tensor | None = None,
-                   precision: str = "fp32"):
+def predict_logits(model: torch.nn.Module, images: torch.Tensor, *,
+                   batch_size: int | None = None, with_features: bool = False,
+                   side: torch.Tensor | None = None, precision: str = "fp32"):
     """Logits ``(N, K)`` of a model for uint8 images ``(N, 1, 28, 28)``, in eval mode.
+
+    ``batch_size`` defaults to 256 images on a CPU, whose activations then stay in its caches
+    (a third faster than batches of 1000 for the audit's model), and 1024 on an accelerator.
 
     With ``with_features=True``, returns ``(features, logits)``: also the backbone's output
     ``(N, D)`` (the input of the model's ``head``; not for a model with side inputs); with
@@ -799,6 +804,7 @@ def predict_logits(model: torch.nn.Module, images: torch.Tensor, *, batch_size: 
     """
     was_training = model.training
     model.eval()
+    batch_size = batch_size or (256 if images.device.type == "cpu" else 1024)
     feats, out = [], []
     low = dict(device_type=images.device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
     for i in range(0, len(images), batch_size):
