@@ -33,7 +33,8 @@ def write_outputs(result, ds, *, probe, data: str, is_source: bool, epochs: int,
     files += _grids(out, classes, ds, result.suggested)
     files.append(_issues_csv(out, classes, ds, result.issues))
     summary = {
-        "data": data, "data_is_source": is_source, "n": len(ds), "classes": classes,
+        "data": data, "data_is_source": is_source, "folder": str(out), "n": len(ds),
+        "classes": classes,
         "seconds": result.seconds,
         "family": probe.family, "probe_nll": probe.nll, "prior_nll": probe.prior_nll,
         "folds": folds, "epochs_per_fold": epochs, "stack_weights": result.stack_weights,
@@ -206,9 +207,12 @@ def _next_line(summary: dict, d: dict) -> str:
         return "next: decide the reading first: " + d["what_decides"]
     if loss == "relabel":
         return "next: relabel with the mapping in audit.json (a permutation of classes)"
+    # the forward losses train with the audit's matrix, not a default one
+    matrix = (f" --transition {Path(summary['folder']) / 'transition.json'}"
+              if loss in ("forward", "fwd") and summary.get("folder") else "")
     if summary.get("data_is_source", True):
-        return f"next: noisylab train --data {summary['data']} --loss {loss}"
-    return f"next: train with --loss {loss}"
+        return f"next: noisylab train --data {summary['data']} --loss {loss}{matrix}"
+    return f"next: train with --loss {loss}{matrix}"
 
 
 def report_markdown(summary: dict) -> str:

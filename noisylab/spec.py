@@ -178,9 +178,10 @@ def resolve_spec(
 
         loss, transition, audit_said = recommended_loss(
             data, root=root, log=log, progress=progress, folder=audit_folder, result=audit)
-        # The audit's T is the forward loss's own; any other loss gets it to choose its epoch
+        # The audit's T is the forward losses' own; any other loss gets it to choose its epoch
         # by the likelihood of the given labels (see TrainConfig.val_transition).
-        settings.setdefault("transition" if loss == "forward" else "val_transition", transition)
+        settings.setdefault("transition" if loss in ("forward", "fwd") else "val_transition",
+                            transition)
     settings.update(loss=loss, data=data)
     return RunSpec(data=data, config=TrainConfig(**settings), init=init, load_options=options, test=test,
                    test_data=None if test_data is None else tuple(test_data),

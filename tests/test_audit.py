@@ -216,3 +216,15 @@ def test_verified_file_errors_are_one_line(tmp_path):
     bad.write_text("id,given_label,label\na.png,y,x\nb.png,x,1\n")
     index, labels = read_verified(bad, ids, classes)
     assert index.tolist() == [0, 1] and labels.tolist() == [0, 1]
+
+
+def test_next_line_gives_a_forward_loss_the_audits_matrix(tmp_path):
+    from noisylab.audit_report import _next_line
+
+    summary = {"data": "mnistTask3", "data_is_source": True, "folder": str(tmp_path)}
+    for loss in ("forward", "fwd"):
+        line = _next_line(summary, {"recommended_loss": loss, "kind": "asymmetric"})
+        assert line == (f"next: noisylab train --data mnistTask3 --loss {loss} "
+                        f"--transition {tmp_path / 'transition.json'}")
+    line = _next_line(summary, {"recommended_loss": "scl-nl", "kind": "complementary"})
+    assert line == "next: noisylab train --data mnistTask3 --loss scl-nl"

@@ -214,6 +214,33 @@ def test_even_noise_seen_through_sure_look_alike_mistakes_stays_a_candidate(seed
     assert ladder.selected.kind == "pair-flip" and "symmetric" not in ladder.candidates
 
 
+@pytest.mark.parametrize("seed", [1, 2])
+def test_slightly_biased_complementary_labels_within_the_predictions_error_keep_uniform_open(seed):
+    # Complementary labels drawn with weights in [0.8, 1]: each class's rarest wrong label is
+    # about 0.012 below an even spread, less than the 0.15 / 9 that uniform complementary
+    # labels seen through a predictor 85% sure of each image can show. Biased fits clearly
+    # best, but uniform stays open and the loss that serves both is recommended
+    from noisylab.noise import complementary
+    from noisylab.noise.ladder import _within_resolution
+
+    K = 10
+    y = np.random.default_rng(seed).integers(0, K, 20000)
+    P = _look_alike(y, K, 0.0, seed + 20)
+    ladders = {}
+    for low, kept in ((0.8, True), (0.25, False)):  # weights in [0.25, 1]: a gap of about 0.07
+        weights = np.random.default_rng(seed + 1).uniform(low, 1.0, (K, K))
+        g, _ = corrupt(y, complementary(K, weights=weights), seed=seed + 10)
+        ladder = fit_ladder(P, g, resolution=float(np.mean(1 - P.max(1))), prefer="complementary")
+        assert ladder.selected.kind == "biased-complementary"
+        assert _within_resolution(ladder.selected, ladder.resolution) is kept
+        assert ("complementary" in ladder.candidates) is kept
+        ladders[low] = ladder
+    assert ladders[0.8].kind_probabilities.get("complementary", 0.0) < 1e-3  # kept by the bound
+    diag = from_ladder(ladders[0.8], regime="complementary")
+    assert "could make look spread unevenly" in diag.summary
+    assert diag.recommended_loss == "fwd"  # uniform complementary is fwd with an even matrix
+
+
 def test_largest_confusion_is_the_share_taken_for_one_other_cluster():
     from noisylab.noise.ladder import largest_confusion
 

@@ -44,6 +44,18 @@ def test_loss_auto_takes_the_audit_it_is_given_and_reads_no_file(tmp_path, monke
     assert not (tmp_path / "runs").exists()
 
 
+@pytest.mark.parametrize("loss", ["forward", "fwd"])
+def test_loss_auto_gives_a_forward_loss_the_audits_matrix_to_train_with(tmp_path, loss):
+    # fwd without a matrix would train with an even one: biased complementary labels need theirs
+    matrix = np.full((10, 10), 1 / 9) * (1 - np.eye(10))
+    found = SimpleNamespace(out_dir=tmp_path, diagnosis=SimpleNamespace(
+        kind="biased-complementary", recommended_loss=loss, summary="",
+        transition_matrix=matrix))
+    spec = resolve_spec("digits", audit=found, epochs=1, **QUIET)
+    assert spec.config.loss == loss and spec.config.transition == matrix.tolist()
+    assert spec.config.val_transition is None
+
+
 @pytest.mark.parametrize("options, message", [
     ({"lr": -1.0}, "--lr must be positive"),
     ({"seed": -1}, "--seed"),

@@ -231,15 +231,22 @@ def _reading(ladder: Ladder, kind: str) -> Reading:
                    recommended_loss=RECOMMENDED_LOSS[kind], params=m.params)
 
 
+#: Losses that contain another as a special case: forward correction for complementary labels
+#: with a uniform matrix is SCL-NL (plus a constant), so it serves either complementary reading.
+COVERS = {"fwd": {"scl-nl"}}
+
+
 def _recommend(ladder: Ladder, readings: tuple) -> str | None:
-    """The loss every open reading agrees on (a clean reading's unseen renaming aside)."""
+    """The loss every open reading agrees on, or one that contains the others' (a clean
+    reading's unseen renaming aside)."""
     if ladder.decided:
         return readings[0].recommended_loss
     kinds = [r.kind for r in readings]
     if kinds[0] == "clean" and not ladder.has_reference:
         kinds = [k for k in kinds if k != "permutation"]
     losses = {RECOMMENDED_LOSS[k] for k in kinds}
-    return losses.pop() if len(losses) == 1 else None
+    covering = [loss for loss in losses if losses - {loss} <= COVERS.get(loss, set())]
+    return covering[0] if len(covering) == 1 else None
 
 
 def from_ladder(ladder: Ladder, *, regime: str = "dominant",

@@ -1016,24 +1016,39 @@ def largest_confusion(P: np.ndarray, weights: np.ndarray | None = None) -> float
 
 
 def _within_resolution(m: FittedModel, resolution: float) -> bool:
-    """Whether ``m``'s wrong labels pile onto single classes by no more than ``resolution``.
+    """Whether ``m``'s uneven spread of wrong labels is within what ``resolution`` can make.
 
-    The pile is each class's largest wrong-label rate beyond an even spread of its wrong labels,
-    ``max_j T[i, j] - (1 - T[i, i]) / (K - 1)``, averaged with the class prior. A predictor
-    whose expected error is ``resolution`` can pile that much by itself (all its mistakes on
-    one look-alike class, a ``c`` taken for a ``C``), so evenly spread noise seen through its
-    mistakes may look like this: as the noise rate for clean labels (`_kind_of`), the same
-    bound for its shape. Predictions sure of most images can still be confidently wrong
-    between look-alikes, so `_compare` passes the larger of ``resolution`` and their
-    `largest_confusion` at the power the models are compared on.
+    For the dominant reading the unevenness is the pile: each class's largest wrong-label rate
+    beyond an even spread of its wrong labels, ``max_j T[i, j] - (1 - T[i, i]) / (K - 1)``,
+    averaged with the class prior. A predictor whose expected error is ``resolution`` can pile
+    that much by itself (all its mistakes on one look-alike class, a ``c`` taken for a ``C``), so
+    evenly spread noise seen through its mistakes may look like this: as the noise rate for
+    clean labels (`_kind_of`), the same bound for its shape. Predictions sure of most images can
+    still be confidently wrong between look-alikes, so `_compare` passes the larger of
+    ``resolution`` and their `largest_confusion` at the power the models are compared on.
+
+    For biased complementary labels it is the gap: each class's smallest wrong-label rate below
+    an even spread, ``(1 - T[i, i]) / (K - 1) - min_j T[i, j]``. Uniform complementary labels
+    seen through a predictor that takes a share ``e`` of a cluster for one other class ``d``
+    give that cluster label ``d`` at ``(1 - e) / (K - 1)`` and every other label at
+    ``1 / (K - 1)``: a gap of at most ``e / (K - 1)``.
     """
-    if m.kind not in ("pair-flip", "asymmetric") or m.reading not in ("dominant", "reference"):
-        return False
     T = m.matrix
     K = T.shape[0]
-    off = np.where(np.eye(K, dtype=bool), -np.inf, T)
-    pile = off.max(1) - (1.0 - np.diag(T)) / (K - 1)
-    return float(m.class_prior @ pile) <= resolution
+    if m.kind in ("pair-flip", "asymmetric") and m.reading in ("dominant", "reference"):
+        off = np.where(np.eye(K, dtype=bool), -np.inf, T)
+        return float(m.class_prior @ (off.max(1) - (1.0 - np.diag(T)) / (K - 1))) <= resolution
+    if m.kind == "biased-complementary" and m.reading in ("complementary", "reference"):
+        off = np.where(np.eye(K, dtype=bool), np.inf, T)
+        gap = (1.0 - np.diag(T)) / (K - 1) - off.min(1)
+        return float(m.class_prior @ gap) <= resolution / (K - 1)
+    return False
+
+
+#: The kind whose evenly spread wrong labels a predictor's mistakes can make look like each
+#: unevenly spread kind (`_within_resolution`).
+EVEN_SPREAD = {"pair-flip": "symmetric", "asymmetric": "symmetric",
+               "biased-complementary": "complementary"}
 
 
 def _nests(big: FittedModel, small: FittedModel) -> bool:
@@ -1091,10 +1106,10 @@ def _compare(models: list, has_reference: bool, resolution: float, prefer: str,
     candidates = list(dict.fromkeys([selected.kind] + [m.kind for m in rivals]))
     if candidates[0] == "clean" and not has_reference and "permutation" not in candidates:
         candidates.insert(1, "permutation")
-    if _within_resolution(selected, max(resolution, confusion)) \
-            and "symmetric" not in candidates \
-            and any(m.kind == "symmetric" for m in models):
-        candidates.append("symmetric")
+    even = EVEN_SPREAD.get(selected.kind)
+    if even and even not in candidates and any(m.kind == even for m in models) \
+            and _within_resolution(selected, max(resolution, confusion)):
+        candidates.append(even)
     # the runner-up: the best other explanation (not the selected model with parameters added)
     runner = next((m for m in models
                    if m.kind != selected.kind and not _speaks_for(m, selected, alike)),

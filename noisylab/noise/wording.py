@@ -61,17 +61,19 @@ def _loss_sentence(loss: str | None) -> str:
 
 
 def _kept_open(reading, diag) -> str:
-    """Why an improbable symmetric reading stays open (`noisylab.noise.ladder`: the pile of
-    wrong labels the others read is within what the predictions' own mistakes could make)."""
+    """Why an improbable evenly spread reading (symmetric, or uniform complementary) stays open
+    (`noisylab.noise.ladder`: the unevenness the others read is within what the predictions' own
+    mistakes could make)."""
     best = max(r.probability for r in diag.readings)
-    if reading.kind != "symmetric" or reading.probability * 20 >= best:
+    looks = {"symmetric": "piled onto single classes",
+             "complementary": "spread unevenly over the wrong classes"}.get(reading.kind)
+    if looks is None or reading.probability * 20 >= best:
         return ""
     if diag.confusion > diag.resolution:
         return (f", which the predictions' own mistakes (they take a class for one other class "
-                f"up to {_pct(diag.confusion)} of the time) could make look piled onto single "
-                f"classes")
+                f"up to {_pct(diag.confusion)} of the time) could make look {looks}")
     return (f", which the predictions' own mistakes (they get {_pct(diag.resolution)} wrong) "
-            f"could make look piled onto single classes")
+            f"could make look {looks}")
 
 
 def summary(diag) -> str:
