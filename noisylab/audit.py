@@ -145,8 +145,10 @@ def audit(
     given = ds.labels.numpy()
     out_dir = prepare_output(out_dir, "audit", reuse=True)
     log(f"auditing {data}: {len(ds)} images, {len(ds.classes)} given labels")
+    precision = _cross_fit_precision()
     probe, fitted, epochs = _predictions(ds, out_dir, folds=folds, epochs=epochs, seed=seed,
-                                         progress=progress, log=log, started=started)
+                                         precision=precision, progress=progress, log=log,
+                                         started=started)
     if not distributed.is_writer():  # under torchrun: rank 0 alone estimates and writes
         return None
     q = fitted.probs
@@ -165,7 +167,8 @@ def audit(
         true = read_trusted_labels(trusted, ds.ids, ds.classes)
         result.measured = measure_result(result, true, given)
     result.files = write_outputs(result, ds, probe=probe, data=data, is_source=is_source,
-                                 epochs=epochs, folds=folds, holds=holds, sentence=sentence)
+                                 epochs=epochs, folds=folds, precision=precision, holds=holds,
+                                 sentence=sentence)
     if verify:
         result.files += write_verify(result, ds, verify)
     return result
@@ -199,7 +202,17 @@ def _load(data, *, root, name, progress):
     return ds, label, is_source
 
 
-def _predictions(ds, out_dir: Path, *, folds, epochs, seed, progress, log, started):
+def _cross_fit_precision() -> str:
+    """The precision the cross-fit trains in here (`noisylab.train.fastest_precision`): its
+    predictions, and so some readings, differ slightly between bfloat16 and float32."""
+    import torch
+
+    from noisylab.train import fastest_precision
+
+    return fastest_precision(torch.device("cpu"))
+
+
+def _predictions(ds, out_dir: Path, *, folds, epochs, seed, precision, progress, log, started):
     """``(probe, cross-fit, epochs a fold)``: those an earlier audit of the same images, labels
     and settings kept in ``out_dir`` (`noisylab.audit_cache`), else `_predict`'s, then kept."""
     from noisylab.audit_cache import FILE, fingerprint, load_predictions, save_predictions
@@ -209,7 +222,7 @@ def _predictions(ds, out_dir: Path, *, folds, epochs, seed, progress, log, start
     if distributed.is_distributed():  # the folds are shared out between the ranks
         return (*_predict(ds, folds=folds, epochs=epochs, seed=seed, progress=progress, log=log,
                           started=started), epochs)
-    key = fingerprint(ds, folds=folds, epochs=epochs, seed=seed)
+    key = fingerprint(ds, folds=folds, epochs=epochs, seed=seed, precision=precision)
     saved = load_predictions(out_dir, key, len(ds), len(ds.classes))
     if saved is not None:
         log(f"cross-fit: the predictions in {out_dir / FILE} are of these images, labels and "

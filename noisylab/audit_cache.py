@@ -4,8 +4,8 @@ The cross-fit is nearly all of an audit's time (about 35 s of mnistTask3's 40 on
 the ladder of noise models fitted to its predictions takes seconds. Answering ``verify.csv`` and
 auditing again with ``--verified`` changes only the second part, so the audit keeps what the
 cross-fit made beside its report and takes it back when nothing that made it has changed: the
-same images, given labels and ids, folds, epochs, seed and noisylab version. Anything else (a
-missing, damaged or foreign file) means predicting again.
+same images, given labels and ids, folds, epochs, seed, training precision and noisylab
+version. Anything else (a missing, damaged or foreign file) means predicting again.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ __all__ = ["FILE", "fingerprint", "load_predictions", "save_predictions"]
 FILE = "predictions.npz"
 
 
-def fingerprint(ds, *, folds: int, epochs: int, seed: int) -> str:
+def fingerprint(ds, *, folds: int, epochs: int, seed: int, precision: str = "fp32") -> str:
     """A hex digest of everything the cross-fit's predictions depend on.
 
     Parameters
@@ -37,10 +37,13 @@ def fingerprint(ds, *, folds: int, epochs: int, seed: int) -> str:
         Images ``(N, 1, 28, 28)`` uint8 and their given labels ``(N,)``.
     folds, epochs, seed : int
         The cross-fit's settings (``epochs`` as resolved, not None).
+    precision : str
+        What the cross-fit trains in (``"bf16"`` or ``"fp32"``; the CPU decides).
     """
     h = hashlib.blake2b(digest_size=20)
     h.update(json.dumps({"version": __version__, "folds": folds, "epochs": epochs, "seed": seed,
-                         "classes": list(ds.classes), "shape": list(ds.images.shape)}).encode())
+                         "precision": precision, "classes": list(ds.classes),
+                         "shape": list(ds.images.shape)}).encode())
     h.update(np.ascontiguousarray(ds.images.numpy()).tobytes())
     h.update(np.ascontiguousarray(ds.labels.numpy(), dtype=np.int64).tobytes())
     h.update("\n".join(map(str, ds.ids)).encode())

@@ -24,7 +24,7 @@ def safe_name(name: str) -> str:
 
 
 def write_outputs(result, ds, *, probe, data: str, is_source: bool, epochs: int,
-                  folds: int, holds: bool, sentence: str) -> list[Path]:
+                  folds: int, precision: str, holds: bool, sentence: str) -> list[Path]:
     """Write every file of the audit into ``result.out_dir``; returns their paths."""
     out, classes, diag = result.out_dir, list(result.classes), result.diagnosis
     files = [_transition_json(out, classes, diag), transition_heatmap(diag, classes,
@@ -37,7 +37,8 @@ def write_outputs(result, ds, *, probe, data: str, is_source: bool, epochs: int,
         "classes": classes,
         "seconds": result.seconds,
         "family": probe.family, "probe_nll": probe.nll, "prior_nll": probe.prior_nll,
-        "folds": folds, "epochs_per_fold": epochs, "stack_weights": result.stack_weights,
+        "folds": folds, "epochs_per_fold": epochs, "precision": precision,
+        "stack_weights": result.stack_weights,
         "diagnosis": diag.to_dict(),
         "transition": {"classes": classes, "matrix": diag.transition_matrix.tolist()},
         "n_issues": int(result.issues.is_issue.sum()),
@@ -276,11 +277,15 @@ def _models_section(d: dict) -> list[str]:
     return lines + [""]
 
 
+_PRECISION = {"bf16": "bfloat16", "fp32": "float32"}
+
+
 def _method_section(summary: dict) -> list[str]:
     lines = ["## How the predictions were made", "",
              f"Out-of-sample predictions of each image's *given* label come from "
              f"{summary['folds']}-fold cross-fitting of a small CNN ({summary['epochs_per_fold']} "
-             "epochs a fold, the first ones also fitting the class each training image's "
+             f"epochs a fold in {_PRECISION.get(summary.get('precision'), 'float32')}, the first "
+             "ones also fitting the class each training image's "
              "neighbours vote for): each image is predicted by a model that never saw its label. A "
              "short probe first compared two models of P(given | image) on held-out labels "
              "(mean NLL, nats; lower is better):", "",

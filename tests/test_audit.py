@@ -64,6 +64,11 @@ def test_audit_of_complementary_labels(tmp_path, clean_blobs):
     summary = json.loads((tmp_path / "audit.json").read_text())
     assert summary["diagnosis"]["recommended_loss"] != "ce"
     assert summary["measured_with_trusted_labels"] == {}  # nothing trusted was given
+    from noisylab.train import fastest_precision
+
+    trained_in = {"bf16": "bfloat16", "fp32": "float32"}[summary["precision"]]
+    assert summary["precision"] == fastest_precision(torch.device("cpu"))
+    assert f"epochs a fold in {trained_in}" in (tmp_path / "report.md").read_text()
     # Images passed in memory have no source name, so the verdict cannot say `--data NAME`.
     assert summary["data_is_source"] is False
     assert f"next: train with --loss {summary['diagnosis']['recommended_loss']}" in (
@@ -181,6 +186,7 @@ def test_predictions_are_reused_only_for_the_same_images_labels_and_settings(tmp
     one_pixel = data.images.clone()
     one_pixel[3, 0, 5, 5] ^= 1
     others = [fingerprint(data, folds=2, epochs=3, seed=1),
+              fingerprint(data, folds=2, epochs=3, seed=0, precision="bf16"),
               fingerprint(data, folds=3, epochs=3, seed=0),
               fingerprint(data, folds=2, epochs=4, seed=0),
               fingerprint(relabel_with(data, one_label), folds=2, epochs=3, seed=0),
