@@ -278,3 +278,18 @@ def test_weigh_readings_allows_for_a_mistaken_label():
     R_b = np.eye(3)[[1, 2, 0, 1]]
     p, ll = weigh_readings([R_a, R_b], np.arange(4), np.array([0, 1, 2, 1]), np.array([0.5, 0.5]))
     assert np.isfinite(ll).all() and p[0] > 0.99  # three agree with a, one mistake is forgiven
+
+
+def test_readings_no_verified_labels_can_separate_say_what_would_instead():
+    # Complementary labels drawn with weights in [0.8, 1], seen through a model 85% right:
+    # biased and uniform complementary stay open, and they agree on every image's class
+    K = 10
+    y = np.random.default_rng(1).integers(0, K, 20000)
+    T = complementary(K, weights=np.random.default_rng(2).uniform(0.8, 1.0, (K, K)))
+    g, _ = corrupt(y, T, seed=11)
+    Q, _ = simulate_pred_probs(y, T, accuracy=0.85, seed=3)
+    d = NoiseEstimator().fit(Q, g).diagnosis_
+    assert set(d.candidates) == {"biased-complementary", "complementary"}
+    assert d.labels_needed is None
+    assert "Verified labels would hardly tell" in d.what_decides
+    assert "a few images" not in d.summary and d.what_decides in d.summary

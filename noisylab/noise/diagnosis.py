@@ -327,10 +327,22 @@ def _with_labels_needed(diag: Diagnosis, estimate: TransitionEstimate) -> Diagno
 
     need = labels_needed([reading_posterior(estimate, diag, i) for i in range(len(diag.readings))])
     if need is None:
-        return diag
-    diag = replace(diag, labels_needed=need, what_decides=diag.what_decides.replace(
-        "the true classes of a few images", f"the true classes of about {need} images"))
+        diag = replace(diag, what_decides=_beyond_verified_labels(diag, estimate.has_reference))
+    else:
+        diag = replace(diag, labels_needed=need, what_decides=diag.what_decides.replace(
+            "the true classes of a few images", f"the true classes of about {need} images"))
     return replace(diag, summary=summary(diag))
+
+
+def _beyond_verified_labels(diag: Diagnosis, has_reference: bool) -> str:
+    """What decides readings that even every image's verified label would leave open: they
+    agree on nearly every image's true class and differ in how wrong labels spread."""
+    better = "More images would" if has_reference else (
+        "More images, or a reference model trained on clean data (`--reference`), would")
+    return ("Verified labels would hardly tell " + " and ".join(r.kind for r in diag.readings)
+            + " apart: the readings agree on nearly every image's true class and differ in how "
+            "the wrong labels spread over the other classes, which single images barely show. "
+            + better + " decide.")
 
 
 def ladder_of(estimate: TransitionEstimate) -> Ladder:
