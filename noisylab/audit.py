@@ -134,7 +134,7 @@ def audit(
         A person's true classes of some images (CSV with ``id,label``, a label a class name or
         index): evidence that weighs the open readings.
     """
-    from noisylab.noise import cleanlab_assumption_holds, cleanlab_report, reading_posterior
+    from noisylab.noise import cleanlab_report, reading_posterior
 
     # Every option and the folder first: a mistake costs nothing, not a whole cross-fit.
     check_audit_options(folds=folds, epochs=epochs, seed=seed, reference=reference,
@@ -151,11 +151,9 @@ def audit(
                                          started=started)
     if not distributed.is_writer():  # under torchrun: rank 0 alone estimates and writes
         return None
-    q = fitted.probs
-    est = _estimate(q, ds, reference=reference, verified=verified, seed=seed)
+    est = _estimate(fitted.probs, ds, reference=reference, verified=verified, seed=seed)
     diag = est.diagnosis_
-    clean = cleanlab_report(q, given, health_summary=False)  # its reading, beside ours
-    holds, sentence = cleanlab_assumption_holds(est.transition_matrix_, class_prior=est.class_prior_)
+    clean = cleanlab_report(fitted.probs, given, health_summary=False)  # its reading, beside ours
     result = AuditResult(out_dir=out_dir, classes=ds.classes, diagnosis=diag,
                          transition=est.transition_matrix_, suggested=est.suggested_labels_,
                          family=probe.family, cleanlab=clean,
@@ -167,8 +165,7 @@ def audit(
         true = read_trusted_labels(trusted, ds.ids, ds.classes)
         result.measured = measure_result(result, true, given)
     result.files = write_outputs(result, ds, probe=probe, data=data, is_source=is_source,
-                                 epochs=epochs, folds=folds, precision=precision, holds=holds,
-                                 sentence=sentence)
+                                 epochs=epochs, folds=folds, precision=precision)
     if verify:
         result.files += write_verify(result, ds, verify)
     return result

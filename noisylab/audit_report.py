@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from noisylab import plots
+from noisylab.noise import cleanlab_assumption_holds
 
 MEANING = "T[i][j] = P(given = j | true = i); rows true classes, columns given labels"
 
@@ -24,9 +25,11 @@ def safe_name(name: str) -> str:
 
 
 def write_outputs(result, ds, *, probe, data: str, is_source: bool, epochs: int,
-                  folds: int, precision: str, holds: bool, sentence: str) -> list[Path]:
+                  folds: int, precision: str) -> list[Path]:
     """Write every file of the audit into ``result.out_dir``; returns their paths."""
     out, classes, diag = result.out_dir, list(result.classes), result.diagnosis
+    holds, sentence = cleanlab_assumption_holds(result.transition,
+                                                class_prior=result.estimator.class_prior_)
     files = [_transition_json(out, classes, diag), transition_heatmap(diag, classes,
                                                                     out / "transition.png")]
     files += _cleanlab_figures(out, classes, result)
