@@ -25,7 +25,8 @@ classes explains the given labels exactly as well as the classes as named, so cl
 permutation cannot be told apart, and neither can the two readings of a free matrix: "mostly
 right with asymmetric noise" and "biased complementary". The diagnosis then lists both as
 ``candidates``, gives each :class:`Reading` (its ``T``, noise rate and loss), recommends a loss
-only where the readings agree on it, and says what would decide (``what_decides``).
+only where the readings agree on it (or where one loss contains the others', `COVERS`), and says
+what would decide (``what_decides``).
 """
 
 from __future__ import annotations
