@@ -211,9 +211,11 @@ def _next_line(summary: dict, d: dict) -> str:
         return "next: decide the reading first: " + d["what_decides"]
     if loss == "relabel":
         return "next: relabel with the mapping in audit.json (a permutation of classes)"
+    from noisylab.losses import takes_transition  # torch: only once there is a verdict
+
     # the forward losses train with the audit's matrix, not a default one
     matrix = (f" --transition {Path(summary['folder']) / 'transition.json'}"
-              if loss in ("forward", "fwd") and summary.get("folder") else "")
+              if takes_transition(loss) and summary.get("folder") else "")
     if summary.get("data_is_source", True):
         return f"next: noisylab train --data {summary['data']} --loss {loss}{matrix}"
     return f"next: train with --loss {loss}{matrix}"

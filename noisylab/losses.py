@@ -53,6 +53,7 @@ __all__ = [
     "ValidationScore",
     "load_transition",
     "make_loss",
+    "takes_transition",
     "uniform_complementary_transition",
     "validation_score",
 ]
@@ -1028,6 +1029,12 @@ def _options(cls: type[NoisyLoss]) -> dict[str, inspect.Parameter]:
     return {p.name: p for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY}
 
 
+def takes_transition(name: str) -> bool:
+    """Whether the loss ``name`` (a key of :data:`LOSSES`) trains with a transition matrix
+    (``forward``, and ``fwd`` for complementary labels)."""
+    return name in LOSSES and "transition" in _options(LOSSES[name].factory)
+
+
 def make_loss(
     name: str,
     *,
@@ -1061,7 +1068,7 @@ def make_loss(
     accepted = _options(cls)
     if transition is not None:
         if "transition" not in accepted:
-            takers = [n for n, s in LOSSES.items() if "transition" in _options(s.factory)]
+            takers = [n for n in LOSSES if takes_transition(n)]
             raise NoisylabError(
                 f"loss {name!r} takes no transition matrix; only {', '.join(takers)} do"
             )

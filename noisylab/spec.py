@@ -155,7 +155,7 @@ def resolve_spec(
     only ``init="pretrained"`` (the class count) and ``loss="auto"`` without a saved audit
     (the audit itself) load the data.
     """
-    from noisylab.losses import LOSSES
+    from noisylab.losses import LOSSES, takes_transition
 
     recipe = recipe_for(data)
     loss = loss or recipe.loss
@@ -180,7 +180,7 @@ def resolve_spec(
             data, root=root, log=log, progress=progress, folder=audit_folder, result=audit)
         # The audit's T is the forward losses' own; any other loss gets it to choose its epoch
         # by the likelihood of the given labels (see TrainConfig.val_transition).
-        settings.setdefault("transition" if loss in ("forward", "fwd") else "val_transition",
+        settings.setdefault("transition" if takes_transition(loss) else "val_transition",
                             transition)
     settings.update(loss=loss, data=data)
     return RunSpec(data=data, config=TrainConfig(**settings), init=init, load_options=options, test=test,

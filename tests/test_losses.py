@@ -85,6 +85,13 @@ def test_make_loss_option_errors_are_clear(name, kwargs, needle):
     assert needle in str(err.value)
 
 
+def test_the_losses_that_take_a_transition_matrix_are_those_make_loss_gives_one():
+    takers = [name for name in L.LOSSES if L.takes_transition(name)]
+    assert takers == ["forward", "fwd"] and not L.takes_transition("focal")
+    with pytest.raises(NoisylabError, match="only forward, fwd do"):
+        L.make_loss("scl-nl", num_classes=3, transition=np.eye(3))
+
+
 @pytest.mark.parametrize("k", [1, 0, 2.5, True])
 def test_num_classes_must_be_an_integer_at_least_two(k):
     with pytest.raises(NoisylabError, match="num_classes"):
