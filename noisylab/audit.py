@@ -217,23 +217,23 @@ def _predictions(ds, out_dir: Path, *, folds, epochs, seed, precision, progress,
 
     epochs = epochs or default_epochs(len(ds))
     if distributed.is_distributed():  # the folds are shared out between the ranks
-        return (*_predict(ds, folds=folds, epochs=epochs, seed=seed, progress=progress, log=log,
-                          started=started), epochs)
+        return (*_predict(ds, folds=folds, epochs=epochs, seed=seed, precision=precision,
+                          progress=progress, log=log, started=started), epochs)
     key = fingerprint(ds, folds=folds, epochs=epochs, seed=seed, precision=precision)
     saved = load_predictions(out_dir, key, len(ds), len(ds.classes))
     if saved is not None:
         log(f"cross-fit: the predictions in {out_dir / FILE} are of these images, labels and "
             "settings; reusing them")
         return (*saved, epochs)
-    probe, fitted = _predict(ds, folds=folds, epochs=epochs, seed=seed, progress=progress,
-                             log=log, started=started)
+    probe, fitted = _predict(ds, folds=folds, epochs=epochs, seed=seed, precision=precision,
+                             progress=progress, log=log, started=started)
     save_predictions(out_dir, key, probe, fitted)
     return probe, fitted, epochs
 
 
-def _predict(ds, *, folds, epochs, seed, progress, log, started):
+def _predict(ds, *, folds, epochs, seed, precision, progress, log, started):
     """Out-of-sample P(given | x) of every image: the probe's family, then cross-fitting
-    ``epochs`` a fold; returns ``(probe, cross-fit)``."""
+    ``epochs`` a fold, trained in ``precision``; returns ``(probe, cross-fit)``."""
     import torch
 
     from noisylab.allocator import keep_freed_memory
@@ -249,15 +249,16 @@ def _predict(ds, *, folds, epochs, seed, progress, log, started):
     threading.Thread(target=_import_all,
                      args=(("torch._dynamo", "cleanlab.filter", "noisylab.plots"),),
                      daemon=True).start()
-    near = fold_neighbours(ds.images, folds=folds, seed=seed)
+    near = fold_neighbours(ds.images, folds=folds, seed=seed, precision=precision)
     # Which model family describes P(given | x): labels mostly right, or pointing away?
     probe = distributed.from_writer(probe_family(ds.images, ds.labels, k, seed=seed,
+                                                 precision=precision,
                                                  progress=progress))  # one family for all ranks
     log("probe (held-out NLL of the given labels, nats): "
         + ", ".join(f"{f} {v:.4f}" for f, v in probe.nll.items())
         + f", class prior {probe.prior_nll:.4f} -> {probe.family}")
     fitted = cross_fit(ds.images, ds.labels, k, family=probe.family, folds=folds, epochs=epochs,
-                       seed=seed, progress=progress, near=near,
+                       seed=seed, precision=precision, progress=progress, near=near,
                        on_fold=lambda i, m: log(f"cross-fit: fold {i + 1}/{m} done "
                                                 f"({time.perf_counter() - started:.0f}s)"))
     log("stacking weights (model, its neighbours, pixel neighbours) per fold: "

@@ -166,11 +166,12 @@ def choose_family(nll: dict[str, np.ndarray]) -> str:
 
 def probe_family(images: torch.Tensor, labels: torch.Tensor, num_classes: int, *,
                  subsample: int = 20000, epochs: int | None = None, seed: int = 0,
-                 progress: bool = True) -> ProbeResult:
+                 precision: str | None = None, progress: bool = True) -> ProbeResult:
     """Fit both families briefly on a subsample; keep the one that predicts held-out labels
     best (`choose_family`).
 
-    ``epochs`` defaults to about 16k image-passes (1 epoch of a 20k subsample; more on small data).
+    ``epochs`` defaults to about 16k image-passes (1 epoch of a 20k subsample; more on small data);
+    ``precision`` is the fits' (`fit_model`).
     """
     rng = np.random.default_rng(seed)
     n = len(labels)
@@ -183,7 +184,7 @@ def probe_family(images: torch.Tensor, labels: torch.Tensor, num_classes: int, *
     def held_out_nll(family: str) -> np.ndarray:
         model = fit_model(images[fit_idx], labels[fit_idx], num_classes, family=family,
                           epochs=epochs, augment=False, seed=seed, progress=progress,
-                          desc=f"probe {family}")
+                          precision=precision, desc=f"probe {family}")
         return nll_each(given_label_probs(model, images[held_idx], family=family), held_labels)
 
     each = dict(zip(FAMILIES, map_in_threads(held_out_nll, FAMILIES), strict=True))
