@@ -4,8 +4,8 @@ The cross-fit is nearly all of an audit's time (about 35 s of mnistTask3's 40 on
 the ladder of noise models fitted to its predictions takes seconds. Answering ``verify.csv`` and
 auditing again with ``--verified`` changes only the second part, so the audit keeps what the
 cross-fit made beside its report and takes it back when nothing that made it has changed: the
-same images, given labels and ids, folds, epochs, seed, training precision and noisylab
-version. Anything else (a missing, damaged or foreign file) means predicting again.
+same images, given labels and ids, folds, epochs, seed, model, training precision and
+noisylab version. Anything else (a missing, damaged or foreign file) means predicting again.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from noisylab import __version__
-from noisylab.crossfit import CrossFit, ProbeResult
+from noisylab.crossfit import MODEL, CrossFit, ProbeResult
 from noisylab.outputs import atomic_write_bytes
 
 __all__ = ["FILE", "fingerprint", "load_predictions", "save_predictions"]
@@ -28,7 +28,8 @@ __all__ = ["FILE", "fingerprint", "load_predictions", "save_predictions"]
 FILE = "predictions.npz"
 
 
-def fingerprint(ds, *, folds: int, epochs: int, seed: int, precision: str = "fp32") -> str:
+def fingerprint(ds, *, folds: int, epochs: int, seed: int, precision: str = "fp32",
+                model: str = MODEL) -> str:
     """A hex digest of everything the cross-fit's predictions depend on.
 
     Parameters
@@ -39,10 +40,12 @@ def fingerprint(ds, *, folds: int, epochs: int, seed: int, precision: str = "fp3
         The cross-fit's settings (``epochs`` as resolved, not None).
     precision : str
         What the cross-fit trains in (``"bf16"`` or ``"fp32"``; the CPU decides).
+    model : str
+        The architecture the cross-fit trains (`noisylab.crossfit.MODEL`).
     """
     h = hashlib.blake2b(digest_size=20)
     h.update(json.dumps({"version": __version__, "folds": folds, "epochs": epochs, "seed": seed,
-                         "precision": precision, "classes": list(ds.classes),
+                         "precision": precision, "model": model, "classes": list(ds.classes),
                          "shape": list(ds.images.shape)}).encode())
     h.update(np.ascontiguousarray(ds.images.numpy()).tobytes())
     h.update(np.ascontiguousarray(ds.labels.numpy(), dtype=np.int64).tobytes())

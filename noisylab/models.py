@@ -35,6 +35,15 @@ def _conv(c_in: int, c_out: int, k: int = 3) -> list[nn.Module]:
             nn.ReLU(inplace=True)]
 
 
+def _conv_pooled(c_in: int, c_out: int, k: int) -> list[nn.Module]:
+    return [*_conv(c_in, c_out, k), nn.MaxPool2d(2)]
+
+
+def _pooled_conv(c_in: int, c_out: int, k: int) -> list[nn.Module]:
+    return [nn.Conv2d(c_in, c_out, k, padding=k // 2, bias=False), nn.MaxPool2d(2),
+            nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
+
+
 class CharCNN(nn.Module):
     """A small VGG-style CNN: conv-BN-ReLU blocks, two max-pools, global average pooling.
 
@@ -110,8 +119,9 @@ class LeNetBN(nn.Module):
 
     Few FLOPs per image, so it is the fastest to train on a CPU. The default (5x5 kernels,
     32 and 64 channels) is ``lenet``; ``tiny`` (3x3, 16 and 32) has about a quarter of its
-    multiply-adds and is the audit's cross-fitted model, where many short fits matter more than
-    the last fraction of a percent.
+    multiply-adds, and ``tiny-pool-first``, the same pooled before its batch norms, is the
+    audit's cross-fitted model, where many short fits matter more than the last fraction of a
+    percent.
 
     Parameters
     ----------
@@ -121,14 +131,20 @@ class LeNetBN(nn.Module):
     kernel : int
         Square kernel size of both convs.
     dropout : float
+    pool_first : bool
+        Max-pool each conv's output before its batch norm and ReLU rather than after: a quarter
+        of their work, which on a CPU in float32 is about a quarter of a training step (the
+        convolutions are small). The ReLU commutes with the pool; the batch norm then
+        normalises the pooled maxima, a slightly different model.
     """
 
     def __init__(self, num_classes: int, *, widths: tuple[int, int] = (32, 64), kernel: int = 5,
-                 dropout: float = 0.2):
+                 dropout: float = 0.2, pool_first: bool = False):
         super().__init__()
         a, b = widths
+        stage = _pooled_conv if pool_first else _conv_pooled
         self.features = nn.Sequential(
-            *_conv(1, a, kernel), nn.MaxPool2d(2), *_conv(a, b, kernel), nn.MaxPool2d(2),
+            *stage(1, a, kernel), *stage(a, b, kernel),
             nn.Flatten(), nn.Linear(b * 7 * 7, 128), nn.ReLU(inplace=True), nn.Dropout(dropout),
         )
         self.head = nn.Linear(128, num_classes)
@@ -145,7 +161,10 @@ def side_inputs_of(model: nn.Module) -> int:
 
 ARCHITECTURES = {
     "tiny": (lambda k, side=0: LeNetBN(k, widths=(16, 32), kernel=3),
-             "2x 3x3 conv (16, 32) + 128 hidden; the audit's fast model"),
+             "2x 3x3 conv (16, 32) + 128 hidden"),
+    "tiny-pool-first": (lambda k, side=0: LeNetBN(k, widths=(16, 32), kernel=3, pool_first=True),
+                        "tiny, each conv max-pooled before its batch norm: a quarter faster "
+                        "on a CPU; the audit's model"),
     "lenet": (lambda k, side=0: LeNetBN(k),
               "LeNet-style, 2x 5x5 conv + 128 hidden; fastest on CPU"),
     "cnn-s": (lambda k, side=0: CharCNN((24, 48, 96), k, side_inputs=side),

@@ -187,6 +187,7 @@ def test_predictions_are_reused_only_for_the_same_images_labels_and_settings(tmp
     one_pixel[3, 0, 5, 5] ^= 1
     others = [fingerprint(data, folds=2, epochs=3, seed=1),
               fingerprint(data, folds=2, epochs=3, seed=0, precision="bf16"),
+              fingerprint(data, folds=2, epochs=3, seed=0, model="tiny"),
               fingerprint(data, folds=3, epochs=3, seed=0),
               fingerprint(data, folds=2, epochs=4, seed=0),
               fingerprint(relabel_with(data, one_label), folds=2, epochs=3, seed=0),
