@@ -241,6 +241,76 @@ def test_slightly_biased_complementary_labels_within_the_predictions_error_keep_
     assert diag.recommended_loss == "fwd"  # uniform complementary is fwd with an even matrix
 
 
+def _sure(y: np.ndarray, K: int, sure: float = 0.98) -> np.ndarray:
+    P = np.full((len(y), K), (1.0 - sure) / (K - 1))
+    P[np.arange(len(y)), y] = sure
+    return P
+
+
+def _gap(m) -> float:
+    K = m.matrix.shape[0]
+    off = np.where(np.eye(K, dtype=bool), np.inf, m.matrix)
+    return float(m.class_prior @ ((1.0 - np.diag(m.matrix)) / (K - 1) - off.min(1)))
+
+
+def _unshrunk_biased(P: np.ndarray, g: np.ndarray, resolution: float):
+    """The biased-complementary model of a ladder, its matrix the counts' own shares (no
+    shrinkage toward an even spread)."""
+    from dataclasses import replace
+
+    m = fit_ladder(P, g, resolution=resolution).best_of("biased-complementary")
+    assert m.reading == "complementary"
+    return replace(m, matrix=m.realised, params={**m.params, "concentration": 0.0})
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_the_gap_uniform_complementary_labels_show_by_sampling_keeps_them_open(seed):
+    # 200 images a class with uniform complementary labels: each class's 200 wrong labels fall
+    # unevenly on the other nine by chance, so the biased-complementary matrix of their counts
+    # has a gap far beyond what predictions 98% sure of each image can make (0.02 / 9), yet
+    # they are evenly spread; strongly biased labels (weights in [0.25, 1]) stay beyond both
+    from noisylab.noise import complementary
+    from noisylab.noise.ladder import _within_resolution, sampling_unevenness
+
+    K = 10
+    y = np.random.default_rng(seed).integers(0, K, 2000)
+    P = _sure(y, K)
+    resolution = float(np.mean(1 - P.max(1)))
+    g, _ = corrupt(y, complementary(K), seed=seed + 10)
+    biased = _unshrunk_biased(P, g, resolution)
+    assert _gap(biased) > 5 * resolution / (K - 1)  # the predictions' bound alone rules it out
+    assert _gap(biased) <= resolution / (K - 1) + sampling_unevenness(biased, side="gap")
+    assert _within_resolution(biased, resolution)
+    weights = np.random.default_rng(seed + 1).uniform(0.25, 1.0, (K, K))
+    g, _ = corrupt(y, complementary(K, weights=weights), seed=seed + 10)
+    assert not _within_resolution(_unshrunk_biased(P, g, resolution), resolution)
+
+
+def test_sampling_unevenness_shrinks_with_the_images_and_the_models_concentration():
+    from dataclasses import replace
+
+    from noisylab.noise import complementary
+    from noisylab.noise.ladder import sampling_unevenness
+
+    K = 10
+    y = np.random.default_rng(0).integers(0, K, 2000)
+    g, _ = corrupt(y, complementary(K), seed=3)
+    m = _unshrunk_biased(_sure(y, K), g, 0.02)
+    # a class's smallest of nine shares of ~200 labels: about 0.034 below 1/9 (simulated
+    # expectation); the class-weighted mean's 95th percentile lies a little above
+    small = sampling_unevenness(m, side="gap")
+    assert 0.03 < small < 0.045
+    assert sampling_unevenness(m, side="pile") > 0.03
+    large = sampling_unevenness(replace(m, counts=m.counts * 100), side="gap")
+    assert 0.08 < large / small < 0.12  # 100 times the labels: a tenth (square root)
+    wrong = float(np.mean(m.counts.sum(1) - np.diag(m.counts)))
+    shrunk = sampling_unevenness(replace(m, params={**m.params, "concentration": wrong}),
+                                 side="gap")
+    assert 0.4 < shrunk / small < 0.6  # shrunk halfway to an even spread
+    two = fit_ladder(_sure(y % 2, 2), y % 2, resolution=0.02).models[0]
+    assert sampling_unevenness(two, side="pile") == 0.0  # one wrong label a class
+
+
 def test_largest_confusion_is_the_share_taken_for_one_other_cluster():
     from noisylab.noise.ladder import largest_confusion
 

@@ -1032,17 +1032,51 @@ def _within_resolution(m: FittedModel, resolution: float) -> bool:
     seen through a predictor that takes a share ``e`` of a cluster for one other class ``d``
     give that cluster label ``d`` at ``(1 - e) / (K - 1)`` and every other label at
     ``1 / (K - 1)``: a gap of at most ``e / (K - 1)``.
+
+    Either is also what a finite sample shows by itself (`sampling_unevenness`), which the
+    fitted matrix contains as well, so it is added to the bound.
     """
     T = m.matrix
     K = T.shape[0]
     if m.kind in ("pair-flip", "asymmetric") and m.reading in ("dominant", "reference"):
         off = np.where(np.eye(K, dtype=bool), -np.inf, T)
-        return float(m.class_prior @ (off.max(1) - (1.0 - np.diag(T)) / (K - 1))) <= resolution
+        pile = float(m.class_prior @ (off.max(1) - (1.0 - np.diag(T)) / (K - 1)))
+        return pile <= resolution + sampling_unevenness(m, side="pile")
     if m.kind == "biased-complementary" and m.reading in ("complementary", "reference"):
         off = np.where(np.eye(K, dtype=bool), np.inf, T)
-        gap = (1.0 - np.diag(T)) / (K - 1) - off.min(1)
-        return float(m.class_prior @ gap) <= resolution / (K - 1)
+        gap = float(m.class_prior @ ((1.0 - np.diag(T)) / (K - 1) - off.min(1)))
+        return gap <= resolution / (K - 1) + sampling_unevenness(m, side="gap")
     return False
+
+
+#: Seeded draws of evenly spread wrong labels behind `sampling_unevenness`.
+EVEN_DRAWS = 400
+
+
+def sampling_unevenness(m: FittedModel, *, side: str, quantile: float = 0.95) -> float:
+    """The pile (or gap) that evenly spread wrong labels show through sampling alone.
+
+    True class ``i`` has ``w_i`` wrong labels in ``m``'s counts. Spread evenly over the other
+    ``K - 1`` classes they still fall unevenly (a multinomial), so a matrix fitted to them
+    shows, for that class, a largest wrong-label share above ``1 / (K - 1)`` (``side="pile"``)
+    and a smallest below it (``side="gap"``) of its own: each times ``1 - T[i, i]`` in T's
+    units, after ``m``'s shrinkage toward an even spread (its ``concentration``, where it has
+    one), averaged with the class prior. Returns the ``quantile`` of that average over
+    `EVEN_DRAWS` seeded draws: how uneven a fitted matrix of labels that *are* evenly spread
+    may look.
+    """
+    K = m.counts.shape[0]
+    if K < 3:
+        return 0.0  # one wrong label per class: nothing to spread
+    wrong = np.maximum(np.round(m.counts.sum(1) - np.diag(m.counts)), 0).astype(np.int64)
+    alpha = float(m.params.get("concentration", 0.0))  # none: the shares as counted
+    even = 1.0 / (K - 1)
+    draws = np.random.default_rng(0).multinomial(np.broadcast_to(wrong, (EVEN_DRAWS, K)),
+                                                 np.full(K - 1, even))  # (D, K, K - 1)
+    shares = (draws + alpha * even) / np.maximum(wrong + alpha, 1e-300)[:, None]
+    spread = shares.max(2) - even if side == "pile" else even - shares.min(2)
+    spread = np.where(wrong + alpha > 0, spread, 0.0) * (1.0 - np.diag(m.matrix))
+    return float(np.quantile(spread @ m.class_prior, quantile))
 
 
 #: The kind whose evenly spread wrong labels a predictor's mistakes can make look like each
