@@ -151,17 +151,17 @@ def _grids(out: Path, classes: list, ds, suggested: np.ndarray) -> list[Path]:
 
 
 def _issues_csv(out: Path, classes: list, ds, issues) -> Path:
-    given = ds.labels.numpy()
+    """``label_issues.csv``: one row per image, from whole columns (a dict per row costs a
+    third of a second on 60,000 images)."""
     path = out / "label_issues.csv"
-    fields = ["id", "given_label", "suggested_label", "label_quality", "is_issue"]
+    names = np.asarray(classes, dtype=object)
+    rows = zip(map(str, ds.ids), names[ds.labels.numpy()], names[issues.suggested_label],
+               [f"{q:.4f}" for q in np.asarray(issues.label_quality).tolist()],
+               np.asarray(issues.is_issue).astype(int).tolist(), strict=True)
     with open(path, "w", newline="") as f:
-        table = csv.DictWriter(f, fieldnames=fields)
-        table.writeheader()
-        for i in range(len(given)):
-            table.writerow(dict(zip(fields, [ds.ids[i], classes[given[i]],
-                                             classes[issues.suggested_label[i]],
-                                             f"{issues.label_quality[i]:.4f}",
-                                             int(issues.is_issue[i])], strict=True)))
+        table = csv.writer(f)
+        table.writerow(["id", "given_label", "suggested_label", "label_quality", "is_issue"])
+        table.writerows(rows)
     return path
 
 
