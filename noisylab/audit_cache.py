@@ -1,6 +1,6 @@
 """``predictions.npz``: an audit's cross-fitted predictions, kept in its folder for the next audit.
 
-The cross-fit is nearly all of an audit's time (about 35 s of mnistTask3's 40 on a 2-core CPU);
+The cross-fit is most of an audit's time (about three quarters of mnistTask3's on a 2-core CPU);
 the ladder of noise models fitted to its predictions takes seconds. Answering ``verify.csv`` and
 auditing again with ``--verified`` changes only the second part, so the audit keeps what the
 cross-fit made beside its report and takes it back when nothing that made it has changed: the
