@@ -309,6 +309,8 @@ def test_sampling_unevenness_shrinks_with_the_images_and_the_models_concentratio
     assert 0.4 < shrunk / small < 0.6  # shrunk halfway to an even spread
     two = fit_ladder(_sure(y % 2, 2), y % 2, resolution=0.02).models[0]
     assert sampling_unevenness(two, side="pile") == 0.0  # one wrong label a class
+    with pytest.raises(NoisylabError, match="side must be"):
+        sampling_unevenness(m, side="top")
 
 
 def test_largest_confusion_is_the_share_taken_for_one_other_cluster():

@@ -106,7 +106,7 @@ from noisylab.errors import NoisylabError
 
 __all__ = ["EVIDENCE", "KIND_OF_MODEL", "FittedModel", "Ladder", "fit_ladder",
            "largest_confusion", "model_posterior", "model_log_prior", "naming_marginals",
-           "pseudo_bma"]
+           "pseudo_bma", "sampling_unevenness"]
 
 #: Odds against a model beyond which it is "clearly worse" than the best.
 EVIDENCE = 20.0
@@ -1065,6 +1065,8 @@ def sampling_unevenness(m: FittedModel, *, side: str, quantile: float = 0.95) ->
     `EVEN_DRAWS` seeded draws: how uneven a fitted matrix of labels that *are* evenly spread
     may look.
     """
+    if side not in ("pile", "gap"):
+        raise NoisylabError(f"side must be 'pile' or 'gap', got {side!r}")
     K = m.counts.shape[0]
     if K < 3:
         return 0.0  # one wrong label per class: nothing to spread
