@@ -14,8 +14,9 @@ import noisylab
 
 PACKAGE = Path(noisylab.__file__).parent
 MAX_FUNCTION_LINES = 80
-#: Words that belong to the add-on for handwriting collections, never to the core.
-ADDON_WORDS = re.compile(r"\b(writer|writers|one_of_each)\b", re.IGNORECASE)
+#: Words that belong to the add-on for handwriting collections, never to the core (the
+#: standard library's ``csv.writer`` is not one of them).
+ADDON_WORDS = re.compile(r"(?<!csv\.)\b(writer|writers|one_of_each)\b", re.IGNORECASE)
 
 
 def _sources(*, core_only: bool = False) -> list[Path]:
@@ -49,6 +50,7 @@ def test_no_function_is_longer_than_the_limit():
 
 
 def test_the_core_names_no_addon_words():
+    assert ADDON_WORDS.search("group by writer") and not ADDON_WORDS.search("csv.writer(f)")
     hits = [f"{p.relative_to(PACKAGE.parent)}:{i}: {line.strip()}"
             for p in _sources(core_only=True)
             for i, line in enumerate(p.read_text().splitlines(), 1)
