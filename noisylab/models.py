@@ -40,8 +40,8 @@ def _conv_pooled(c_in: int, c_out: int, k: int) -> list[nn.Module]:
 
 
 def _pooled_conv(c_in: int, c_out: int, k: int) -> list[nn.Module]:
-    return [nn.Conv2d(c_in, c_out, k, padding=k // 2, bias=False), nn.MaxPool2d(2),
-            nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
+    conv, norm, relu = _conv(c_in, c_out, k)
+    return [conv, nn.MaxPool2d(2), norm, relu]
 
 
 class CharCNN(nn.Module):
